@@ -1,0 +1,22 @@
+//! Probes: read memory and resource use of processes and cgroups from `/proc` and `/sys`.
+//!
+//! This is the bottom layer of leakhound. It knows nothing about storage or analysis: it turns
+//! kernel files into [`MemoryReading`]s. Processes are identified by pid *and* start time
+//! ([`ProcKey`]), so a reused pid is never mistaken for the process it replaced.
+//!
+//! Parsers of kernel text are pure functions tested on fixtures; the readers around them
+//! degrade (fewer fields, a [`ProbeError`]) rather than fail when a file is unreadable.
+#![deny(missing_docs)]
+
+mod cgroup;
+mod error;
+mod process;
+mod table;
+
+pub use cgroup::{
+    cgroup_of_pid, memory_limit_of_pid, parse_cgroup_line, parse_memory_max, parse_memory_stat,
+    total_physical_memory, CgroupReader, CgroupReading,
+};
+pub use error::ProbeError;
+pub use process::{MemoryReading, ProcessReader};
+pub use table::{NameMatcher, ProcInfo, ProcKey, ProcessTable};

@@ -1,0 +1,240 @@
+//! A snapshot of the process table, and the relations leakhound needs from it: descendants of a
+//! root process, and processes whose name or command line matches a pattern.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ProbeError;
+
+/// Identity of one process: its pid and its start time (clock ticks after boot). Two processes
+/// with the same pid but different start times are different processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcKey {
+    /// Process id.
+    pub pid: i32,
+    /// Start time in clock ticks since boot (field 22 of `/proc/PID/stat`).
+    pub start_ticks: u64,
+}
+
+impl ProcKey {
+    /// The key of a live process, read from `/proc/PID/stat`.
+    pub fn of_pid(pid: i32) -> Result<ProcKey, ProbeError> {
+        let p = procfs::process::Process::new(pid).map_err(|e| ProbeError::from_proc(pid, e))?;
+        let stat = p.stat().map_err(|e| ProbeError::from_proc(pid, e))?;
+        Ok(ProcKey {
+            pid,
+            start_ticks: stat.starttime,
+        })
+    }
+}
+
+/// One row of the process table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Identity.
+    pub key: ProcKey,
+    /// Parent pid.
+    pub ppid: i32,
+    /// Short name (`comm`), at most 15 bytes.
+    pub comm: String,
+    /// `true` for zombies and dead tasks: they hold no memory worth reading.
+    pub exited: bool,
+}
+
+/// All processes visible at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessTable {
+    procs: Vec<ProcInfo>,
+}
+
+impl ProcessTable {
+    /// Reads `/proc/*/stat`. Processes that vanish while being listed are skipped.
+    pub fn snapshot() -> Result<ProcessTable, ProbeError> {
+        let iter = procfs::process::all_processes().map_err(|e| ProbeError::Other {
+            path: "/proc".into(),
+            message: e.to_string(),
+        })?;
+        let procs = iter
+            .filter_map(Result::ok)
+            .filter_map(|p| p.stat().ok())
+            .map(|s| ProcInfo {
+                key: ProcKey {
+                    pid: s.pid,
+                    start_ticks: s.starttime,
+                },
+                ppid: s.ppid,
+                exited: matches!(s.state, 'Z' | 'X' | 'x'),
+                comm: s.comm,
+            })
+            .collect();
+        Ok(ProcessTable { procs })
+    }
+
+    /// A table from given rows (for tests and for callers with their own listing).
+    pub fn from_rows(procs: Vec<ProcInfo>) -> ProcessTable {
+        ProcessTable { procs }
+    }
+
+    /// All rows.
+    pub fn rows(&self) -> &[ProcInfo] {
+        &self.procs
+    }
+
+    /// The row for `key`, if that exact process (pid and start time) is still there.
+    pub fn get(&self, key: ProcKey) -> Option<&ProcInfo> {
+        self.procs.iter().find(|p| p.key == key)
+    }
+
+    /// `root` and every live descendant of it. Empty when `root` itself is gone. A child is only
+    /// counted under a parent that started no later than it, so a reused parent pid cannot
+    /// adopt strangers.
+    pub fn tree_of(&self, root: ProcKey) -> Vec<ProcInfo> {
+        let Some(root_row) = self.get(root) else {
+            return Vec::new();
+        };
+        let mut children: HashMap<i32, Vec<&ProcInfo>> = HashMap::new();
+        for p in &self.procs {
+            children.entry(p.ppid).or_default().push(p);
+        }
+        let mut out = vec![root_row.clone()];
+        let mut seen: HashSet<i32> = HashSet::from([root.pid]);
+        let mut i = 0;
+        while i < out.len() {
+            let parent = out[i].key;
+            for c in children.get(&parent.pid).into_iter().flatten() {
+                if c.key.start_ticks >= parent.start_ticks && seen.insert(c.key.pid) {
+                    out.push((*c).clone());
+                }
+            }
+            i += 1;
+        }
+        out.retain(|p| !p.exited);
+        out
+    }
+}
+
+/// Matches processes by a regular expression over `comm` and the full command line. The
+/// command line of a process is read once and remembered by [`ProcKey`], since it rarely
+/// changes and reading it for every process every interval would dominate the cost.
+#[derive(Debug)]
+pub struct NameMatcher {
+    pattern: regex_lite::Regex,
+    own_pid: i32,
+    cache: HashMap<ProcKey, bool>,
+}
+
+impl NameMatcher {
+    /// A matcher for `pattern`. leakhound's own process never matches.
+    pub fn new(pattern: &str) -> Result<NameMatcher, String> {
+        let pattern = regex_lite::Regex::new(pattern).map_err(|e| e.to_string())?;
+        Ok(NameMatcher {
+            pattern,
+            own_pid: std::process::id() as i32,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// The live processes of `table` that match, oldest first.
+    pub fn matching(&mut self, table: &ProcessTable) -> Vec<ProcInfo> {
+        let live: HashSet<ProcKey> = table.rows().iter().map(|p| p.key).collect();
+        self.cache.retain(|k, _| live.contains(k));
+        let mut out: Vec<ProcInfo> = Vec::new();
+        for p in table.rows() {
+            if p.exited || p.key.pid == self.own_pid {
+                continue;
+            }
+            let pattern = &self.pattern;
+            let hit = *self.cache.entry(p.key).or_insert_with(|| {
+                pattern.is_match(&p.comm)
+                    || procfs::process::Process::new(p.key.pid)
+                        .and_then(|pr| pr.cmdline())
+                        .map(|c| pattern.is_match(&c.join(" ")))
+                        .unwrap_or(false)
+            });
+            if hit {
+                out.push(p.clone());
+            }
+        }
+        out.sort_by_key(|p| (p.key.start_ticks, p.key.pid));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pid: i32, ppid: i32, start: u64) -> ProcInfo {
+        ProcInfo {
+            key: ProcKey {
+                pid,
+                start_ticks: start,
+            },
+            ppid,
+            comm: format!("p{pid}"),
+            exited: false,
+        }
+    }
+
+    #[test]
+    fn tree_of_collects_descendants_only() {
+        let t = ProcessTable::from_rows(vec![
+            row(1, 0, 0),
+            row(10, 1, 5),
+            row(11, 10, 6),
+            row(12, 11, 7),
+            row(20, 1, 5),
+        ]);
+        let mut pids: Vec<i32> = t
+            .tree_of(ProcKey {
+                pid: 10,
+                start_ticks: 5,
+            })
+            .iter()
+            .map(|p| p.key.pid)
+            .collect();
+        pids.sort();
+        assert_eq!(pids, vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn tree_of_a_replaced_root_is_empty() {
+        let t = ProcessTable::from_rows(vec![row(10, 1, 99)]);
+        assert!(t
+            .tree_of(ProcKey {
+                pid: 10,
+                start_ticks: 5
+            })
+            .is_empty());
+    }
+
+    #[test]
+    fn child_older_than_parent_is_not_adopted() {
+        // pid 10 was reused: the process now holding it started after pid 11 did.
+        let t = ProcessTable::from_rows(vec![row(10, 1, 50), row(11, 10, 20)]);
+        let tree = t.tree_of(ProcKey {
+            pid: 10,
+            start_ticks: 50,
+        });
+        assert_eq!(tree.len(), 1);
+    }
+
+    #[test]
+    fn zombies_are_left_out() {
+        let mut z = row(11, 10, 6);
+        z.exited = true;
+        let t = ProcessTable::from_rows(vec![row(10, 1, 5), z]);
+        let tree = t.tree_of(ProcKey {
+            pid: 10,
+            start_ticks: 5,
+        });
+        assert_eq!(tree.len(), 1);
+    }
+
+    #[test]
+    fn snapshot_contains_this_process() {
+        let t = ProcessTable::snapshot().unwrap();
+        let me = std::process::id() as i32;
+        assert!(t.rows().iter().any(|p| p.key.pid == me));
+        assert_eq!(ProcKey::of_pid(me).unwrap().pid, me);
+    }
+}

@@ -1,0 +1,468 @@
+//! The database: runs, series, samples, events.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::schema::MIGRATIONS;
+use crate::StoreError;
+
+/// Id of a run.
+pub type RunId = i64;
+/// Id of a series.
+pub type SeriesId = i64;
+
+/// Gauge (a level: bytes, counts) or counter (cumulative events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeriesKind {
+    /// A level that goes up and down.
+    Gauge,
+    /// A cumulative count of events.
+    Counter,
+}
+
+impl SeriesKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SeriesKind::Gauge => "gauge",
+            SeriesKind::Counter => "counter",
+        }
+    }
+    fn parse(s: &str) -> SeriesKind {
+        if s == "counter" {
+            SeriesKind::Counter
+        } else {
+            SeriesKind::Gauge
+        }
+    }
+}
+
+/// What is known when a run starts.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// `run`, `watch` or `import`.
+    pub kind: String,
+    /// What is measured: the command line, pids, pattern, cgroup or file.
+    pub target: String,
+    /// Host name.
+    pub host: String,
+    /// Unix seconds.
+    pub started_at: f64,
+    /// Sampling interval in seconds, if regular.
+    pub interval_s: Option<f64>,
+    /// Memory limit that applies, bytes.
+    pub limit_bytes: Option<u64>,
+    /// Version of leakhound writing the run.
+    pub version: String,
+}
+
+/// A stored run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunInfo {
+    /// Id.
+    pub id: RunId,
+    /// `run`, `watch` or `import`.
+    pub kind: String,
+    /// What was measured.
+    pub target: String,
+    /// Host name.
+    pub host: String,
+    /// Unix seconds.
+    pub started_at: f64,
+    /// Unix seconds; `None` while running or if the writer died.
+    pub ended_at: Option<f64>,
+    /// Sampling interval in seconds.
+    pub interval_s: Option<f64>,
+    /// Memory limit, bytes.
+    pub limit_bytes: Option<u64>,
+    /// leakhound version that wrote it.
+    pub version: String,
+    /// `running`, `finished`, `interrupted`, `failed`.
+    pub status: String,
+    /// Exit code of the command, for `run`.
+    pub exit_code: Option<i32>,
+    /// Last verdict sentence stored by an analysis.
+    pub last_verdict: Option<String>,
+    /// Number of samples over all series.
+    pub samples: u64,
+    /// Time of the last sample, unix seconds.
+    pub last_sample_at: Option<f64>,
+}
+
+/// A stored series.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeriesInfo {
+    /// Id.
+    pub id: SeriesId,
+    /// Name, e.g. `rss`.
+    pub name: String,
+    /// Labels, e.g. `{"pid": "123"}`.
+    pub labels: BTreeMap<String, String>,
+    /// Gauge or counter.
+    pub kind: SeriesKind,
+    /// `bytes` or `count`.
+    pub unit: String,
+}
+
+/// Something that happened during a run at a moment: a start, a restart, a warning.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Event {
+    /// Unix seconds.
+    pub t: f64,
+    /// `start`, `restart`, `exit`, `warning`, `instance`.
+    pub kind: String,
+    /// Free text.
+    pub detail: String,
+}
+
+/// An open leakhound database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        // journal_mode returns a row, so it cannot go through execute_batch.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(open_err)?;
+        let store = Store { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only; fails if it does not exist.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                supported: MIGRATIONS.len() as i64,
+            });
+        }
+        Ok(Store { conn })
+    }
+
+    fn migrate(&self, path: &Path) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` result: `ok` for a sound file.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// Records a new run and returns its id.
+    pub fn create_run(&self, run: &NewRun) -> Result<RunId, StoreError> {
+        self.conn.execute(
+            "INSERT INTO runs (kind, target, host, started_at, interval_s, limit_bytes, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                run.kind,
+                run.target,
+                run.host,
+                run.started_at,
+                run.interval_s,
+                run.limit_bytes.map(|v| v as i64),
+                run.version
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks a run ended.
+    pub fn finish_run(
+        &self,
+        run: RunId,
+        ended_at: f64,
+        status: &str,
+        exit_code: Option<i32>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET ended_at = ?2, status = ?3, exit_code = ?4 WHERE id = ?1",
+            params![run, ended_at, status, exit_code],
+        )?;
+        Ok(())
+    }
+
+    /// Updates the memory limit of a run (e.g. once the target's cgroup is known).
+    pub fn set_limit(&self, run: RunId, limit: Option<u64>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET limit_bytes = ?2 WHERE id = ?1",
+            params![run, limit.map(|v| v as i64)],
+        )?;
+        Ok(())
+    }
+
+    /// Stores the latest verdict sentence of a run.
+    pub fn set_verdict(&self, run: RunId, verdict: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET last_verdict = ?2 WHERE id = ?1",
+            params![run, verdict],
+        )?;
+        Ok(())
+    }
+
+    /// The id of series `name` with `labels` in `run`, created if new.
+    pub fn series(
+        &self,
+        run: RunId,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        kind: SeriesKind,
+        unit: &str,
+    ) -> Result<SeriesId, StoreError> {
+        let labels = serde_json::to_string(labels).expect("string map serialises");
+        self.conn.execute(
+            "INSERT OR IGNORE INTO series (run_id, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, name, labels, kind.as_str(), unit],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT id FROM series WHERE run_id = ?1 AND name = ?2 AND labels = ?3",
+            params![run, name, labels],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Writes one interval's samples and events in a single transaction: all or nothing.
+    /// A repeated (series, time) pair replaces the earlier value.
+    pub fn write_batch(
+        &mut self,
+        run: RunId,
+        samples: &[(SeriesId, f64, f64)],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO samples (series_id, t, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (s, t, v) in samples {
+                ins.execute(params![s, t, v])?;
+            }
+            let mut ev = tx.prepare_cached(
+                "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for e in events {
+                ev.execute(params![run, e.t, e.kind, e.detail])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All runs, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT r.id, r.kind, r.target, r.host, r.started_at, r.ended_at, r.interval_s,
+                    r.limit_bytes, r.version, r.status, r.exit_code, r.last_verdict,
+                    (SELECT COUNT(*) FROM samples s JOIN series se ON s.series_id = se.id WHERE se.run_id = r.id),
+                    (SELECT MAX(s.t) FROM samples s JOIN series se ON s.series_id = se.id WHERE se.run_id = r.id)
+             FROM runs r ORDER BY r.id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(RunInfo {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                target: r.get(2)?,
+                host: r.get(3)?,
+                started_at: r.get(4)?,
+                ended_at: r.get(5)?,
+                interval_s: r.get(6)?,
+                limit_bytes: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+                version: r.get(8)?,
+                status: r.get(9)?,
+                exit_code: r.get(10)?,
+                last_verdict: r.get(11)?,
+                samples: r.get::<_, i64>(12)? as u64,
+                last_sample_at: r.get(13)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One run.
+    pub fn run(&self, id: RunId) -> Result<RunInfo, StoreError> {
+        self.runs()?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or(StoreError::NoSuchRun(id))
+    }
+
+    /// The newest run, if any.
+    pub fn latest_run(&self) -> Result<Option<RunId>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(id) FROM runs", [], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// The series of a run, in creation order.
+    pub fn series_of(&self, run: RunId) -> Result<Vec<SeriesInfo>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, name, labels, kind, unit FROM series WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([run], |r| {
+            let labels: String = r.get(2)?;
+            Ok(SeriesInfo {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                labels: serde_json::from_str(&labels).unwrap_or_default(),
+                kind: SeriesKind::parse(&r.get::<_, String>(3)?),
+                unit: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Times and values of a series, in time order.
+    pub fn samples(&self, series: SeriesId) -> Result<(Vec<f64>, Vec<f64>), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT t, value FROM samples WHERE series_id = ?1 ORDER BY t")?;
+        let mut ts = Vec::new();
+        let mut vs = Vec::new();
+        let mut rows = st.query([series])?;
+        while let Some(r) = rows.next()? {
+            ts.push(r.get(0)?);
+            vs.push(r.get(1)?);
+        }
+        Ok((ts, vs))
+    }
+
+    /// Events of a run, in time order.
+    pub fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT t, kind, detail FROM events WHERE run_id = ?1 ORDER BY t, rowid")?;
+        let rows = st.query_map([run], |r| {
+            Ok(Event {
+                t: r.get(0)?,
+                kind: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_run() -> NewRun {
+        NewRun {
+            kind: "run".into(),
+            target: "sleep 1".into(),
+            host: "h".into(),
+            started_at: 100.0,
+            interval_s: Some(1.0),
+            limit_bytes: Some(1 << 30),
+            version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lh.db");
+        let mut s = Store::open(&path).unwrap();
+        let run = s.create_run(&new_run()).unwrap();
+        let rss = s
+            .series(run, "rss", &BTreeMap::new(), SeriesKind::Gauge, "bytes")
+            .unwrap();
+        assert_eq!(
+            rss,
+            s.series(run, "rss", &BTreeMap::new(), SeriesKind::Gauge, "bytes")
+                .unwrap()
+        );
+        let ev = Event {
+            t: 101.0,
+            kind: "restart".into(),
+            detail: "pid 5".into(),
+        };
+        s.write_batch(
+            run,
+            &[(rss, 101.0, 5.0), (rss, 100.0, 4.0)],
+            std::slice::from_ref(&ev),
+        )
+        .unwrap();
+        s.finish_run(run, 102.0, "finished", Some(0)).unwrap();
+        drop(s);
+
+        let r = Store::open_read_only(&path).unwrap();
+        assert_eq!(
+            r.samples(rss).unwrap(),
+            (vec![100.0, 101.0], vec![4.0, 5.0])
+        );
+        assert_eq!(r.events(run).unwrap(), vec![ev]);
+        let info = r.run(run).unwrap();
+        assert_eq!(info.samples, 2);
+        assert_eq!(info.status, "finished");
+        assert_eq!(info.limit_bytes, Some(1 << 30));
+        assert_eq!(r.series_of(run).unwrap()[0].name, "rss");
+        assert!(matches!(r.run(99), Err(StoreError::NoSuchRun(99))));
+        assert_eq!(r.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lh.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let err = Store::open(&path).unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+/// What went wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database path.
+        path: String,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// The file is a database from a newer leakhound.
+    #[error("database {path} has schema version {found}, newer than this leakhound ({supported}); upgrade leakhound")]
+    TooNew {
+        /// The database path.
+        path: String,
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// No run with this id.
+    #[error("no run {0} in the database (see `leakhound runs`)")]
+    NoSuchRun(i64),
+    /// Any other SQLite failure.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}

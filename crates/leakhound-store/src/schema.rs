@@ -1,0 +1,42 @@
+//! Schema versions. Each entry migrates from the previous version; `PRAGMA user_version` records
+//! how many have been applied.
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: runs, series, samples, events.
+    "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,             -- run | watch | import
+        target TEXT NOT NULL,           -- command line, pid list, name pattern, cgroup or file
+        host TEXT NOT NULL,
+        started_at REAL NOT NULL,       -- unix seconds
+        ended_at REAL,                  -- null while running (or after a crash)
+        interval_s REAL,
+        limit_bytes INTEGER,            -- memory limit that applies to the target
+        version TEXT NOT NULL,          -- leakhound version that wrote it
+        status TEXT NOT NULL DEFAULT 'running',
+        exit_code INTEGER,
+        last_verdict TEXT
+    );
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',   -- JSON object, keys sorted
+        kind TEXT NOT NULL,                  -- gauge | counter
+        unit TEXT NOT NULL,                  -- bytes | count
+        UNIQUE (run_id, name, labels)
+    );
+    CREATE TABLE samples (
+        series_id INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (series_id, t)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        kind TEXT NOT NULL,     -- start | restart | exit | warning | instance
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX events_by_run ON events(run_id, t);",
+];
