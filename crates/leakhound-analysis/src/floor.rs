@@ -1,0 +1,105 @@
+//! The floor: the lower envelope of a memory series. Garbage-collector sawtooth, bursts and
+//! load live above it; leaks accumulate in it. Computed per time window as a low quantile
+//! (the minimum for small windows), so one glitch sample does not define it.
+
+/// The floor of a series: one point per non-empty window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Floor {
+    /// Mean time of the samples in each window (unix seconds).
+    pub t: Vec<f64>,
+    /// Floor value in each window.
+    pub v: Vec<f64>,
+    /// Window width, seconds.
+    pub window: f64,
+}
+
+/// Median of the gaps between consecutive times (0 for fewer than 2 samples).
+pub fn median_interval(t: &[f64]) -> f64 {
+    let mut d: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.is_empty() {
+        return 0.0;
+    }
+    let mid = d.len() / 2;
+    *d.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+/// The window leakhound uses for a series: about 300 windows over the span, each holding at
+/// least 5 samples. Short series keep every sample as its own point.
+pub fn default_window(t: &[f64]) -> f64 {
+    if t.len() < 2 {
+        return 1.0;
+    }
+    let span = t[t.len() - 1] - t[0];
+    let dt = median_interval(t).max(1e-9);
+    if t.len() < 60 {
+        return dt;
+    }
+    (span / 300.0).max(5.0 * dt)
+}
+
+/// The floor of `(t, y)` over windows of `window` seconds. `t` must be sorted.
+pub fn floor(t: &[f64], y: &[f64], window: f64) -> Floor {
+    let mut out = Floor {
+        t: Vec::new(),
+        v: Vec::new(),
+        window,
+    };
+    if t.is_empty() {
+        return out;
+    }
+    let t0 = t[0];
+    let mut start = 0;
+    let mut buf: Vec<f64> = Vec::new();
+    while start < t.len() {
+        let bucket = ((t[start] - t0) / window).floor();
+        let mut end = start + 1;
+        while end < t.len() && ((t[end] - t0) / window).floor() == bucket {
+            end += 1;
+        }
+        buf.clear();
+        buf.extend_from_slice(&y[start..end]);
+        let k = ((buf.len() - 1) as f64 * 0.05).floor() as usize;
+        let v = *buf.select_nth_unstable_by(k, f64::total_cmp).1;
+        out.t
+            .push(t[start..end].iter().sum::<f64>() / (end - start) as f64);
+        out.v.push(v);
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_of_a_sawtooth_is_its_troughs() {
+        // Sawtooth of period 10 s on a rising base: troughs are base, peaks base + 90.
+        let t: Vec<f64> = (0..1000).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|&t| 1000.0 + t + (t % 10.0) * 10.0).collect();
+        let f = floor(&t, &y, 20.0);
+        assert_eq!(f.t.len(), 50);
+        for (ft, fv) in f.t.iter().zip(&f.v) {
+            // The trough of the window is at most one period behind its mean time.
+            assert!((fv - (1000.0 + ft)).abs() <= 20.0, "{ft} {fv}");
+        }
+    }
+
+    #[test]
+    fn one_low_glitch_does_not_define_a_large_window() {
+        let t: Vec<f64> = (0..100).map(f64::from).collect();
+        let mut y = vec![50.0; 100];
+        y[40] = 0.0;
+        let f = floor(&t, &y, 100.0);
+        assert_eq!(f.v, vec![50.0]);
+    }
+
+    #[test]
+    fn windows_skip_gaps() {
+        let t = [0.0, 1.0, 2.0, 100.0, 101.0];
+        let y = [5.0, 4.0, 6.0, 9.0, 8.0];
+        let f = floor(&t, &y, 10.0);
+        assert_eq!(f.v, vec![4.0, 8.0]);
+        assert_eq!(median_interval(&t), 1.0);
+    }
+}

@@ -1,0 +1,134 @@
+//! Level shifts in the floor: up-jumps (a cache loaded, a staircase leak, an allocator
+//! high-water mark) and drops (a restart gives its memory back).
+//!
+//! A shift at k compares the median of the `m` floor points up to k with the median of the `m`
+//! after it, so a lone spike is not a jump. The threshold is 6 robust standard deviations of
+//! the point-to-point differences (1.4826·MAD) above what the typical slope gives over `m`
+//! points: a steady ramp is not a staircase.
+
+/// A level shift found in the floor.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Shift {
+    /// Index of the last floor point before the shift.
+    pub index: usize,
+    /// Time between the two floor points around the shift (unix seconds).
+    pub t: f64,
+    /// Size of the shift (positive up).
+    pub size: f64,
+}
+
+const SIDE: usize = 3;
+
+fn median3(v: &[f64]) -> f64 {
+    let mut a = v.to_vec();
+    a.sort_by(f64::total_cmp);
+    let n = a.len();
+    if n % 2 == 1 {
+        a[n / 2]
+    } else {
+        (a[n / 2 - 1] + a[n / 2]) / 2.0
+    }
+}
+
+/// Robust scale of the first differences of `v` (1.4826·MAD) and their median.
+pub fn diff_scale(v: &[f64]) -> (f64, f64) {
+    let d: Vec<f64> = v.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.is_empty() {
+        return (0.0, 0.0);
+    }
+    let med = median3(&d);
+    let dev: Vec<f64> = d.iter().map(|x| (x - med).abs()).collect();
+    (1.4826 * median3(&dev), med)
+}
+
+/// Level shifts of the floor `(t, v)`, strongest first suppressed within `SIDE` points of each
+/// other, returned in time order.
+pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
+    let n = v.len();
+    if n < 2 * SIDE + 2 {
+        return Vec::new();
+    }
+    let (sigma, med) = diff_scale(v);
+    let level = median3(v).abs();
+    // A floor that is exactly flat between jumps has sigma 0; keep a tiny floor on it.
+    let sigma = sigma.max(level * 1e-6).max(f64::MIN_POSITIVE);
+    let threshold = 6.0 * sigma;
+    let mut cands: Vec<Shift> = (SIDE - 1..n - SIDE)
+        .map(|k| {
+            let before = median3(&v[k + 1 - SIDE..=k]);
+            let after = median3(&v[k + 1..=k + SIDE]);
+            let drift = med * SIDE as f64;
+            Shift {
+                index: k,
+                t: (t[k] + t[k + 1]) / 2.0,
+                size: after - before - drift,
+            }
+        })
+        .filter(|s| s.size.abs() > threshold)
+        .collect();
+    cands.sort_by(|a, b| b.size.abs().total_cmp(&a.size.abs()));
+    let mut chosen: Vec<Shift> = Vec::new();
+    for c in cands {
+        if chosen.iter().all(|s| s.index.abs_diff(c.index) >= SIDE) {
+            chosen.push(c);
+        }
+    }
+    for s in &mut chosen {
+        // Report the shift without the drift correction: the size a person sees on the chart.
+        s.size += med * SIDE as f64;
+    }
+    chosen.sort_by_key(|s| s.index);
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy(n: usize) -> Vec<f64> {
+        // Deterministic noise, uniform in [-6, 6).
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 11) as f64 / (1u64 << 53) as f64 * 12.0 - 6.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_one_step() {
+        let t: Vec<f64> = (0..100).map(f64::from).collect();
+        let v: Vec<f64> = noisy(100)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 1000.0 + e + if i > 50 { 200.0 } else { 0.0 })
+            .collect();
+        let s = find_shifts(&t, &v);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].index, 50);
+        assert!((s[0].size - 200.0).abs() < 15.0);
+    }
+
+    #[test]
+    fn a_ramp_and_a_spike_are_not_shifts() {
+        let t: Vec<f64> = (0..100).map(f64::from).collect();
+        let mut v: Vec<f64> = noisy(100)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 1000.0 + 10.0 * i as f64 + e)
+            .collect();
+        v[30] += 500.0;
+        assert!(find_shifts(&t, &v).is_empty());
+    }
+
+    #[test]
+    fn finds_drops() {
+        let t: Vec<f64> = (0..90).map(f64::from).collect();
+        let v: Vec<f64> = (0..90).map(|i| 100.0 + (i % 30) as f64 * 10.0).collect();
+        let s = find_shifts(&t, &v);
+        assert_eq!(s.iter().filter(|s| s.size < 0.0).count(), 2, "{s:?}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Regression models of the floor: a line, with optional segment intercepts (restarts), step
+//! dummies (jumps) and daily/weekly harmonics; and a hinge for warm-up. Time is in days from
+//! the first floor point, so slopes come out in units per day.
+
+use crate::regression::{t_quantile, FitError, LinearFit};
+
+pub(crate) const DAY: f64 = 86400.0;
+
+/// What goes into the design besides intercept and time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Terms {
+    /// Times (days) where a new segment with its own intercept starts (restarts).
+    pub segments: Vec<f64>,
+    /// Times (days) of level shifts modelled as steps.
+    pub steps: Vec<f64>,
+    /// Harmonic periods in days (1 = daily, 7 = weekly), two harmonics for daily, one weekly.
+    pub periods: Vec<f64>,
+    /// A hinge at this time (days): slope may change there.
+    pub hinge: Option<f64>,
+}
+
+/// A fitted floor model: the slope and an honest interval for it.
+#[derive(Debug, Clone)]
+pub(crate) struct SlopeFit {
+    pub fit: LinearFit,
+    /// Column index of the slope that matters (time, or time after the hinge).
+    pub slope: f64,
+    pub se: f64,
+    pub df: f64,
+    pub rss: f64,
+    pub n: usize,
+    pub p: usize,
+    pub harmonic_cols: std::ops::Range<usize>,
+}
+
+impl SlopeFit {
+    pub fn ci(&self, level: f64) -> (f64, f64) {
+        let q = t_quantile(0.5 + level / 2.0, self.df);
+        (self.slope - q * self.se, self.slope + q * self.se)
+    }
+
+    /// Bayesian information criterion (Gaussian likelihood, up to a constant).
+    pub fn bic(&self) -> f64 {
+        let n = self.n as f64;
+        n * (self.rss / n).max(f64::MIN_POSITIVE).ln() + self.p as f64 * n.ln()
+    }
+}
+
+pub(crate) fn harmonic_columns(x: &[f64], periods: &[f64]) -> Vec<Vec<f64>> {
+    let mut cols = Vec::new();
+    for &p in periods {
+        let harmonics = if p <= 1.0 { 2 } else { 1 };
+        for h in 1..=harmonics {
+            let w = std::f64::consts::TAU * h as f64 / p;
+            cols.push(x.iter().map(|t| (w * t).cos()).collect());
+            cols.push(x.iter().map(|t| (w * t).sin()).collect());
+        }
+    }
+    cols
+}
+
+/// Fits `v` on time `x` (days) with `terms`. The reported slope is the time slope, or the slope
+/// after the hinge when there is one.
+pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitError> {
+    let n = x.len();
+    let mut cols: Vec<Vec<f64>> = vec![vec![1.0; n], x.to_vec()];
+    if let Some(h) = terms.hinge {
+        cols.push(x.iter().map(|t| (t - h).max(0.0)).collect());
+    }
+    for &s in &terms.segments {
+        cols.push(x.iter().map(|&t| f64::from(t >= s)).collect());
+    }
+    for &s in &terms.steps {
+        cols.push(x.iter().map(|&t| f64::from(t >= s)).collect());
+    }
+    let h0 = cols.len();
+    cols.extend(harmonic_columns(x, &terms.periods));
+    let h1 = cols.len();
+    // Drop columns that are constant zero (a step before the first point, say): singular.
+    let keep: Vec<usize> = (0..cols.len())
+        .filter(|&j| {
+            j < 2 || cols[j].iter().any(|&c| c != 0.0) && cols[j].iter().any(|&c| c != 1.0)
+        })
+        .collect();
+    let removed_before = |j: usize| (0..j).filter(|k| !keep.contains(k)).count();
+    let harmonic_cols = h0 - removed_before(h0)..h1 - removed_before(h1);
+    let cols: Vec<Vec<f64>> = keep.iter().map(|&j| cols[j].clone()).collect();
+    let fit = LinearFit::fit(&cols, v)?;
+    let (mut slope, (mut se, df)) = (fit.coef[1], fit.se_ar1(1));
+    if terms.hinge.is_some() {
+        // Slope after the hinge = b_time + b_hinge; its variance needs their covariance, which
+        // the tail-only refit in the caller provides more simply. Report b_time + b_hinge here.
+        slope += fit.coef[2];
+        se = f64::NAN;
+    }
+    let rss = fit.resid.iter().map(|e| e * e).sum();
+    let p = fit.p;
+    Ok(SlopeFit {
+        fit,
+        slope,
+        se,
+        df,
+        rss,
+        n,
+        p,
+        harmonic_cols,
+    })
+}
+
+/// The best hinge (continuous change of slope) over a grid of candidate times, by residual sum
+/// of squares. Returns the hinge time (days) and its fit.
+pub(crate) fn best_hinge(x: &[f64], v: &[f64], periods: &[f64]) -> Option<(f64, SlopeFit)> {
+    let span = x.last()? - x.first()?;
+    let mut best: Option<(f64, SlopeFit)> = None;
+    for k in 1..=16 {
+        let h = x[0] + span * k as f64 / 20.0;
+        let terms = Terms {
+            hinge: Some(h),
+            periods: periods.to_vec(),
+            ..Terms::default()
+        };
+        if let Ok(f) = fit(x, v, &terms) {
+            if best.as_ref().is_none_or(|(_, b)| f.rss < b.rss) {
+                best = Some((h, f));
+            }
+        }
+    }
+    best
+}

@@ -1,0 +1,478 @@
+//! The verdict: from a memory series to `leak`, `no_leak` or `inconclusive`, with the rate of
+//! the floor, an honest 95% interval, the pattern, the time to the limit and how much longer
+//! to watch.
+
+use crate::floor::{default_window, floor, median_interval, Floor};
+use crate::jumps::{find_shifts, Shift};
+use crate::model::{best_hinge, fit, SlopeFit, Terms, DAY};
+use crate::regression::normal_quantile;
+
+/// The answer for one series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The floor grows faster than the tolerance with 95% confidence, and not as a bounded
+    /// pattern.
+    Leak,
+    /// Growth is confidently below the tolerance, or bounded with a flat tail.
+    NoLeak,
+    /// Neither yet.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// `leak`, `no_leak`, `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Leak => "leak",
+            Verdict::NoLeak => "no_leak",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// The shape of the series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    /// A ramp.
+    Steady,
+    /// Growth that speeds up with the daily load.
+    LoadProportional,
+    /// A staircase of jumps that never come back down.
+    Stepwise,
+    /// Each process lifetime grows; restarts hide it.
+    Restarts,
+    /// No growth.
+    Flat,
+    /// A daily or weekly cycle without growth.
+    Seasonal,
+    /// Growth that saturates (caches filling), flat after.
+    Warmup,
+    /// One jump, flat after.
+    Step,
+    /// An allocator high-water mark: a few jumps at peaks, flat after.
+    Ratchet,
+}
+
+impl Pattern {
+    /// snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::Steady => "steady",
+            Pattern::LoadProportional => "load_proportional",
+            Pattern::Stepwise => "stepwise",
+            Pattern::Restarts => "restarts",
+            Pattern::Flat => "flat",
+            Pattern::Seasonal => "seasonal",
+            Pattern::Warmup => "warmup",
+            Pattern::Step => "step",
+            Pattern::Ratchet => "ratchet",
+        }
+    }
+
+    /// Whether the pattern, by itself, is bounded (not a leak).
+    pub fn is_bounded(self) -> bool {
+        matches!(
+            self,
+            Pattern::Flat | Pattern::Seasonal | Pattern::Warmup | Pattern::Step | Pattern::Ratchet
+        )
+    }
+}
+
+/// What the analysis needs besides the samples.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Growth the user accepts, units per day.
+    pub tolerance: f64,
+    /// Memory limit, if known (same units as the series).
+    pub limit: Option<f64>,
+    /// Known restart times (unix seconds), e.g. from stored process instances.
+    pub restarts: Vec<f64>,
+    /// Confidence level of intervals and decisions (0.95).
+    pub confidence: f64,
+}
+
+impl Config {
+    /// A config with the given tolerance (units per day) and defaults elsewhere.
+    pub fn with_tolerance(tolerance: f64) -> Config {
+        Config {
+            tolerance,
+            limit: None,
+            restarts: Vec::new(),
+            confidence: 0.95,
+        }
+    }
+}
+
+/// Notes that qualify a finding; the presentation turns them into sentences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Note {
+    /// Fewer than 10 floor points: too little to say anything.
+    TooFewSamples,
+    /// The span is under two days: a daily load cycle could look like growth.
+    DailyCycleNotResolved,
+    /// The floor noise is strongly autocorrelated; intervals were widened for it.
+    Autocorrelated,
+    /// The rate comes from the tail after a warm-up, step or last jump.
+    RateFromTail,
+}
+
+/// The full result for one series: the contract fields plus what charts and sentences need.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    /// Number of samples analysed.
+    pub samples: usize,
+    /// Time from first to last sample, seconds.
+    pub span_seconds: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The pattern.
+    pub pattern: Pattern,
+    /// Sustained growth of the floor, units per day.
+    pub rate_per_day: Option<f64>,
+    /// 95% interval of the rate.
+    pub rate_ci95_per_day: Option<(f64, f64)>,
+    /// The tolerance used, units per day.
+    pub tolerance_per_day: f64,
+    /// The rate these data would call a leak 80% of the time (tolerance plus 2.8 standard
+    /// errors).
+    pub detectable_rate_per_day: Option<f64>,
+    /// For `inconclusive`: about how much longer to watch, seconds.
+    pub time_to_verdict_seconds: Option<f64>,
+    /// The limit used.
+    pub limit: Option<f64>,
+    /// For `leak` with a limit: time until peaks reach the limit at this rate, seconds.
+    pub time_to_limit_seconds: Option<f64>,
+    /// Floor level at the end of the series.
+    pub level_now: Option<f64>,
+    /// Start (unix seconds) of the stretch the rate was estimated on.
+    pub rate_from: f64,
+    /// The floor.
+    pub floor: Floor,
+    /// Up-jumps found in the floor.
+    pub jumps: Vec<Shift>,
+    /// Restarts (drops in the floor, or given), unix seconds.
+    pub restarts: Vec<f64>,
+    /// Warm-up knee, unix seconds.
+    pub knee: Option<f64>,
+    /// Fitted daily profile of the floor, 24 hourly offsets (UTC hours), when a daily cycle
+    /// was modelled.
+    pub daily_profile: Option<Vec<f64>>,
+    /// Qualifications.
+    pub notes: Vec<Note>,
+}
+
+/// Why the input cannot be analysed at all.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputError {
+    /// Times and values differ in length.
+    #[error("{t} times but {y} values")]
+    Length {
+        /// Number of times.
+        t: usize,
+        /// Number of values.
+        y: usize,
+    },
+    /// A time or value is NaN or infinite.
+    #[error("sample {0} is not a finite number")]
+    NotFinite(usize),
+    /// Times are not strictly increasing.
+    #[error("time at sample {0} is not after the one before")]
+    Unsorted(usize),
+}
+
+fn check(t: &[f64], y: &[f64]) -> Result<(), InputError> {
+    if t.len() != y.len() {
+        return Err(InputError::Length {
+            t: t.len(),
+            y: y.len(),
+        });
+    }
+    if let Some(i) = (0..t.len()).find(|&i| !t[i].is_finite() || !y[i].is_finite()) {
+        return Err(InputError::NotFinite(i));
+    }
+    if let Some(i) = (1..t.len()).find(|&i| t[i] <= t[i - 1]) {
+        return Err(InputError::Unsorted(i));
+    }
+    Ok(())
+}
+
+const MIN_FLOOR_POINTS: usize = 10;
+
+/// Analyses one series: times in unix seconds (sorted), values in bytes (or counts).
+pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError> {
+    check(t, y)?;
+    let span = if t.is_empty() {
+        0.0
+    } else {
+        t[t.len() - 1] - t[0]
+    };
+    let fl = floor(t, y, default_window(t));
+    let mut finding = Finding {
+        samples: t.len(),
+        span_seconds: span,
+        verdict: Verdict::Inconclusive,
+        pattern: Pattern::Flat,
+        rate_per_day: None,
+        rate_ci95_per_day: None,
+        tolerance_per_day: cfg.tolerance,
+        detectable_rate_per_day: None,
+        time_to_verdict_seconds: None,
+        limit: cfg.limit,
+        time_to_limit_seconds: None,
+        level_now: fl.v.last().copied(),
+        rate_from: t.first().copied().unwrap_or(0.0),
+        floor: fl.clone(),
+        jumps: Vec::new(),
+        restarts: Vec::new(),
+        knee: None,
+        daily_profile: None,
+        notes: Vec::new(),
+    };
+    if fl.v.len() < MIN_FLOOR_POINTS {
+        finding.notes.push(Note::TooFewSamples);
+        if t.len() >= 2 {
+            // Ten floor points need ten windows; at the default window that is the time to wait.
+            let dt = median_interval(t).max(1.0);
+            finding.time_to_verdict_seconds =
+                Some((MIN_FLOOR_POINTS as f64 * 5.0 * dt - span).max(dt));
+        }
+        return Ok(finding);
+    }
+    let t0 = fl.t[0];
+    let x: Vec<f64> = fl.t.iter().map(|t| (t - t0) / DAY).collect();
+    let v = &fl.v;
+    let span_days = x[x.len() - 1];
+    let mut periods = Vec::new();
+    if span / DAY >= 2.0 {
+        periods.push(1.0);
+    } else {
+        finding.notes.push(Note::DailyCycleNotResolved);
+    }
+    if span / DAY >= 14.0 {
+        periods.push(7.0);
+    }
+
+    // Level shifts: drops are restarts (each lifetime gets its own intercept), jumps may be a
+    // bounded step or a staircase.
+    let shifts = find_shifts(&fl.t, v);
+    let level = median(v).abs().max(1.0);
+    let mut restarts: Vec<f64> = cfg
+        .restarts
+        .iter()
+        .copied()
+        .filter(|&r| r > fl.t[0] && r < fl.t[fl.t.len() - 1])
+        .collect();
+    for s in shifts.iter().filter(|s| s.size < -0.02 * level) {
+        if restarts.iter().all(|r| (r - s.t).abs() > 2.0 * fl.window) {
+            restarts.push(s.t);
+        }
+    }
+    restarts.sort_by(f64::total_cmp);
+    let jumps: Vec<Shift> = shifts.iter().copied().filter(|s| s.size > 0.0).collect();
+    finding.restarts = restarts.clone();
+    finding.jumps = jumps.clone();
+    let segs: Vec<f64> = restarts.iter().map(|r| (r - t0) / DAY).collect();
+    let base = Terms {
+        segments: segs.clone(),
+        periods: periods.clone(),
+        ..Terms::default()
+    };
+
+    let Ok(linear) = fit(&x, v, &base) else {
+        finding.notes.push(Note::TooFewSamples);
+        return Ok(finding);
+    };
+    let tol = cfg.tolerance;
+    let mut chosen = linear.clone();
+    let mut pattern_if_bounded = Pattern::Flat;
+    let mut pattern_if_leak = if restarts.is_empty() {
+        Pattern::Steady
+    } else {
+        Pattern::Restarts
+    };
+    let mut from = 0.0;
+
+    if !jumps.is_empty() {
+        let jx: Vec<f64> = jumps.iter().map(|j| (j.t - t0) / DAY).collect();
+        let tail = span_days - jx[jx.len() - 1];
+        let max_gap = jx.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        let quiet_long_enough = tail >= (0.3 * span_days).max(2.0 * max_gap);
+        if quiet_long_enough {
+            let stepped = Terms {
+                steps: jx.clone(),
+                ..base.clone()
+            };
+            if let Ok(f) = fit(&x, v, &stepped) {
+                chosen = f;
+            }
+            pattern_if_bounded = if jumps.len() == 1 {
+                Pattern::Step
+            } else {
+                Pattern::Ratchet
+            };
+            from = jx[jx.len() - 1];
+            finding.notes.push(Note::RateFromTail);
+        } else {
+            // Jumps keep coming: the staircase itself is the growth.
+            pattern_if_leak = Pattern::Stepwise;
+        }
+    } else if let Some((h, hinge)) = best_hinge(&x, v, &periods).filter(|_| restarts.is_empty()) {
+        // Warm-up: the slope drops at a knee and the hinge model is clearly better.
+        let before = linear_slope_before(&hinge);
+        if hinge.bic() + 10.0 < linear.bic() && hinge.slope < before {
+            let tail_idx = x.iter().position(|&xi| xi >= h).unwrap_or(0);
+            let tail_x: Vec<f64> = x[tail_idx..].iter().map(|xi| xi - x[tail_idx]).collect();
+            let tail_terms = Terms {
+                periods: periods.clone(),
+                ..Terms::default()
+            };
+            if let Ok(tf) = fit(&tail_x, &v[tail_idx..], &tail_terms) {
+                chosen = tf;
+                from = h;
+                pattern_if_bounded = Pattern::Warmup;
+                finding.knee = Some(t0 + h * DAY);
+                finding.notes.push(Note::RateFromTail);
+            }
+        }
+    }
+
+    let seasonal = !periods.is_empty() && harmonics_matter(&x, v, &base, &linear);
+    if pattern_if_bounded == Pattern::Flat && seasonal {
+        pattern_if_bounded = Pattern::Seasonal;
+    }
+    if pattern_if_leak == Pattern::Steady && seasonal && growth_follows_cycle(&x, v) {
+        pattern_if_leak = Pattern::LoadProportional;
+    }
+    if periods.contains(&1.0) {
+        finding.daily_profile = Some(daily_profile(&linear, t0));
+    }
+    if chosen.fit.resid_acf1() > 0.5 {
+        finding.notes.push(Note::Autocorrelated);
+    }
+
+    let (lo, hi) = chosen.ci(cfg.confidence);
+    let rate = chosen.slope;
+    finding.rate_per_day = Some(rate);
+    finding.rate_ci95_per_day = Some((lo, hi));
+    finding.rate_from = t0 + from * DAY;
+    let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);
+    finding.detectable_rate_per_day = Some(tol + z * chosen.se);
+    finding.verdict = if lo > tol {
+        Verdict::Leak
+    } else if hi < tol {
+        Verdict::NoLeak
+    } else {
+        Verdict::Inconclusive
+    };
+    finding.pattern = match finding.verdict {
+        Verdict::Leak => pattern_if_leak,
+        Verdict::NoLeak => pattern_if_bounded,
+        Verdict::Inconclusive if pattern_if_bounded != Pattern::Flat => pattern_if_bounded,
+        Verdict::Inconclusive if rate > tol => pattern_if_leak,
+        Verdict::Inconclusive => pattern_if_bounded,
+    };
+    if finding.verdict == Verdict::Inconclusive {
+        // The half-width of a trend interval shrinks like T^(-3/2) at a fixed sampling rate.
+        let used = (span_days - from).max(1e-9) * DAY;
+        let half = (hi - lo) / 2.0;
+        let gap = (rate - tol)
+            .abs()
+            .max(0.25 * tol.abs())
+            .max(f64::MIN_POSITIVE);
+        let needed = used * (half / gap).powf(2.0 / 3.0);
+        finding.time_to_verdict_seconds = Some((needed - used).clamp(60.0, 365.0 * DAY));
+    }
+    if let (Verdict::Leak, Some(limit)) = (finding.verdict, cfg.limit) {
+        finding.time_to_limit_seconds = Some(time_to_limit(t, y, &fl, limit, rate));
+    }
+    Ok(finding)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut a = v.to_vec();
+    let mid = a.len() / 2;
+    *a.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+fn linear_slope_before(hinge: &SlopeFit) -> f64 {
+    hinge.fit.coef[1]
+}
+
+/// Whether the harmonic terms explain a good share (30%) of what the line leaves.
+fn harmonics_matter(x: &[f64], v: &[f64], base: &Terms, with: &SlopeFit) -> bool {
+    let without = Terms {
+        periods: Vec::new(),
+        ..base.clone()
+    };
+    match fit(x, v, &without) {
+        Ok(f) if f.rss > 0.0 => (f.rss - with.rss) / f.rss > 0.3,
+        _ => false,
+    }
+}
+
+/// Whether the local growth rate of the floor swings with the daily cycle (load-proportional
+/// leak): regress point-to-point growth on a daily harmonic and test its amplitude.
+fn growth_follows_cycle(x: &[f64], v: &[f64]) -> bool {
+    let mid: Vec<f64> = x.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+    let g: Vec<f64> = x
+        .windows(2)
+        .zip(v.windows(2))
+        .map(|(xw, vw)| (vw[1] - vw[0]) / (xw[1] - xw[0]))
+        .collect();
+    let w = std::f64::consts::TAU;
+    let cols = vec![
+        vec![1.0; mid.len()],
+        mid.iter().map(|t| (w * t).cos()).collect(),
+        mid.iter().map(|t| (w * t).sin()).collect(),
+    ];
+    let Ok(f) = crate::regression::LinearFit::fit(&cols, &g) else {
+        return false;
+    };
+    let amp = f.coef[1].hypot(f.coef[2]);
+    let se = f.se_iid(1).hypot(f.se_iid(2)) / std::f64::consts::SQRT_2;
+    f.coef[0] > 0.0 && amp > 4.0 * se && amp > 0.3 * f.coef[0]
+}
+
+/// Hourly offsets of the fitted daily cycle (UTC hours 0..24).
+fn daily_profile(f: &SlopeFit, t0: f64) -> Vec<f64> {
+    let cols = f.harmonic_cols.clone();
+    (0..24)
+        .map(|h| {
+            // x in days since t0 at UTC hour h of some day.
+            let abs = (h as f64 * 3600.0 - t0.rem_euclid(DAY)) / DAY;
+            let hv = crate::model::harmonic_columns(&[abs], &[1.0]);
+            cols.clone()
+                .take(4)
+                .zip(hv)
+                .map(|(j, c)| f.fit.coef[j] * c[0])
+                .sum()
+        })
+        .collect()
+}
+
+/// Seconds until the peaks reach `limit` growing at `rate` per day: headroom above the current
+/// floor plus the typical peak excess over the floor (99th percentile in the last tenth).
+fn time_to_limit(t: &[f64], y: &[f64], fl: &Floor, limit: f64, rate: f64) -> f64 {
+    let end = t[t.len() - 1];
+    let start = end - (end - t[0]) * 0.1;
+    let floor_now = fl.v[fl.v.len().saturating_sub(3)..]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let mut recent: Vec<f64> = t
+        .iter()
+        .zip(y)
+        .filter(|(ti, _)| **ti >= start)
+        .map(|(_, yi)| yi - floor_now)
+        .collect();
+    let k = ((recent.len() - 1) as f64 * 0.99) as usize;
+    let excess = recent.select_nth_unstable_by(k, f64::total_cmp).1.max(0.0);
+    let headroom = (limit - floor_now - excess).max(0.0);
+    if rate <= 0.0 {
+        return f64::INFINITY;
+    }
+    headroom / rate * DAY
+}
