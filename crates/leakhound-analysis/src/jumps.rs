@@ -52,7 +52,8 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
     let level = median3(v).abs();
     // A floor that is exactly flat between jumps has sigma 0; keep a tiny floor on it.
     let sigma = sigma.max(level * 1e-6).max(f64::MIN_POSITIVE);
-    let threshold = 6.0 * sigma;
+    // Shifts smaller than 0.2% of the level are noise in practice, however quiet the floor.
+    let threshold = (6.0 * sigma).max(0.002 * level);
     let mut cands: Vec<Shift> = (SIDE - 1..n - SIDE)
         .map(|k| {
             let before = median3(&v[k + 1 - SIDE..=k]);

@@ -1,0 +1,100 @@
+//! The `analyze` JSON contract (shared/DESIGN.md): one object with a `series` array.
+
+use std::collections::BTreeMap;
+
+use leakhound_analysis::Finding;
+use serde::Serialize;
+
+use crate::sentence::explain;
+
+/// One entry of the `series` array. Field names and meanings are a contract; new fields may be
+/// added at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesJson {
+    /// Series name.
+    pub name: String,
+    /// Samples analysed.
+    pub samples: usize,
+    /// Seconds from first to last sample.
+    pub span_seconds: f64,
+    /// `leak`, `no_leak`, `inconclusive`.
+    pub verdict: &'static str,
+    /// Pattern name.
+    pub pattern: &'static str,
+    /// Growth of the floor per day (bytes, or counts for count series).
+    pub rate_bytes_per_day: Option<f64>,
+    /// 95% interval of the rate.
+    pub rate_ci95_bytes_per_day: Option<[f64; 2]>,
+    /// Tolerance used.
+    pub tolerance_bytes_per_day: f64,
+    /// Rate these data would call a leak 80% of the time.
+    pub detectable_rate_bytes_per_day: Option<f64>,
+    /// How much longer to watch when inconclusive.
+    pub time_to_verdict_seconds: Option<f64>,
+    /// Memory limit used.
+    pub limit_bytes: Option<f64>,
+    /// Time until peaks reach the limit, for leaks.
+    pub time_to_limit_seconds: Option<f64>,
+    /// The verdict as a sentence.
+    pub explanation: String,
+    /// `bytes` or `count`.
+    pub unit: String,
+    /// Floor level at the end.
+    pub level_now: Option<f64>,
+    /// Unix seconds from which the rate was estimated.
+    pub rate_from: f64,
+    /// Times (unix seconds) of up-jumps in the floor.
+    pub jumps: Vec<f64>,
+    /// Times (unix seconds) of restarts.
+    pub restarts: Vec<f64>,
+    /// Time of the warm-up knee.
+    pub knee: Option<f64>,
+    /// Qualifying notes.
+    pub notes: Vec<leakhound_analysis::Note>,
+    /// Labels of the series (empty for CSV columns and plain runs).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+impl SeriesJson {
+    /// The contract entry for finding `f` of series `name` in `unit`.
+    pub fn new(name: &str, unit: &str, f: &Finding) -> SeriesJson {
+        SeriesJson {
+            name: name.to_string(),
+            samples: f.samples,
+            span_seconds: f.span_seconds,
+            verdict: f.verdict.as_str(),
+            pattern: f.pattern.as_str(),
+            rate_bytes_per_day: finite(f.rate_per_day),
+            rate_ci95_bytes_per_day: f
+                .rate_ci95_per_day
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .map(|(a, b)| [a, b]),
+            tolerance_bytes_per_day: f.tolerance_per_day,
+            detectable_rate_bytes_per_day: finite(f.detectable_rate_per_day),
+            time_to_verdict_seconds: finite(f.time_to_verdict_seconds),
+            limit_bytes: f.limit,
+            time_to_limit_seconds: finite(f.time_to_limit_seconds),
+            explanation: explain(name, f, unit),
+            unit: unit.to_string(),
+            level_now: f.level_now,
+            rate_from: f.rate_from,
+            jumps: f.jumps.iter().map(|j| j.t).collect(),
+            restarts: f.restarts.clone(),
+            knee: f.knee,
+            notes: f.notes.clone(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// The whole `analyze` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisJson {
+    /// One entry per analysed series.
+    pub series: Vec<SeriesJson>,
+}

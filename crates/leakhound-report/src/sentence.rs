@@ -1,0 +1,122 @@
+//! The verdict as a sentence a tired engineer can act on.
+
+use leakhound_analysis::{Finding, Note, Pattern, Verdict};
+
+use crate::units::{format_amount, format_duration, format_range};
+
+fn rate(v: f64, unit: &str) -> String {
+    format!("{}/day", format_amount(v, unit))
+}
+
+fn ci(f: &Finding, unit: &str) -> String {
+    match f.rate_ci95_per_day {
+        Some((lo, hi)) => format!("95% CI {}/day", format_range(lo, hi, unit)),
+        None => String::new(),
+    }
+}
+
+/// One sentence: verdict, rate with interval, pattern, limit or what to do next.
+pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
+    let tol = rate(f.tolerance_per_day, unit);
+    let Some(r) = f.rate_per_day else {
+        let wait = f
+            .time_to_verdict_seconds
+            .map(|s| format!("; watch at least {} more", format_duration(s)))
+            .unwrap_or_default();
+        return format!(
+            "inconclusive: only {} samples of {name} over {}, too few to estimate a trend{wait}",
+            f.samples,
+            format_duration(f.span_seconds)
+        );
+    };
+    match f.verdict {
+        Verdict::Leak => {
+            let what = match f.pattern {
+                Pattern::Stepwise => "grows in a staircase of jumps that never come back down",
+                Pattern::Restarts => "grows within each process lifetime (restarts hide it)",
+                Pattern::LoadProportional => "grows faster at the daily peak (load-proportional)",
+                _ => "grows",
+            };
+            let mut s = format!(
+                "leak: {name} floor {what} at {} ({}), above the {tol} tolerance",
+                rate(r, unit),
+                ci(f, unit)
+            );
+            match (f.time_to_limit_seconds, f.limit) {
+                (Some(ttl), Some(limit)) if ttl.is_finite() => s.push_str(&format!(
+                    "; at this rate it hits the {} limit in {}",
+                    format_amount(limit, unit),
+                    format_duration(ttl)
+                )),
+                _ => {}
+            }
+            s
+        }
+        Verdict::NoLeak => {
+            let shape = match f.pattern {
+                Pattern::Warmup => "warm-up that levelled off; ",
+                Pattern::Step => "one step up, then flat; ",
+                Pattern::Ratchet => "a few jumps at peaks (allocator high-water mark), then flat; ",
+                Pattern::Seasonal => "a daily cycle without growth; ",
+                _ => "",
+            };
+            format!(
+                "no leak: {shape}{name} floor changes {} ({}), within the {tol} tolerance",
+                rate(r, unit),
+                ci(f, unit)
+            )
+        }
+        Verdict::Inconclusive => {
+            let wait = f
+                .time_to_verdict_seconds
+                .map(|s| format!("; watch about {} more to decide", format_duration(s)))
+                .unwrap_or_default();
+            let caveat = if f.notes.contains(&Note::DailyCycleNotResolved)
+                && f.span_seconds > 4.0 * 3600.0
+            {
+                " (a daily load cycle cannot be told apart from growth in under two days)"
+            } else {
+                ""
+            };
+            format!(
+                "inconclusive: {name} floor changes {} ({}), not yet distinguishable from the {tol} tolerance{caveat}{wait}",
+                rate(r, unit),
+                ci(f, unit)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_analysis::{analyze, Config};
+
+    #[test]
+    fn leak_sentence_has_rate_interval_and_limit() {
+        let t: Vec<f64> = (0..2880).map(|i| i as f64 * 60.0).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|t| 250e6 + 8e6 * t / 86400.0 + (t % 600.0) * 5e3)
+            .collect();
+        let mut cfg = Config::with_tolerance(2e6);
+        cfg.limit = Some(2.0 * 1073741824.0);
+        let f = analyze(&t, &y, &cfg).unwrap();
+        let s = explain("rss", &f, "bytes");
+        assert!(s.starts_with("leak: rss floor grows at 7."), "{s}");
+        assert!(s.contains("95% CI"), "{s}");
+        assert!(s.contains("hits the 2.00 GiB limit in"), "{s}");
+    }
+
+    #[test]
+    fn too_few_samples_say_so() {
+        let f = analyze(
+            &[0.0, 1.0, 2.0],
+            &[1.0, 2.0, 3.0],
+            &Config::with_tolerance(1.0),
+        )
+        .unwrap();
+        let s = explain("rss", &f, "bytes");
+        assert!(s.starts_with("inconclusive: only 3 samples"), "{s}");
+    }
+}
