@@ -24,17 +24,43 @@ pub fn median_interval(t: &[f64]) -> f64 {
 }
 
 /// The window leakhound uses for a series: about 300 windows over the span, each holding at
-/// least 5 samples. Short series keep every sample as its own point.
-pub fn default_window(t: &[f64]) -> f64 {
+/// least 5 samples, and wide enough to hold a trough of a garbage-collector sawtooth when one
+/// is seen (1.5 times the median time between sharp drops), as long as that leaves at least
+/// 20 windows. Short series keep every sample as its own point.
+pub fn default_window(t: &[f64], y: &[f64]) -> f64 {
     if t.len() < 2 {
         return 1.0;
     }
     let span = t[t.len() - 1] - t[0];
     let dt = median_interval(t).max(1e-9);
-    if t.len() < 60 {
-        return dt;
+    let base = if t.len() < 60 { dt } else { (span / 300.0).max(5.0 * dt) };
+    match sawtooth_period(t, y) {
+        Some(p) if 1.5 * p <= span / 20.0 => base.max(1.5 * p),
+        _ => base,
     }
-    (span / 300.0).max(5.0 * dt)
+}
+
+/// Median time between sharp drops (more than 6 robust standard deviations of the
+/// sample-to-sample changes): the period of a GC sawtooth, if there is one.
+pub fn sawtooth_period(t: &[f64], y: &[f64]) -> Option<f64> {
+    let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.len() < 10 {
+        return None;
+    }
+    let mut a = d.clone();
+    let mid = a.len() / 2;
+    let med = *a.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let mut dev: Vec<f64> = d.iter().map(|x| (x - med).abs()).collect();
+    let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1 * 1.4826;
+    let level = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let thr = (6.0 * mad).max(1e-4 * level);
+    let drops: Vec<f64> = (0..d.len()).filter(|&i| d[i] < med - thr).map(|i| t[i + 1]).collect();
+    if drops.len() < 4 {
+        return None;
+    }
+    let mut gaps: Vec<f64> = drops.windows(2).map(|w| w[1] - w[0]).collect();
+    let m = gaps.len() / 2;
+    Some(*gaps.select_nth_unstable_by(m, f64::total_cmp).1)
 }
 
 /// The floor of `(t, y)` over windows of `window` seconds. `t` must be sorted.
@@ -83,6 +109,17 @@ mod tests {
             // The trough of the window is at most one period behind its mean time.
             assert!((fv - (1000.0 + ft)).abs() <= 20.0, "{ft} {fv}");
         }
+    }
+
+    #[test]
+    fn window_covers_a_sawtooth_period() {
+        // 2 h at 1 s with a 60 s sawtooth of 5 MB on a slow ramp.
+        let t: Vec<f64> = (0..7200).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|&t| 100e6 + t * 10.0 + (t % 60.0) * 83e3).collect();
+        assert_eq!(sawtooth_period(&t, &y), Some(60.0));
+        assert!(default_window(&t, &y) >= 90.0);
+        let flat: Vec<f64> = t.iter().map(|&t| 100e6 + (t * 0.7).sin() * 1e3).collect();
+        assert_eq!(default_window(&t, &flat), 7199.0 / 300.0);
     }
 
     #[test]

@@ -21,8 +21,10 @@ pub mod floor;
 pub mod jumps;
 mod model;
 pub mod regression;
+pub mod sequential;
 #[cfg(test)]
 mod testdata;
 pub mod verdict;
 
+pub use sequential::SequentialLooks;
 pub use verdict::{analyze, Config, Finding, InputError, Note, Pattern, Verdict};

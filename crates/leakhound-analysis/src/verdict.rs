@@ -209,7 +209,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     } else {
         t[t.len() - 1] - t[0]
     };
-    let fl = floor(t, y, default_window(t));
+    let fl = floor(t, y, default_window(t, y));
     let mut finding = Finding {
         samples: t.len(),
         span_seconds: span,

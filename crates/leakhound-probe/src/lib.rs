@@ -19,4 +19,4 @@ pub use cgroup::{
 };
 pub use error::ProbeError;
 pub use process::{MemoryReading, ProcessReader};
-pub use table::{NameMatcher, ProcInfo, ProcKey, ProcessTable};
+pub use table::{descendants, NameMatcher, ProcInfo, ProcKey, ProcessTable};

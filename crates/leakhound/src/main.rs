@@ -1,1 +1,55 @@
-fn main() {}
+//! The `leakhound` binary: parse options, run the subcommand, map errors to exit codes
+//! (0 ok, 1 a verdict matched `--fail-on`, 2 usage or input error).
+
+mod cli;
+mod cmd;
+mod dbpath;
+mod error;
+mod input;
+mod live;
+mod sampler;
+mod session;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    // The demo's workload runs as `leakhound workload ...`, so a fresh machine needs no second
+    // binary.
+    if argv.get(1).map(String::as_str) == Some("workload") {
+        let exe = std::env::current_exe().unwrap_or_else(|_| argv[0].clone().into());
+        return match leaky::run(&argv[2..], &exe, &["workload"]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("leakhound workload: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match &cli.command {
+        cli::Command::Run(a) => cmd::run::run(&cli.db, a),
+        cli::Command::Watch(a) => cmd::watch::run(&cli.db, a),
+        cli::Command::Analyze(a) => cmd::analyze::run(&cli.db, a),
+        cli::Command::Runs(a) => cmd::runs::run(&cli.db, a),
+        cli::Command::Export(a) => cmd::export::run(&cli.db, a),
+        cli::Command::Import(a) => cmd::import::run(&cli.db, a),
+        cli::Command::Demo(a) => cmd::demo::run(&cli.db, a),
+    };
+    match result {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("leakhound: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

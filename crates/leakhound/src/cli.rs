@@ -1,0 +1,173 @@
+//! Command-line options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// leakhound finds slow memory leaks in long-running services and tells you what causes them.
+#[derive(Debug, Parser)]
+#[command(name = "leakhound", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// SQLite database of runs [default: the user's data directory]
+    #[arg(long, global = true, env = "LEAKHOUND_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a command and sample its whole process tree until it exits
+    Run(RunArgs),
+    /// Sample running processes or a cgroup
+    Watch(WatchArgs),
+    /// Give a verdict on a stored run or a CSV file
+    Analyze(AnalyzeArgs),
+    /// List stored runs
+    Runs(RunsArgs),
+    /// Write a run's samples as CSV or JSON
+    Export(ExportArgs),
+    /// Store a CSV file (timestamp + series columns) as a run
+    Import(ImportArgs),
+    /// Run a bundled leaking workload for about a minute and show the whole pipeline
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Leak,
+    Inconclusive,
+}
+
+/// Options that decide a verdict.
+#[derive(Debug, Clone, Args)]
+pub struct VerdictArgs {
+    /// Growth you accept, e.g. 2MiB/day or 500KB/h [default: 1 MiB/day or 0.2% of the level
+    /// per day, whichever is larger]
+    #[arg(long, value_name = "RATE")]
+    pub tolerance: Option<String>,
+    /// Memory limit, e.g. 2GiB [default: the run's recorded limit]
+    #[arg(long, value_name = "SIZE")]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// Time between samples, e.g. 1s, 500ms, 30s
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub interval: String,
+    /// Stop after this long, e.g. 2h
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Skip PSS/USS (smaps_rollup) readings
+    #[arg(long)]
+    pub no_smaps: bool,
+    /// Output format of the final verdict
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with code 1 when the verdict is this (or worse)
+    #[arg(long, value_enum, value_name = "VERDICT")]
+    pub fail_on: Option<FailOn>,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Stop as soon as the verdict is conclusive (a sequential test: its error rate holds
+    /// although the verdict is checked repeatedly)
+    #[arg(long)]
+    pub until_verdict: bool,
+    /// Send the command's stdout and stderr to this file instead of the terminal
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Seconds between SIGTERM and SIGKILL when stopping the command
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub grace: String,
+    /// The command and its arguments
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pid", "name", "cgroup"])))]
+pub struct WatchArgs {
+    /// Process ids to watch (each with its descendants)
+    #[arg(long, num_args = 1.., value_name = "PID")]
+    pub pid: Vec<i32>,
+    /// Regular expression over process names and command lines; restarts are followed
+    #[arg(long, value_name = "REGEX")]
+    pub name: Option<String>,
+    /// cgroup v2 path, e.g. /system.slice/nginx.service
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Run id, or a CSV file [default: the latest run]
+    pub input: Option<String>,
+    /// Analyse only this series (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub series: Vec<String>,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with code 1 when a verdict is this (or worse)
+    #[arg(long, value_enum, value_name = "VERDICT")]
+    pub fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run id
+    pub run: i64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV file: header `timestamp,SERIES...`, unix seconds or RFC 3339 times
+    pub file: PathBuf,
+    /// Memory limit that applied, e.g. 2GiB
+    #[arg(long, value_name = "SIZE")]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to run the workload
+    #[arg(long = "for", default_value = "60s", value_name = "DURATION")]
+    pub duration: String,
+}

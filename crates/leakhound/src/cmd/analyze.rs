@@ -1,0 +1,171 @@
+//! `leakhound analyze`: verdicts for the series of a run or a CSV file.
+
+use std::path::{Path, PathBuf};
+
+use leakhound_analysis::{analyze, Config, Finding, Verdict};
+use leakhound_report::units::{parse_rate, parse_size};
+use leakhound_report::{terminal, AnalysisJson, SeriesJson};
+use leakhound_store::SeriesKind;
+
+use crate::cli::{AnalyzeArgs, FailOn, Format, VerdictArgs};
+use crate::dbpath;
+use crate::error::user;
+use crate::input::{self, Input, SeriesData};
+
+/// Series never analysed by default: they count things whose growth is not a leak.
+const SKIP_BY_DEFAULT: &[&str] = &["processes"];
+
+/// A verdict on one series.
+pub struct Analysed {
+    pub series: SeriesData,
+    pub finding: Finding,
+}
+
+/// The tolerance for a series: the user's, else 1 MiB/day (1/day for counts) or 0.2% (1%) of
+/// the median level per day, whichever is larger, so large processes are not held to a
+/// standard their noise cannot meet.
+fn tolerance_for(user_tol: Option<f64>, s: &SeriesData) -> f64 {
+    if let Some(t) = user_tol {
+        return t;
+    }
+    let mut v = s.v.clone();
+    let median = if v.is_empty() {
+        0.0
+    } else {
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f64::total_cmp).1
+    };
+    if s.unit == "bytes" {
+        (1048576.0f64).max(0.002 * median.abs())
+    } else {
+        1.0f64.max(0.01 * median.abs())
+    }
+}
+
+fn parse_verdict_args(v: &VerdictArgs) -> anyhow::Result<(Option<f64>, Option<f64>)> {
+    let tol = v
+        .tolerance
+        .as_deref()
+        .map(|s| parse_rate(s).map_err(|e| user(format!("--tolerance: {e}"))))
+        .transpose()?;
+    let limit = v
+        .limit
+        .as_deref()
+        .map(|s| parse_size(s).map_err(|e| user(format!("--limit: {e}"))))
+        .transpose()?;
+    Ok((tol, limit))
+}
+
+/// Analyses the gauges of `input` (or the named series).
+pub fn analyse_input(
+    input: &Input,
+    names: &[String],
+    v: &VerdictArgs,
+    confidence: f64,
+) -> anyhow::Result<Vec<Analysed>> {
+    let (tol, limit) = parse_verdict_args(v)?;
+    for n in names {
+        if !input.series.iter().any(|s| &s.name == n || &s.display_name() == n) {
+            let known: Vec<String> = input.series.iter().map(|s| s.display_name()).collect();
+            return Err(user(format!("no series {n:?}; available: {}", known.join(", "))));
+        }
+    }
+    let mut out = Vec::new();
+    for s in &input.series {
+        let wanted = if names.is_empty() {
+            s.kind == SeriesKind::Gauge && !SKIP_BY_DEFAULT.contains(&s.name.as_str())
+        } else {
+            names.iter().any(|n| n == &s.name || n == &s.display_name())
+        };
+        if !wanted {
+            continue;
+        }
+        let cfg = Config {
+            tolerance: tolerance_for(tol, s),
+            limit: if s.unit == "bytes" { limit.or(input.limit) } else { None },
+            restarts: input.restarts.clone(),
+            confidence,
+        };
+        let finding = analyze(&s.t, &s.v, &cfg)
+            .map_err(|e| user(format!("series {}: {e}", s.display_name())))?;
+        out.push(Analysed {
+            series: s.clone(),
+            finding,
+        });
+    }
+    if out.is_empty() {
+        return Err(user("no memory series to analyse (counters are not analysed on their own; name one with --series)"));
+    }
+    Ok(out)
+}
+
+pub fn to_json(results: &[Analysed]) -> String {
+    let doc = AnalysisJson {
+        series: results
+            .iter()
+            .map(|a| {
+                let mut j = SeriesJson::new(&a.series.name, &a.series.unit, &a.finding);
+                j.labels = a.series.labels.clone();
+                j
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&doc).expect("analysis serialises")
+}
+
+/// Text output: the full summary of the first series, one sentence for each other.
+pub fn to_text(results: &[Analysed]) -> String {
+    let mut out = String::new();
+    for (i, a) in results.iter().enumerate() {
+        let name = a.series.display_name();
+        if i == 0 {
+            out.push_str(&terminal::summary(&name, &a.series.unit, &a.finding));
+        } else {
+            if i == 1 {
+                out.push('\n');
+            }
+            out.push_str(&format!("  {}\n", leakhound_report::explain(&name, &a.finding, &a.series.unit)));
+        }
+    }
+    out
+}
+
+/// Exit code 1 when `fail_on` matches a verdict.
+pub fn gate(results: &[Analysed], fail_on: Option<FailOn>) -> bool {
+    results.iter().any(|a| match fail_on {
+        Some(FailOn::Leak) => a.finding.verdict == Verdict::Leak,
+        Some(FailOn::Inconclusive) => a.finding.verdict != Verdict::NoLeak,
+        None => false,
+    })
+}
+
+pub fn run(db: &Option<PathBuf>, args: &AnalyzeArgs) -> anyhow::Result<bool> {
+    let input = match args.input.as_deref() {
+        Some(s) if Path::new(s).is_file() || s.ends_with(".csv") => input::from_csv(Path::new(s))?,
+        Some(s) => {
+            let id: i64 = s.parse().map_err(|_| {
+                user(format!("{s:?} is neither a run id nor an existing CSV file"))
+            })?;
+            let (store, _) = dbpath::open_ro(db)?;
+            input::from_run(&store, id)?
+        }
+        None => {
+            let (store, path) = dbpath::open_ro(db)?;
+            let id = store
+                .latest_run()?
+                .ok_or_else(|| user(format!("no runs in {} yet", path.display())))?;
+            input::from_run(&store, id)?
+        }
+    };
+    let results = analyse_input(&input, &args.series, &args.verdict, 0.95)?;
+    match args.format {
+        Format::Json => println!("{}", to_json(&results)),
+        Format::Text => print!("{}", to_text(&results)),
+    }
+    Ok(gate(&results, args.fail_on))
+}
+
+/// Checks `--tolerance` and `--limit` without analysing anything.
+pub fn analyse_check(v: &VerdictArgs) -> anyhow::Result<()> {
+    parse_verdict_args(v).map(|_| ())
+}

@@ -1,0 +1,47 @@
+//! `leakhound import FILE.csv`: store an external series as a run.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use leakhound_analysis::floor::median_interval;
+use leakhound_report::units::parse_size;
+
+use crate::cli::ImportArgs;
+use crate::cmd::new_run;
+use crate::dbpath;
+use crate::error::user;
+use crate::input;
+
+pub fn run(db: &Option<PathBuf>, args: &ImportArgs) -> anyhow::Result<bool> {
+    let limit = args
+        .limit
+        .as_deref()
+        .map(|s| parse_size(s).map_err(|e| user(format!("--limit: {e}"))))
+        .transpose()?;
+    let input = input::from_csv(&args.file)?;
+    let (mut store, _) = dbpath::open_rw(db)?;
+    let first_t = input.series.iter().filter_map(|s| s.t.first().copied()).fold(f64::INFINITY, f64::min);
+    let all_t: Vec<f64> = input.series.first().map(|s| s.t.clone()).unwrap_or_default();
+    let run = store.create_run(&new_run(
+        "import",
+        args.file.display().to_string(),
+        first_t,
+        Some(median_interval(&all_t)).filter(|d| *d > 0.0),
+        limit.map(|l| l as u64),
+    ))?;
+    let mut rows = Vec::new();
+    for s in &input.series {
+        let id = store.series(run, &s.name, &BTreeMap::new(), s.kind, &s.unit)?;
+        rows.extend(s.t.iter().zip(&s.v).map(|(&t, &v)| (id, t, v)));
+    }
+    store.write_batch(run, &rows, &[])?;
+    let last_t = input.series.iter().filter_map(|s| s.t.last().copied()).fold(f64::NEG_INFINITY, f64::max);
+    store.finish_run(run, last_t, "finished", None)?;
+    println!(
+        "imported {} samples of {} series from {} as run {run}",
+        rows.len(),
+        input.series.len(),
+        args.file.display()
+    );
+    Ok(false)
+}

@@ -1,0 +1,88 @@
+//! One module per subcommand.
+
+pub mod analyze;
+pub mod demo;
+pub mod export;
+pub mod import;
+pub mod run;
+pub mod runs;
+pub mod watch;
+
+use leakhound_report::units::parse_duration;
+use leakhound_store::NewRun;
+
+use crate::cli::{Format, SamplingArgs};
+use crate::error::user;
+use crate::input;
+use crate::sampler::Sampler;
+use crate::session::End;
+
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn new_run(kind: &str, target: String, started_at: f64, interval: Option<f64>, limit: Option<u64>) -> NewRun {
+    NewRun {
+        kind: kind.into(),
+        target,
+        host: host_name(),
+        started_at,
+        interval_s: interval,
+        limit_bytes: limit,
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// `--interval` and `--for` in seconds, checked.
+pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
+    let interval = parse_duration(&s.interval).map_err(|e| user(format!("--interval: {e}")))?;
+    if interval < 0.01 {
+        return Err(user(format!("--interval {}: must be at least 10ms", s.interval)));
+    }
+    let duration = s
+        .duration
+        .as_deref()
+        .map(|d| parse_duration(d).map_err(|e| user(format!("--for: {e}"))))
+        .transpose()?;
+    Ok((interval, duration))
+}
+
+/// Ends the run in the database, prints the verdict, stores it. Returns whether `--fail-on`
+/// matched.
+pub fn conclude(sampler: &Sampler, end: &End, s: &SamplingArgs, note: Option<String>) -> anyhow::Result<bool> {
+    let now = sampler.clock.now();
+    let code = match end {
+        End::Exited(st) => st.code(),
+        _ => None,
+    };
+    sampler.store.finish_run(sampler.run, now, end.status(), code)?;
+    let input = input::from_run(&sampler.store, sampler.run)?;
+    let results = match analyze::analyse_input(&input, &[], &s.verdict, 0.95) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("leakhound: run {}: no verdict: {e:#}", sampler.run);
+            return Ok(false);
+        }
+    };
+    if let Some(first) = results.first() {
+        let sentence = leakhound_report::explain(&first.series.display_name(), &first.finding, &first.series.unit);
+        sampler.store.set_verdict(sampler.run, &sentence)?;
+    }
+    match s.format {
+        Format::Json => println!("{}", analyze::to_json(&results)),
+        Format::Text => {
+            let mut out = String::new();
+            if let Some(n) = note {
+                out.push_str(&n);
+                out.push('\n');
+            }
+            out.push_str(&analyze::to_text(&results));
+            // The command's own stdout may be the terminal too; the verdict goes to stderr so a
+            // pipe of the command's output stays clean.
+            eprint!("{out}");
+        }
+    }
+    Ok(analyze::gate(&results, s.fail_on))
+}

@@ -1,0 +1,51 @@
+//! `leakhound runs`: the stored runs.
+
+use std::path::PathBuf;
+
+use leakhound_report::units::format_duration;
+use leakhound_store::format_rfc3339;
+
+use crate::cli::{Format, RunsArgs};
+use crate::dbpath;
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(n - 1).collect();
+        c.push('…');
+        c
+    }
+}
+
+pub fn run(db: &Option<PathBuf>, args: &RunsArgs) -> anyhow::Result<bool> {
+    let (store, path) = dbpath::open_ro(db)?;
+    let runs = store.runs()?;
+    if args.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(false);
+    }
+    if runs.is_empty() {
+        println!("no runs in {}", path.display());
+        return Ok(false);
+    }
+    println!(
+        "{:>4}  {:<6}  {:<36}  {:<20}  {:>9}  {:>8}  {:<11}  verdict",
+        "id", "kind", "target", "started (UTC)", "duration", "samples", "status"
+    );
+    for r in runs {
+        let end = r.ended_at.or(r.last_sample_at).unwrap_or(r.started_at);
+        println!(
+            "{:>4}  {:<6}  {:<36}  {:<20}  {:>9}  {:>8}  {:<11}  {}",
+            r.id,
+            r.kind,
+            clip(&r.target, 36),
+            format_rfc3339(r.started_at),
+            format_duration(end - r.started_at),
+            r.samples,
+            r.status,
+            r.last_verdict.as_deref().map(|v| clip(v, 70)).unwrap_or_default()
+        );
+    }
+    Ok(false)
+}

@@ -1,0 +1,121 @@
+//! Series to analyse, from a stored run or a CSV file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use leakhound_store::{csv, RunId, SeriesKind, Store};
+
+use crate::error::user;
+
+/// One series with its samples.
+#[derive(Debug, Clone)]
+pub struct SeriesData {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub unit: String,
+    pub kind: SeriesKind,
+    pub t: Vec<f64>,
+    pub v: Vec<f64>,
+}
+
+impl SeriesData {
+    /// `name` or `name{k="v",...}` when labelled.
+    pub fn display_name(&self) -> String {
+        if self.labels.is_empty() {
+            self.name.clone()
+        } else {
+            let l: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            format!("{}{{{}}}", self.name, l.join(","))
+        }
+    }
+}
+
+/// Everything an analysis of one source needs.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub series: Vec<SeriesData>,
+    pub limit: Option<f64>,
+    pub restarts: Vec<f64>,
+}
+
+/// Whether a CSV column is a counter, by the naming conventions of Prometheus and of
+/// leakhound's agents (`_total`, `.requests`, `_count`, ...).
+pub fn looks_like_counter(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.ends_with("_total")
+        || n.ends_with(".total")
+        || n.ends_with("_count")
+        || n.ends_with(".count")
+        || n.ends_with("requests")
+        || n.ends_with("events")
+}
+
+/// Unit of a CSV column by name: counts for fds/threads/processes and counters, else bytes.
+pub fn unit_of(name: &str) -> &'static str {
+    let n = name.to_ascii_lowercase();
+    if looks_like_counter(&n) || ["fds", "threads", "processes", "handles"].iter().any(|k| n.ends_with(k)) {
+        "count"
+    } else {
+        "bytes"
+    }
+}
+
+pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| user(format!("cannot read {}: {e}", path.display())))?;
+    let table = csv::parse(&path.display().to_string(), &text).map_err(|e| user(e.to_string()))?;
+    let series = table
+        .names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (t, v) = table.series(i);
+            SeriesData {
+                name: name.clone(),
+                labels: BTreeMap::new(),
+                unit: unit_of(name).to_string(),
+                kind: if looks_like_counter(name) {
+                    SeriesKind::Counter
+                } else {
+                    SeriesKind::Gauge
+                },
+                t,
+                v,
+            }
+        })
+        .collect();
+    Ok(Input {
+        series,
+        ..Input::default()
+    })
+}
+
+pub fn from_run(store: &Store, run: RunId) -> anyhow::Result<Input> {
+    let info = store.run(run).map_err(|e| user(e.to_string()))?;
+    let mut series = Vec::new();
+    for s in store.series_of(run)? {
+        let (t, v) = store.samples(s.id)?;
+        if t.is_empty() {
+            continue;
+        }
+        series.push(SeriesData {
+            name: s.name,
+            labels: s.labels,
+            unit: s.unit,
+            kind: s.kind,
+            t,
+            v,
+        });
+    }
+    let restarts = store
+        .events(run)?
+        .into_iter()
+        .filter(|e| e.kind == "restart")
+        .map(|e| e.t)
+        .collect();
+    Ok(Input {
+        series,
+        limit: info.limit_bytes.map(|l| l as f64),
+        restarts,
+    })
+}

@@ -1,0 +1,66 @@
+//! Live status while sampling: a spinner line with a sparkline on a terminal, a plain line
+//! every ten seconds when stderr is piped.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use leakhound_report::terminal::sparkline;
+use leakhound_report::units::{format_bytes, format_duration};
+
+pub struct Live {
+    bar: Option<ProgressBar>,
+    last_plain: Option<Instant>,
+    recent: Vec<f64>,
+}
+
+impl Live {
+    pub fn new() -> Live {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {msg}").expect("template is valid"),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Live {
+            bar,
+            last_plain: None,
+            recent: Vec::new(),
+        }
+    }
+
+    pub fn update(&mut self, elapsed: f64, ticks: u64, rss: Option<f64>) {
+        if let Some(v) = rss {
+            self.recent.push(v);
+            if self.recent.len() > 4096 {
+                // Keep it bounded: halve by pairwise minimum, so the floor shape survives.
+                self.recent = self.recent.chunks(2).map(|c| c.iter().copied().fold(f64::INFINITY, f64::min)).collect();
+            }
+        }
+        let floor = self.recent.iter().copied().fold(f64::INFINITY, f64::min);
+        let rss_text = rss.map(format_bytes).unwrap_or_else(|| "-".into());
+        let msg = format!(
+            "{} · {ticks} samples · rss {rss_text} · floor {} {}",
+            format_duration(elapsed),
+            if floor.is_finite() { format_bytes(floor) } else { "-".into() },
+            sparkline(&self.recent, 24)
+        );
+        match &self.bar {
+            Some(b) => b.set_message(msg),
+            None => {
+                if self.last_plain.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    eprintln!("leakhound: {msg}");
+                    self.last_plain = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! A sampling session: the loop of `run` and `watch` until the command exits, time is up, the
+//! user interrupts, the targets are gone, or (with `--until-verdict`) the verdict is in.
+
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leakhound_analysis::{SequentialLooks, Verdict};
+
+use crate::cli::VerdictArgs;
+use crate::cmd::analyze::analyse_input;
+use crate::input;
+use crate::live::Live;
+use crate::sampler::Sampler;
+
+/// Why the loop ended.
+#[derive(Debug)]
+pub enum End {
+    Exited(ExitStatus),
+    Interrupted,
+    TimeUp,
+    TargetsGone,
+    Verdict(Verdict),
+}
+
+impl End {
+    pub fn status(&self) -> &'static str {
+        match self {
+            End::Exited(_) => "finished",
+            End::Interrupted => "interrupted",
+            End::TimeUp | End::Verdict(_) => "stopped",
+            End::TargetsGone => "finished",
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM set a flag; the loop notices within 100 ms.
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+pub struct Options<'a> {
+    pub interval: f64,
+    pub duration: Option<f64>,
+    pub until_verdict: Option<&'a VerdictArgs>,
+    /// Print the verdict line at each sequential look (watch).
+    pub report_looks: bool,
+}
+
+pub fn sample_loop(
+    sampler: &mut Sampler,
+    child: Option<&mut Child>,
+    stop: &AtomicBool,
+    opts: &Options,
+) -> anyhow::Result<End> {
+    let mut live = Live::new();
+    let mut looks = SequentialLooks::new((20.0 * opts.interval).max(60.0), 0.05);
+    let mut next = 0.0;
+    let mut ticks = 0u64;
+    let mut child = child;
+    let end = loop {
+        if stop.load(Ordering::Relaxed) {
+            break End::Interrupted;
+        }
+        if let Some(c) = child.as_deref_mut() {
+            if let Some(status) = c.try_wait()? {
+                break End::Exited(status);
+            }
+        }
+        let elapsed = sampler.clock.elapsed();
+        if opts.duration.is_some_and(|d| elapsed >= d) {
+            break End::TimeUp;
+        }
+        if elapsed >= next {
+            let s = sampler.tick()?;
+            ticks += 1;
+            live.update(elapsed, ticks, s.primary);
+            next += opts.interval;
+            if next < elapsed {
+                // Fell behind (suspended laptop, overloaded host): skip, do not burst.
+                next = elapsed + opts.interval;
+            }
+            if sampler.all_done() {
+                break End::TargetsGone;
+            }
+            if opts.until_verdict.is_some() || opts.report_looks {
+                if let Some(conf) = looks.due(elapsed) {
+                    if let Some(v) = look(sampler, conf, opts)? {
+                        break End::Verdict(v);
+                    }
+                }
+            }
+        }
+        let wait = (next - sampler.clock.elapsed()).clamp(0.0, 0.1);
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    };
+    live.finish();
+    Ok(end)
+}
+
+/// One sequential look: analyse the primary series stored so far at confidence `conf`. Returns
+/// the verdict when `--until-verdict` is on and it is conclusive.
+fn look(sampler: &Sampler, conf: f64, opts: &Options) -> anyhow::Result<Option<Verdict>> {
+    let input = input::from_run(&sampler.store, sampler.run)?;
+    let default_args = VerdictArgs {
+        tolerance: None,
+        limit: None,
+    };
+    let args = opts.until_verdict.unwrap_or(&default_args);
+    let primary = ["rss", "memory.current"]
+        .iter()
+        .find(|n| input.series.iter().any(|s| s.name == **n));
+    let names: Vec<String> = primary.iter().map(|n| n.to_string()).collect();
+    let Ok(results) = analyse_input(&input, &names, args, conf) else {
+        return Ok(None);
+    };
+    let Some(first) = results.first() else {
+        return Ok(None);
+    };
+    if opts.report_looks {
+        eprintln!(
+            "leakhound: {}",
+            leakhound_report::explain(&first.series.display_name(), &first.finding, &first.series.unit)
+        );
+    }
+    let v = first.finding.verdict;
+    Ok((opts.until_verdict.is_some() && v != Verdict::Inconclusive).then_some(v))
+}
