@@ -33,7 +33,11 @@ pub fn default_window(t: &[f64], y: &[f64]) -> f64 {
     }
     let span = t[t.len() - 1] - t[0];
     let dt = median_interval(t).max(1e-9);
-    let base = if t.len() < 60 { dt } else { (span / 300.0).max(5.0 * dt) };
+    let base = if t.len() < 60 {
+        dt
+    } else {
+        (span / 300.0).max(5.0 * dt)
+    };
     match sawtooth_period(t, y) {
         Some(p) if 1.5 * p <= span / 20.0 => base.max(1.5 * p),
         _ => base,
@@ -54,7 +58,10 @@ pub fn sawtooth_period(t: &[f64], y: &[f64]) -> Option<f64> {
     let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1 * 1.4826;
     let level = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
     let thr = (6.0 * mad).max(1e-4 * level);
-    let drops: Vec<f64> = (0..d.len()).filter(|&i| d[i] < med - thr).map(|i| t[i + 1]).collect();
+    let drops: Vec<f64> = (0..d.len())
+        .filter(|&i| d[i] < med - thr)
+        .map(|i| t[i + 1])
+        .collect();
     if drops.len() < 4 {
         return None;
     }
@@ -115,7 +122,10 @@ mod tests {
     fn window_covers_a_sawtooth_period() {
         // 2 h at 1 s with a 60 s sawtooth of 5 MB on a slow ramp.
         let t: Vec<f64> = (0..7200).map(f64::from).collect();
-        let y: Vec<f64> = t.iter().map(|&t| 100e6 + t * 10.0 + (t % 60.0) * 83e3).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 100e6 + t * 10.0 + (t % 60.0) * 83e3)
+            .collect();
         assert_eq!(sawtooth_period(&t, &y), Some(60.0));
         assert!(default_window(&t, &y) >= 90.0);
         let flat: Vec<f64> = t.iter().map(|&t| 100e6 + (t * 0.7).sin() * 1e3).collect();

@@ -170,7 +170,10 @@ fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for task in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
     }
     out
@@ -296,13 +299,19 @@ mod tests {
 
     #[test]
     fn descendants_of_this_process_include_a_child() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let me = ProcKey::of_pid(std::process::id() as i32).unwrap();
         let tree = descendants(me);
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(tree[0].key, me);
-        assert!(tree.iter().any(|p| p.key.pid == child.id() as i32), "{tree:?}");
+        assert!(
+            tree.iter().any(|p| p.key.pid == child.id() as i32),
+            "{tree:?}"
+        );
     }
 
     #[test]

@@ -66,6 +66,44 @@ pub fn summary(name: &str, unit: &str, f: &Finding) -> String {
     out
 }
 
+/// One row of the series table.
+pub struct Row<'a> {
+    /// Series name.
+    pub name: String,
+    /// `bytes` or `count`.
+    pub unit: String,
+    /// Its finding.
+    pub finding: &'a Finding,
+}
+
+/// A table of verdicts, one series a line: name, verdict, rate per day with interval, pattern.
+pub fn table(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(6).max(6);
+    let mut out = format!(
+        "  {:<width$}  {:<12}  {:>34}  pattern\n",
+        "series", "verdict", "rate/day (95% CI)"
+    );
+    for r in rows {
+        let f = r.finding;
+        let rate = match (f.rate_per_day, f.rate_ci95_per_day) {
+            (Some(v), Some((lo, hi))) => format!(
+                "{} ({})",
+                format_amount(v, &r.unit),
+                crate::units::format_range(lo, hi, &r.unit)
+            ),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "  {:<width$}  {:<12}  {:>34}  {}\n",
+            r.name,
+            f.verdict.as_str(),
+            rate,
+            f.pattern.as_str()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,7 +146,9 @@ pub fn format_duration(secs: f64) -> String {
         return "never".into();
     }
     let s = secs.max(0.0);
-    if s < 90.0 {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else if s < 90.0 {
         format!("{s:.0} s")
     } else if s < 90.0 * 60.0 {
         format!("{:.0} min", s / 60.0)
@@ -217,5 +219,6 @@ mod tests {
         );
         assert_eq!(format_duration(3.5 * 3600.0), "3.5 h");
         assert_eq!(format_duration(f64::INFINITY), "never");
+        assert_eq!(format_duration(0.5), "500 ms");
     }
 }

@@ -22,7 +22,10 @@ pub fn open_rw(db: &Option<PathBuf>) -> anyhow::Result<(Store, PathBuf)> {
     let path = resolve(db);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            user(format!("cannot create the database directory {}: {e}", dir.display()))
+            user(format!(
+                "cannot create the database directory {}: {e}",
+                dir.display()
+            ))
         })?;
     }
     let store = Store::open(&path).map_err(|e| user(e.to_string()))?;

@@ -24,7 +24,11 @@ impl SeriesData {
         if self.labels.is_empty() {
             self.name.clone()
         } else {
-            let l: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            let l: Vec<String> = self
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect();
             format!("{}{{{}}}", self.name, l.join(","))
         }
     }
@@ -53,7 +57,11 @@ pub fn looks_like_counter(name: &str) -> bool {
 /// Unit of a CSV column by name: counts for fds/threads/processes and counters, else bytes.
 pub fn unit_of(name: &str) -> &'static str {
     let n = name.to_ascii_lowercase();
-    if looks_like_counter(&n) || ["fds", "threads", "processes", "handles"].iter().any(|k| n.ends_with(k)) {
+    if looks_like_counter(&n)
+        || ["fds", "threads", "processes", "handles"]
+            .iter()
+            .any(|k| n.ends_with(k))
+    {
         "count"
     } else {
         "bytes"

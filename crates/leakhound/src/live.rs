@@ -36,7 +36,11 @@ impl Live {
             self.recent.push(v);
             if self.recent.len() > 4096 {
                 // Keep it bounded: halve by pairwise minimum, so the floor shape survives.
-                self.recent = self.recent.chunks(2).map(|c| c.iter().copied().fold(f64::INFINITY, f64::min)).collect();
+                self.recent = self
+                    .recent
+                    .chunks(2)
+                    .map(|c| c.iter().copied().fold(f64::INFINITY, f64::min))
+                    .collect();
             }
         }
         let floor = self.recent.iter().copied().fold(f64::INFINITY, f64::min);
@@ -44,13 +48,20 @@ impl Live {
         let msg = format!(
             "{} · {ticks} samples · rss {rss_text} · floor {} {}",
             format_duration(elapsed),
-            if floor.is_finite() { format_bytes(floor) } else { "-".into() },
+            if floor.is_finite() {
+                format_bytes(floor)
+            } else {
+                "-".into()
+            },
             sparkline(&self.recent, 24)
         );
         match &self.bar {
             Some(b) => b.set_message(msg),
             None => {
-                if self.last_plain.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                if self
+                    .last_plain
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+                {
                     eprintln!("leakhound: {msg}");
                     self.last_plain = Some(Instant::now());
                 }

@@ -137,7 +137,13 @@ fn process_values(r: &MemoryReading, n: usize) -> [(&'static str, Option<u64>); 
 }
 
 impl Sampler {
-    pub fn new(store: Store, run: RunId, mut targets: Vec<Target>, clock: Clock, smaps: bool) -> anyhow::Result<Sampler> {
+    pub fn new(
+        store: Store,
+        run: RunId,
+        mut targets: Vec<Target>,
+        clock: Clock,
+        smaps: bool,
+    ) -> anyhow::Result<Sampler> {
         let many = targets.len() > 1;
         for t in &mut targets {
             if many {
@@ -246,7 +252,10 @@ impl Sampler {
                 events.push(Event {
                     t: now,
                     kind: "exit".into(),
-                    detail: format!("pid={} start={} target={}", gone.pid, gone.start_ticks, target.label),
+                    detail: format!(
+                        "pid={} start={} target={}",
+                        gone.pid, gone.start_ticks, target.label
+                    ),
                 });
             }
             for new in current.difference(&target.instances) {
@@ -254,7 +263,10 @@ impl Sampler {
                 events.push(Event {
                     t: now,
                     kind: if restart { "restart" } else { "instance" }.into(),
-                    detail: format!("pid={} start={} target={}", new.pid, new.start_ticks, target.label),
+                    detail: format!(
+                        "pid={} start={} target={}",
+                        new.pid, new.start_ticks, target.label
+                    ),
                 });
             }
             if current.difference(&target.instances).next().is_some() {

@@ -125,7 +125,11 @@ fn look(sampler: &Sampler, conf: f64, opts: &Options) -> anyhow::Result<Option<V
     if opts.report_looks {
         eprintln!(
             "leakhound: {}",
-            leakhound_report::explain(&first.series.display_name(), &first.finding, &first.series.unit)
+            leakhound_report::explain(
+                &first.series.display_name(),
+                &first.finding,
+                &first.series.unit
+            )
         );
     }
     let v = first.finding.verdict;

@@ -25,7 +25,8 @@ pub struct Analysed {
 /// the median level per day, whichever is larger, so large processes are not held to a
 /// standard their noise cannot meet.
 fn tolerance_for(user_tol: Option<f64>, s: &SeriesData) -> f64 {
-    if let Some(t) = user_tol {
+    // `--tolerance` is a memory rate; count series (fds, threads) keep their own default.
+    if let Some(t) = user_tol.filter(|_| s.unit == "bytes") {
         return t;
     }
     let mut v = s.v.clone();
@@ -65,9 +66,16 @@ pub fn analyse_input(
 ) -> anyhow::Result<Vec<Analysed>> {
     let (tol, limit) = parse_verdict_args(v)?;
     for n in names {
-        if !input.series.iter().any(|s| &s.name == n || &s.display_name() == n) {
+        if !input
+            .series
+            .iter()
+            .any(|s| &s.name == n || &s.display_name() == n)
+        {
             let known: Vec<String> = input.series.iter().map(|s| s.display_name()).collect();
-            return Err(user(format!("no series {n:?}; available: {}", known.join(", "))));
+            return Err(user(format!(
+                "no series {n:?}; available: {}",
+                known.join(", ")
+            )));
         }
     }
     let mut out = Vec::new();
@@ -82,7 +90,11 @@ pub fn analyse_input(
         }
         let cfg = Config {
             tolerance: tolerance_for(tol, s),
-            limit: if s.unit == "bytes" { limit.or(input.limit) } else { None },
+            limit: if s.unit == "bytes" {
+                limit.or(input.limit)
+            } else {
+                None
+            },
             restarts: input.restarts.clone(),
             confidence,
         };
@@ -113,19 +125,27 @@ pub fn to_json(results: &[Analysed]) -> String {
     serde_json::to_string_pretty(&doc).expect("analysis serialises")
 }
 
-/// Text output: the full summary of the first series, one sentence for each other.
+/// Text output: the full summary of the first series, a table row for each other.
 pub fn to_text(results: &[Analysed]) -> String {
-    let mut out = String::new();
-    for (i, a) in results.iter().enumerate() {
-        let name = a.series.display_name();
-        if i == 0 {
-            out.push_str(&terminal::summary(&name, &a.series.unit, &a.finding));
-        } else {
-            if i == 1 {
-                out.push('\n');
-            }
-            out.push_str(&format!("  {}\n", leakhound_report::explain(&name, &a.finding, &a.series.unit)));
-        }
+    let Some((first, rest)) = results.split_first() else {
+        return String::new();
+    };
+    let mut out = terminal::summary(
+        &first.series.display_name(),
+        &first.series.unit,
+        &first.finding,
+    );
+    if !rest.is_empty() {
+        let rows: Vec<terminal::Row> = rest
+            .iter()
+            .map(|a| terminal::Row {
+                name: a.series.display_name(),
+                unit: a.series.unit.clone(),
+                finding: &a.finding,
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&terminal::table(&rows));
     }
     out
 }
@@ -144,7 +164,9 @@ pub fn run(db: &Option<PathBuf>, args: &AnalyzeArgs) -> anyhow::Result<bool> {
         Some(s) if Path::new(s).is_file() || s.ends_with(".csv") => input::from_csv(Path::new(s))?,
         Some(s) => {
             let id: i64 = s.parse().map_err(|_| {
-                user(format!("{s:?} is neither a run id nor an existing CSV file"))
+                user(format!(
+                    "{s:?} is neither a run id nor an existing CSV file"
+                ))
             })?;
             let (store, _) = dbpath::open_ro(db)?;
             input::from_run(&store, id)?

@@ -39,7 +39,8 @@ pub fn run(db: &Option<PathBuf>, args: &ExportArgs) -> anyhow::Result<bool> {
         }
     };
     match &args.out {
-        Some(p) => std::fs::write(p, text).map_err(|e| user(format!("cannot write {}: {e}", p.display())))?,
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| user(format!("cannot write {}: {e}", p.display())))?,
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

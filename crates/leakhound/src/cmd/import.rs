@@ -20,8 +20,16 @@ pub fn run(db: &Option<PathBuf>, args: &ImportArgs) -> anyhow::Result<bool> {
         .transpose()?;
     let input = input::from_csv(&args.file)?;
     let (mut store, _) = dbpath::open_rw(db)?;
-    let first_t = input.series.iter().filter_map(|s| s.t.first().copied()).fold(f64::INFINITY, f64::min);
-    let all_t: Vec<f64> = input.series.first().map(|s| s.t.clone()).unwrap_or_default();
+    let first_t = input
+        .series
+        .iter()
+        .filter_map(|s| s.t.first().copied())
+        .fold(f64::INFINITY, f64::min);
+    let all_t: Vec<f64> = input
+        .series
+        .first()
+        .map(|s| s.t.clone())
+        .unwrap_or_default();
     let run = store.create_run(&new_run(
         "import",
         args.file.display().to_string(),
@@ -35,7 +43,11 @@ pub fn run(db: &Option<PathBuf>, args: &ImportArgs) -> anyhow::Result<bool> {
         rows.extend(s.t.iter().zip(&s.v).map(|(&t, &v)| (id, t, v)));
     }
     store.write_batch(run, &rows, &[])?;
-    let last_t = input.series.iter().filter_map(|s| s.t.last().copied()).fold(f64::NEG_INFINITY, f64::max);
+    let last_t = input
+        .series
+        .iter()
+        .filter_map(|s| s.t.last().copied())
+        .fold(f64::NEG_INFINITY, f64::max);
     store.finish_run(run, last_t, "finished", None)?;
     println!(
         "imported {} samples of {} series from {} as run {run}",

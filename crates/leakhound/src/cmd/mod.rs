@@ -23,7 +23,13 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-pub fn new_run(kind: &str, target: String, started_at: f64, interval: Option<f64>, limit: Option<u64>) -> NewRun {
+pub fn new_run(
+    kind: &str,
+    target: String,
+    started_at: f64,
+    interval: Option<f64>,
+    limit: Option<u64>,
+) -> NewRun {
     NewRun {
         kind: kind.into(),
         target,
@@ -39,7 +45,10 @@ pub fn new_run(kind: &str, target: String, started_at: f64, interval: Option<f64
 pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
     let interval = parse_duration(&s.interval).map_err(|e| user(format!("--interval: {e}")))?;
     if interval < 0.01 {
-        return Err(user(format!("--interval {}: must be at least 10ms", s.interval)));
+        return Err(user(format!(
+            "--interval {}: must be at least 10ms",
+            s.interval
+        )));
     }
     let duration = s
         .duration
@@ -51,13 +60,20 @@ pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
 
 /// Ends the run in the database, prints the verdict, stores it. Returns whether `--fail-on`
 /// matched.
-pub fn conclude(sampler: &Sampler, end: &End, s: &SamplingArgs, note: Option<String>) -> anyhow::Result<bool> {
+pub fn conclude(
+    sampler: &Sampler,
+    end: &End,
+    s: &SamplingArgs,
+    note: Option<String>,
+) -> anyhow::Result<bool> {
     let now = sampler.clock.now();
     let code = match end {
         End::Exited(st) => st.code(),
         _ => None,
     };
-    sampler.store.finish_run(sampler.run, now, end.status(), code)?;
+    sampler
+        .store
+        .finish_run(sampler.run, now, end.status(), code)?;
     let input = input::from_run(&sampler.store, sampler.run)?;
     let results = match analyze::analyse_input(&input, &[], &s.verdict, 0.95) {
         Ok(r) => r,
@@ -67,7 +83,11 @@ pub fn conclude(sampler: &Sampler, end: &End, s: &SamplingArgs, note: Option<Str
         }
     };
     if let Some(first) = results.first() {
-        let sentence = leakhound_report::explain(&first.series.display_name(), &first.finding, &first.series.unit);
+        let sentence = leakhound_report::explain(
+            &first.series.display_name(),
+            &first.finding,
+            &first.series.unit,
+        );
         sampler.store.set_verdict(sampler.run, &sentence)?;
     }
     match s.format {

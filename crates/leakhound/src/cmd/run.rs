@@ -1,8 +1,8 @@
 //! `leakhound run -- CMD`: start a command, sample its process tree until it ends.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
@@ -20,7 +20,10 @@ use crate::session::{sample_loop, stop_flag, End, Options};
 pub fn display_command(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))
+            {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -32,7 +35,11 @@ pub fn display_command(argv: &[String]) -> String {
 
 /// Starts `argv` in its own process group (so leakhound can stop the whole tree), never
 /// through a shell.
-pub fn spawn(argv: &[String], output: Option<&PathBuf>, env: &[(String, String)]) -> anyhow::Result<Child> {
+pub fn spawn(
+    argv: &[String],
+    output: Option<&PathBuf>,
+    env: &[(String, String)],
+) -> anyhow::Result<Child> {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).process_group(0);
     for (k, v) in env {
@@ -92,8 +99,17 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     };
     let target = display_command(&args.command);
     let limit = memory_limit_of_pid(pid);
-    let run_id = store.create_run(&new_run("run", target.clone(), clock.start_time(), Some(interval), limit))?;
-    eprintln!("leakhound: run {run_id}: sampling `{target}` (pid {pid}) every {}", format_duration(interval));
+    let run_id = store.create_run(&new_run(
+        "run",
+        target.clone(),
+        clock.start_time(),
+        Some(interval),
+        limit,
+    ))?;
+    eprintln!(
+        "leakhound: run {run_id}: sampling `{target}` (pid {pid}) every {}",
+        format_duration(interval)
+    );
     let targets = vec![Target::new(target, TargetSpec::Tree(key))];
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
     let opts = Options {
@@ -106,7 +122,9 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     stop_child(&mut child, grace);
     let end = end?;
     let note = match &end {
-        End::Exited(st) if !st.success() => Some(format!("leakhound: the command exited with {st}")),
+        End::Exited(st) if !st.success() => {
+            Some(format!("leakhound: the command exited with {st}"))
+        }
         End::Verdict(v) => Some(format!(
             "leakhound: stopped after {}: the verdict is {}",
             format_duration(sampler.clock.elapsed()),

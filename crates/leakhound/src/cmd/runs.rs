@@ -44,7 +44,10 @@ pub fn run(db: &Option<PathBuf>, args: &RunsArgs) -> anyhow::Result<bool> {
             format_duration(end - r.started_at),
             r.samples,
             r.status,
-            r.last_verdict.as_deref().map(|v| clip(v, 70)).unwrap_or_default()
+            r.last_verdict
+                .as_deref()
+                .map(|v| clip(v, 70))
+                .unwrap_or_default()
         );
     }
     Ok(false)

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use leakhound_probe::{memory_limit_of_pid, total_physical_memory, CgroupReader, NameMatcher, ProcKey};
+use leakhound_probe::{
+    memory_limit_of_pid, total_physical_memory, CgroupReader, NameMatcher, ProcKey,
+};
 use leakhound_report::units::format_duration;
 
 use crate::cli::WatchArgs;
@@ -36,12 +38,25 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         limit = tighter(limit, r.limit().or_else(total_physical_memory));
         targets.push(Target::new(format!("cgroup {cg}"), TargetSpec::Cgroup(r)));
     }
-    let description = targets.iter().map(|t| t.label.clone()).collect::<Vec<_>>().join(", ");
+    let description = targets
+        .iter()
+        .map(|t| t.label.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
     let (store, _) = dbpath::open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
-    let run_id = store.create_run(&new_run("watch", description.clone(), clock.start_time(), Some(interval), limit))?;
-    eprintln!("leakhound: run {run_id}: watching {description} every {}", format_duration(interval));
+    let run_id = store.create_run(&new_run(
+        "watch",
+        description.clone(),
+        clock.start_time(),
+        Some(interval),
+        limit,
+    ))?;
+    eprintln!(
+        "leakhound: run {run_id}: watching {description} every {}",
+        format_duration(interval)
+    );
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
     let opts = Options {
         interval,

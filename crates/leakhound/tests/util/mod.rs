@@ -1,0 +1,120 @@
+//! Helpers for CLI tests: run leakhound against a temporary database and, when an assertion
+//! fails, show the command, its output and the directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_leakhound"))
+}
+
+/// A temporary directory holding a database.
+pub struct Dir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("lh.db")
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    /// `leakhound --db DB ARGS...`
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--db").arg(self.db()).args(args);
+        c.env_remove("LEAKHOUND_DB");
+        c
+    }
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd(args).output().expect("leakhound starts");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out,
+            dir: self.dir.path().to_path_buf(),
+        }
+    }
+    pub fn open_db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.db()).expect("db opens")
+    }
+}
+
+/// A finished command with everything needed to explain a failure.
+pub struct Run {
+    pub args: Vec<String>,
+    pub out: Output,
+    pub dir: PathBuf,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "command: leakhound {}\ndir: {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.dir.display(),
+            self.out.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code(), code, "{}", self.describe());
+        self
+    }
+    #[track_caller]
+    pub fn expect_stderr(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr().contains(needle),
+            "expected {needle:?} in stderr\n{}",
+            self.describe()
+        );
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.describe()))
+    }
+}
+
+/// Values of series `name` of `run`, in time order.
+pub fn series(conn: &rusqlite::Connection, run: i64, name: &str) -> Vec<(f64, f64)> {
+    let mut st = conn
+        .prepare("SELECT s.t, s.value FROM samples s JOIN series se ON s.series_id = se.id WHERE se.run_id = ?1 AND se.name = ?2 ORDER BY s.t")
+        .unwrap();
+    st.query_map(rusqlite::params![run, name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Events (kind, detail) of `run`.
+pub fn events(conn: &rusqlite::Connection, run: i64) -> Vec<(String, String)> {
+    let mut st = conn
+        .prepare("SELECT kind, detail FROM events WHERE run_id = ?1 ORDER BY t, rowid")
+        .unwrap();
+    st.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
