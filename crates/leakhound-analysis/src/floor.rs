@@ -47,6 +47,17 @@ pub fn default_window(t: &[f64], y: &[f64]) -> f64 {
 /// Median time between sharp drops (more than 6 robust standard deviations of the
 /// sample-to-sample changes): the period of a GC sawtooth, if there is one.
 pub fn sawtooth_period(t: &[f64], y: &[f64]) -> Option<f64> {
+    let drops: Vec<f64> = sharp_drops(y)?.iter().map(|&i| t[i + 1]).collect();
+    if drops.len() < 4 {
+        return None;
+    }
+    let mut gaps: Vec<f64> = drops.windows(2).map(|w| w[1] - w[0]).collect();
+    let m = gaps.len() / 2;
+    Some(*gaps.select_nth_unstable_by(m, f64::total_cmp).1)
+}
+
+/// Indices `i` where `y[i + 1]` drops sharply below `y[i]`: collections of a GC sawtooth.
+fn sharp_drops(y: &[f64]) -> Option<Vec<usize>> {
     let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
     if d.len() < 10 {
         return None;
@@ -58,16 +69,92 @@ pub fn sawtooth_period(t: &[f64], y: &[f64]) -> Option<f64> {
     let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1 * 1.4826;
     let level = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
     let thr = (6.0 * mad).max(1e-4 * level);
-    let drops: Vec<f64> = (0..d.len())
-        .filter(|&i| d[i] < med - thr)
-        .map(|i| t[i + 1])
-        .collect();
-    if drops.len() < 4 {
-        return None;
+    Some((0..d.len()).filter(|&i| d[i] < med - thr).collect())
+}
+
+/// The floor leakhound uses. With a GC sawtooth (at least 10 sharp drops), the floor is made of
+/// the values just after each collection (the lower of the two samples after a drop), the
+/// lowest per window when there are many: exactly "memory just after GC". Otherwise it is a
+/// low quantile per window of [`default_window`]. Windows at either end holding less than half
+/// the usual number of samples are dropped, since a quantile of fewer samples sits higher and
+/// would tilt the trend.
+pub fn floor_of(t: &[f64], y: &[f64]) -> Floor {
+    let window = default_window(t, y);
+    if let Some(drops) = sharp_drops(y).filter(|d| d.len() >= 10) {
+        let (pt, pv): (Vec<f64>, Vec<f64>) = drops
+            .iter()
+            .map(|&i| {
+                let j = if i + 2 < y.len() && y[i + 2] < y[i + 1] {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                (t[j], y[j])
+            })
+            .unzip();
+        let span = t[t.len() - 1] - t[0];
+        let w = (span / 300.0).max(f64::MIN_POSITIVE);
+        let mut f = floor_min(&pt, &pv, w);
+        f.window = w;
+        return f;
     }
-    let mut gaps: Vec<f64> = drops.windows(2).map(|w| w[1] - w[0]).collect();
-    let m = gaps.len() / 2;
-    Some(*gaps.select_nth_unstable_by(m, f64::total_cmp).1)
+    let mut f = floor(t, y, window);
+    trim_partial_ends(t, &mut f);
+    f
+}
+
+/// Lowest value per window (for points that are already troughs).
+fn floor_min(t: &[f64], y: &[f64], window: f64) -> Floor {
+    let mut out = Floor {
+        t: Vec::new(),
+        v: Vec::new(),
+        window,
+    };
+    let t0 = t[0];
+    let mut i = 0;
+    while i < t.len() {
+        let bucket = ((t[i] - t0) / window).floor();
+        let mut best = i;
+        let mut j = i + 1;
+        while j < t.len() && ((t[j] - t0) / window).floor() == bucket {
+            if y[j] < y[best] {
+                best = j;
+            }
+            j += 1;
+        }
+        out.t.push(t[best]);
+        out.v.push(y[best]);
+        i = j;
+    }
+    out
+}
+
+fn trim_partial_ends(t: &[f64], f: &mut Floor) {
+    if f.t.len() < 12 {
+        return;
+    }
+    let dt = median_interval(t).max(1e-9);
+    let full = f.window / dt;
+    if full < 4.0 {
+        return;
+    }
+    let t0 = t[0];
+    let window = f.window;
+    // Samples in the bucket of the floor point at time `at`.
+    let count = |at: f64| -> f64 {
+        let b = ((at - t0) / window).floor();
+        t.iter()
+            .filter(|&&x| ((x - t0) / window).floor() == b)
+            .count() as f64
+    };
+    if count(f.t[f.t.len() - 1]) < 0.5 * full {
+        f.t.pop();
+        f.v.pop();
+    }
+    if count(f.t[0]) < 0.5 * full {
+        f.t.remove(0);
+        f.v.remove(0);
+    }
 }
 
 /// The floor of `(t, y)` over windows of `window` seconds. `t` must be sorted.

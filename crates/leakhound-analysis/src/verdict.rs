@@ -2,7 +2,7 @@
 //! the floor, an honest 95% interval, the pattern, the time to the limit and how much longer
 //! to watch.
 
-use crate::floor::{default_window, floor, median_interval, Floor};
+use crate::floor::{floor_of, median_interval, Floor};
 use crate::jumps::{find_shifts, Shift};
 use crate::model::{best_hinge, fit, SlopeFit, Terms, DAY};
 use crate::regression::normal_quantile;
@@ -209,7 +209,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     } else {
         t[t.len() - 1] - t[0]
     };
-    let fl = floor(t, y, default_window(t, y));
+    let fl = floor_of(t, y);
     let mut finding = Finding {
         samples: t.len(),
         span_seconds: span,
@@ -265,7 +265,15 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         .copied()
         .filter(|&r| r > fl.t[0] && r < fl.t[fl.t.len() - 1])
         .collect();
-    for s in shifts.iter().filter(|s| s.size < -0.02 * level) {
+    let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < -0.02 * level).collect();
+    // Restarts are rare events; drops recurring every few floor points are structure of the
+    // floor itself (an unresolved sawtooth), not lifetimes.
+    let drops = if drops.len() * 10 > fl.v.len() {
+        Vec::new()
+    } else {
+        drops
+    };
+    for s in drops {
         if restarts.iter().all(|r| (r - s.t).abs() > 2.0 * fl.window) {
             restarts.push(s.t);
         }
