@@ -2,7 +2,7 @@
 //! dummies (jumps) and daily/weekly harmonics; and a hinge for warm-up. Time is in days from
 //! the first floor point, so slopes come out in units per day.
 
-use crate::regression::{t_quantile, FitError, LinearFit};
+use crate::regression::{gls_ar1, t_quantile, FitError, LinearFit};
 
 pub(crate) const DAY: f64 = 86400.0;
 
@@ -86,13 +86,14 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
     let harmonic_cols = h0 - removed_before(h0)..h1 - removed_before(h1);
     let cols: Vec<Vec<f64>> = keep.iter().map(|&j| cols[j].clone()).collect();
     let fit = LinearFit::fit(&cols, v)?;
-    let (mut slope, (mut se, df)) = (fit.coef[1], fit.se_ar1(1));
-    if terms.hinge.is_some() {
+    let (slope, se, df) = if terms.hinge.is_some() {
         // Slope after the hinge = b_time + b_hinge; its variance needs their covariance, which
-        // the tail-only refit in the caller provides more simply. Report b_time + b_hinge here.
-        slope += fit.coef[2];
-        se = f64::NAN;
-    }
+        // the tail-only refit in the caller provides more simply. Model choice only needs RSS.
+        (fit.coef[1] + fit.coef[2], f64::NAN, f64::NAN)
+    } else {
+        let g = gls_ar1(&cols, v, x)?;
+        (g.coef[1], g.se[1], g.df)
+    };
     let rss = fit.resid.iter().map(|e| e * e).sum();
     let p = fit.p;
     Ok(SlopeFit {
@@ -120,6 +121,7 @@ pub(crate) fn best_hinge(x: &[f64], v: &[f64], periods: &[f64]) -> Option<(f64, 
             ..Terms::default()
         };
         if let Ok(f) = fit(x, v, &terms) {
+            // (hinge fits skip GLS: only their residuals are compared)
             if best.as_ref().is_none_or(|(_, b)| f.rss < b.rss) {
                 best = Some((h, f));
             }

@@ -256,23 +256,20 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     }
 
     // Level shifts: drops are restarts (each lifetime gets its own intercept), jumps may be a
-    // bounded step or a staircase.
-    let shifts = find_shifts(&fl.t, v);
-    let level = median(v).abs().max(1.0);
+    // bounded step or a staircase. They are sought with the daily cycle taken out, so an
+    // evening peak is not a jump and a restart is not lost in the night's trough.
+    let adjusted = deseasonalise(&x, v, &periods);
+    let shifts = find_shifts(&fl.t, &adjusted);
     let mut restarts: Vec<f64> = cfg
         .restarts
         .iter()
         .copied()
         .filter(|&r| r > fl.t[0] && r < fl.t[fl.t.len() - 1])
         .collect();
-    let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < -0.02 * level).collect();
+    let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < 0.0).collect();
     // Restarts are rare events; drops recurring every few floor points are structure of the
     // floor itself (an unresolved sawtooth), not lifetimes.
-    let drops = if drops.len() * 10 > fl.v.len() {
-        Vec::new()
-    } else {
-        drops
-    };
+    let drops = if drops.len() * 10 > fl.v.len() { Vec::new() } else { drops };
     for s in drops {
         if restarts.iter().all(|r| (r - s.t).abs() > 2.0 * fl.window) {
             restarts.push(s.t);
@@ -307,22 +304,23 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         let jx: Vec<f64> = jumps.iter().map(|j| (j.t - t0) / DAY).collect();
         let tail = span_days - jx[jx.len() - 1];
         let max_gap = jx.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-        let quiet_long_enough = tail >= (0.3 * span_days).max(2.0 * max_gap);
+        // A staircase leak jumps again within about one gap; a tail well past the longest gap
+        // seen (and 30% of the span) is a bounded pattern.
+        let quiet_long_enough = tail >= (0.3 * span_days).max(1.25 * max_gap);
         if quiet_long_enough {
-            let stepped = Terms {
-                steps: jx.clone(),
-                ..base.clone()
-            };
-            if let Ok(f) = fit(&x, v, &stepped) {
-                chosen = f;
+            // The rate that matters is the tail's: a smooth rise detected as several jumps
+            // would bend a whole-span fit.
+            let last = jumps[jumps.len() - 1].index + 2;
+            if let Some(tf) = tail_fit(&x, v, last.min(x.len()), &periods) {
+                chosen = tf;
+                from = x[last.min(x.len() - 1)];
+                finding.notes.push(Note::RateFromTail);
             }
             pattern_if_bounded = if jumps.len() == 1 {
                 Pattern::Step
             } else {
                 Pattern::Ratchet
             };
-            from = jx[jx.len() - 1];
-            finding.notes.push(Note::RateFromTail);
         } else {
             // Jumps keep coming: the staircase itself is the growth.
             pattern_if_leak = Pattern::Stepwise;
@@ -332,12 +330,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         let before = linear_slope_before(&hinge);
         if hinge.bic() + 10.0 < linear.bic() && hinge.slope < before {
             let tail_idx = x.iter().position(|&xi| xi >= h).unwrap_or(0);
-            let tail_x: Vec<f64> = x[tail_idx..].iter().map(|xi| xi - x[tail_idx]).collect();
-            let tail_terms = Terms {
-                periods: periods.clone(),
-                ..Terms::default()
-            };
-            if let Ok(tf) = fit(&tail_x, &v[tail_idx..], &tail_terms) {
+            if let Some(tf) = tail_fit(&x, v, tail_idx, &periods) {
                 chosen = tf;
                 from = h;
                 pattern_if_bounded = Pattern::Warmup;
@@ -399,10 +392,36 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     Ok(finding)
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut a = v.to_vec();
-    let mid = a.len() / 2;
-    *a.select_nth_unstable_by(mid, f64::total_cmp).1
+/// The floor model fitted on points `from..` only (at least 10 of them).
+fn tail_fit(x: &[f64], v: &[f64], from: usize, periods: &[f64]) -> Option<SlopeFit> {
+    if x.len().saturating_sub(from) < MIN_FLOOR_POINTS {
+        return None;
+    }
+    let tail_x: Vec<f64> = x[from..].iter().map(|xi| xi - x[from]).collect();
+    let span = tail_x[tail_x.len() - 1];
+    let terms = Terms {
+        // Harmonics need two periods inside the tail itself.
+        periods: periods.iter().copied().filter(|p| span >= 2.0 * p).collect(),
+        ..Terms::default()
+    };
+    fit(&tail_x, &v[from..], &terms).ok()
+}
+
+/// `v` with the fitted daily/weekly harmonics removed (unchanged without periods).
+fn deseasonalise(x: &[f64], v: &[f64], periods: &[f64]) -> Vec<f64> {
+    if periods.is_empty() {
+        return v.to_vec();
+    }
+    let mut cols = vec![vec![1.0; x.len()], x.to_vec()];
+    let harmonics = crate::model::harmonic_columns(x, periods);
+    let h0 = cols.len();
+    cols.extend(harmonics);
+    match crate::regression::LinearFit::fit(&cols, v) {
+        Ok(f) => (0..v.len())
+            .map(|i| v[i] - (h0..cols.len()).map(|j| f.coef[j] * cols[j][i]).sum::<f64>())
+            .collect(),
+        Err(_) => v.to_vec(),
+    }
 }
 
 fn linear_slope_before(hinge: &SlopeFit) -> f64 {
