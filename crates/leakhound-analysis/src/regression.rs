@@ -200,11 +200,17 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64]) -> Result<Ar1Gls, Fit
     }
     let scale: Vec<f64> = columns
         .iter()
-        .map(|c| c.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE))
+        .map(|c| {
+            c.iter()
+                .fold(0.0f64, |m, v| m.max(v.abs()))
+                .max(f64::MIN_POSITIVE)
+        })
         .collect();
     let x = DMatrix::from_fn(n, p, |i, j| columns[j][i] / scale[j]);
     let ymean = y.iter().sum::<f64>() / n as f64;
-    let ysd = (y.iter().map(|v| (v - ymean).powi(2)).sum::<f64>() / n as f64).sqrt().max(f64::MIN_POSITIVE);
+    let ysd = (y.iter().map(|v| (v - ymean).powi(2)).sum::<f64>() / n as f64)
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
     let yc: Vec<f64> = y.iter().map(|v| (v - ymean) / ysd).collect();
     let mut gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
     let median_gap = {
@@ -264,7 +270,9 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64]) -> Result<Ar1Gls, Fit
     let n_eff = n as f64 * (1.0 - rho) / (1.0 + rho);
     Ok(Ar1Gls {
         coef: (0..p).map(|j| b[j] * ysd / scale[j]).collect(),
-        se: (0..p).map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j]).collect(),
+        se: (0..p)
+            .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j])
+            .collect(),
         rho,
         df: (n_eff - p as f64).max(1.0),
     })
@@ -418,7 +426,9 @@ mod tests {
         let mut state = 42u64;
         let mut normal = || {
             let mut u = || {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
             };
             let (a, b) = (u(), u());
@@ -436,9 +446,18 @@ mod tests {
             .collect();
         let g = gls_ar1(&[vec![1.0; n as usize], t.clone()], &y, &t).unwrap();
         assert!((g.rho - 0.9).abs() < 0.03, "{}", g.rho);
-        assert!((g.coef[1] - 2.0).abs() < 4.0 * g.se[1], "{} ± {}", g.coef[1], g.se[1]);
+        assert!(
+            (g.coef[1] - 2.0).abs() < 4.0 * g.se[1],
+            "{} ± {}",
+            g.coef[1],
+            g.se[1]
+        );
         // se of the slope for AR(1): σ_u/(1-ρ) · sqrt(12/n³) ≈ 10 · 3.9e-5.
-        assert!((g.se[1] - 10.0 * (12.0f64 / 8e9).sqrt()).abs() < 0.3 * g.se[1], "{}", g.se[1]);
+        assert!(
+            (g.se[1] - 10.0 * (12.0f64 / 8e9).sqrt()).abs() < 0.3 * g.se[1],
+            "{}",
+            g.se[1]
+        );
     }
 
     #[test]

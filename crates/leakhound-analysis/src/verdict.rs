@@ -269,7 +269,11 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < 0.0).collect();
     // Restarts are rare events; drops recurring every few floor points are structure of the
     // floor itself (an unresolved sawtooth), not lifetimes.
-    let drops = if drops.len() * 10 > fl.v.len() { Vec::new() } else { drops };
+    let drops = if drops.len() * 10 > fl.v.len() {
+        Vec::new()
+    } else {
+        drops
+    };
     for s in drops {
         if restarts.iter().all(|r| (r - s.t).abs() > 2.0 * fl.window) {
             restarts.push(s.t);
@@ -401,7 +405,11 @@ fn tail_fit(x: &[f64], v: &[f64], from: usize, periods: &[f64]) -> Option<SlopeF
     let span = tail_x[tail_x.len() - 1];
     let terms = Terms {
         // Harmonics need two periods inside the tail itself.
-        periods: periods.iter().copied().filter(|p| span >= 2.0 * p).collect(),
+        periods: periods
+            .iter()
+            .copied()
+            .filter(|p| span >= 2.0 * p)
+            .collect(),
         ..Terms::default()
     };
     fit(&tail_x, &v[from..], &terms).ok()
@@ -418,7 +426,11 @@ fn deseasonalise(x: &[f64], v: &[f64], periods: &[f64]) -> Vec<f64> {
     cols.extend(harmonics);
     match crate::regression::LinearFit::fit(&cols, v) {
         Ok(f) => (0..v.len())
-            .map(|i| v[i] - (h0..cols.len()).map(|j| f.coef[j] * cols[j][i]).sum::<f64>())
+            .map(|i| {
+                v[i] - (h0..cols.len())
+                    .map(|j| f.coef[j] * cols[j][i])
+                    .sum::<f64>()
+            })
             .collect(),
         Err(_) => v.to_vec(),
     }

@@ -172,7 +172,7 @@ pub fn metrics(scored: &[Scored], m: usize) -> Metrics {
         .filter_map(|s| {
             s.outcomes[m]
                 .rate
-                .map(|r| ((r - s.spec.rate) / s.spec.rate).abs())
+                .map(|r| ((r - s.spec.true_rate()) / s.spec.true_rate()).abs())
         })
         .collect();
     errors.sort_by(f64::total_cmp);
@@ -190,7 +190,7 @@ pub fn metrics(scored: &[Scored], m: usize) -> Metrics {
         .filter(|s| {
             s.outcomes[m]
                 .ci
-                .is_some_and(|(lo, hi)| lo <= s.spec.rate && s.spec.rate <= hi)
+                .is_some_and(|(lo, hi)| lo <= s.spec.true_rate() && s.spec.true_rate() <= hi)
         })
         .count();
     let has_ci = linear.iter().any(|s| s.outcomes[m].ci.is_some());

@@ -109,7 +109,7 @@ fn main() {
             let missed = linear
                 && s.outcomes[0]
                     .ci
-                    .is_some_and(|(lo, hi)| s.spec.rate < lo || s.spec.rate > hi);
+                    .is_some_and(|(lo, hi)| s.spec.true_rate() < lo || s.spec.true_rate() > hi);
             let wrong = (s.spec.shape.is_leak() && v == Verdict::NoLeak)
                 || (!s.spec.shape.is_leak() && v == Verdict::Leak)
                 || (s.detectable && v != Verdict::Leak)
