@@ -30,17 +30,6 @@ fn median3(v: &[f64]) -> f64 {
     }
 }
 
-/// Robust scale of the first differences of `v` (1.4826·MAD) and their median.
-pub fn diff_scale(v: &[f64]) -> (f64, f64) {
-    let d: Vec<f64> = v.windows(2).map(|w| w[1] - w[0]).collect();
-    if d.is_empty() {
-        return (0.0, 0.0);
-    }
-    let med = median3(&d);
-    let dev: Vec<f64> = d.iter().map(|x| (x - med).abs()).collect();
-    (1.4826 * median3(&dev), med)
-}
-
 /// Level shifts of the floor `(t, v)`, strongest first suppressed within `SIDE` points of each
 /// other, returned in time order.
 pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
@@ -48,35 +37,30 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
     if n < 2 * SIDE + 2 {
         return Vec::new();
     }
-    let (sigma, med) = diff_scale(v);
     let level = median3(v).abs();
-    // A floor that is exactly flat between jumps has sigma 0; keep a tiny floor on it.
-    let sigma = sigma.max(level * 1e-6).max(f64::MIN_POSITIVE);
-    // Shifts smaller than 0.2% of the level are noise in practice, however quiet the floor.
-    let threshold = (6.0 * sigma).max(0.002 * level);
-    let mut cands: Vec<Shift> = (SIDE - 1..n - SIDE)
-        .map(|k| {
-            let before = median3(&v[k + 1 - SIDE..=k]);
-            let after = median3(&v[k + 1..=k + SIDE]);
-            let drift = med * SIDE as f64;
-            Shift {
-                index: k,
-                t: (t[k] + t[k + 1]) / 2.0,
-                size: after - before - drift,
-            }
+    let raw: Vec<Shift> = (SIDE - 1..n - SIDE)
+        .map(|k| Shift {
+            index: k,
+            t: (t[k] + t[k + 1]) / 2.0,
+            size: median3(&v[k + 1..=k + SIDE]) - median3(&v[k + 1 - SIDE..=k]),
         })
-        .filter(|s| s.size.abs() > threshold)
         .collect();
-    cands.sort_by(|a, b| b.size.abs().total_cmp(&a.size.abs()));
+    // The typical shift is the drift of a ramp; its spread is what wander and noise do over
+    // a few points, however smooth. A real jump stands out from both.
+    let sizes: Vec<f64> = raw.iter().map(|s| s.size).collect();
+    let drift = median3(&sizes);
+    let spread = 1.4826 * median3(&sizes.iter().map(|s| (s - drift).abs()).collect::<Vec<_>>());
+    let threshold = (6.0 * spread).max(0.002 * level).max(f64::MIN_POSITIVE);
+    let mut cands: Vec<Shift> = raw
+        .into_iter()
+        .filter(|s| (s.size - drift).abs() > threshold)
+        .collect();
+    cands.sort_by(|a, b| (b.size - drift).abs().total_cmp(&(a.size - drift).abs()));
     let mut chosen: Vec<Shift> = Vec::new();
     for c in cands {
         if chosen.iter().all(|s| s.index.abs_diff(c.index) >= SIDE) {
             chosen.push(c);
         }
-    }
-    for s in &mut chosen {
-        // Report the shift without the drift correction: the size a person sees on the chart.
-        s.size += med * SIDE as f64;
     }
     chosen.sort_by_key(|s| s.index);
     chosen

@@ -304,7 +304,9 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     };
     let mut from = 0.0;
 
-    if !jumps.is_empty() {
+    // With restarts, lifetimes carry their own intercepts; a jump inside one is part of its
+    // growth, not a bounded step.
+    if !jumps.is_empty() && restarts.is_empty() {
         let jx: Vec<f64> = jumps.iter().map(|j| (j.t - t0) / DAY).collect();
         let tail = span_days - jx[jx.len() - 1];
         let max_gap = jx.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
