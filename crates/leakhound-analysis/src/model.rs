@@ -91,7 +91,16 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
         // the tail-only refit in the caller provides more simply. Model choice only needs RSS.
         (fit.coef[1] + fit.coef[2], f64::NAN, f64::NAN)
     } else {
-        let g = gls_ar1(&cols, v, x)?;
+        // Isolated gross outliers (a restart caught in the last point, a glitch) would drive
+        // the correlation estimate; the slope is estimated without them.
+        let keep_rows = inliers(&fit.resid);
+        let g = if keep_rows.len() < n {
+            let sub = |c: &[f64]| keep_rows.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+            let cols_in: Vec<Vec<f64>> = cols.iter().map(|c| sub(c)).collect();
+            gls_ar1(&cols_in, &sub(v), &sub(x))?
+        } else {
+            gls_ar1(&cols, v, x)?
+        };
         (g.coef[1], g.se[1], g.df)
     };
     let rss = fit.resid.iter().map(|e| e * e).sum();
@@ -106,6 +115,24 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
         p,
         harmonic_cols,
     })
+}
+
+/// Rows whose residual lies within 6 robust standard deviations (1.4826·MAD); all rows when
+/// more than 2% would go, since then they are not isolated outliers but the data.
+fn inliers(resid: &[f64]) -> Vec<usize> {
+    let mut a: Vec<f64> = resid.to_vec();
+    let m = a.len() / 2;
+    let med = *a.select_nth_unstable_by(m, f64::total_cmp).1;
+    let mut dev: Vec<f64> = resid.iter().map(|e| (e - med).abs()).collect();
+    let scale = 1.4826 * *dev.select_nth_unstable_by(m, f64::total_cmp).1;
+    let keep: Vec<usize> = (0..resid.len())
+        .filter(|&i| (resid[i] - med).abs() <= 6.0 * scale)
+        .collect();
+    if scale > 0.0 && (resid.len() - keep.len()) * 50 <= resid.len() {
+        keep
+    } else {
+        (0..resid.len()).collect()
+    }
 }
 
 /// The best hinge (continuous change of slope) over a grid of candidate times, by residual sum
