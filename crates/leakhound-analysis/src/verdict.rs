@@ -117,6 +117,8 @@ pub enum Note {
     Autocorrelated,
     /// The rate comes from the tail after a warm-up, step or last jump.
     RateFromTail,
+    /// The floor grew overall but not in the most recent third: not called a leak yet.
+    GrowthStopped,
 }
 
 /// The full result for one series: the contract fields plus what charts and sentences need.
@@ -374,6 +376,14 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     } else {
         Verdict::Inconclusive
     };
+    if finding.verdict == Verdict::Leak
+        && growth_stopped(&x, v, from, &restarts, t0, &periods, tol, cfg.confidence)
+    {
+        // A leak keeps growing: if the latest third is confidently flat, the growth seen
+        // earlier may have been a step or a warm-up that the model did not separate.
+        finding.verdict = Verdict::Inconclusive;
+        finding.notes.push(Note::GrowthStopped);
+    }
     finding.pattern = match finding.verdict {
         Verdict::Leak => pattern_if_leak,
         Verdict::NoLeak => pattern_if_bounded,
@@ -396,6 +406,48 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         finding.time_to_limit_seconds = Some(time_to_limit(t, y, &fl, limit, rate));
     }
     Ok(finding)
+}
+
+/// Whether the most recent third of the stretch the rate was estimated on is confidently
+/// growing slower than the tolerance.
+#[allow(clippy::too_many_arguments)]
+fn growth_stopped(
+    x: &[f64],
+    v: &[f64],
+    from: f64,
+    restarts: &[f64],
+    t0: f64,
+    periods: &[f64],
+    tol: f64,
+    confidence: f64,
+) -> bool {
+    let end = x[x.len() - 1];
+    let start = end - (end - from) / 3.0;
+    let Some(i) = x.iter().position(|&xi| xi >= start) else {
+        return false;
+    };
+    if x.len() - i < MIN_FLOOR_POINTS {
+        return false;
+    }
+    let tail_x: Vec<f64> = x[i..].iter().map(|xi| xi - x[i]).collect();
+    let span = tail_x[tail_x.len() - 1];
+    let terms = Terms {
+        segments: restarts
+            .iter()
+            .map(|r| (r - t0) / DAY - x[i])
+            .filter(|&s| s > 0.0 && s < span)
+            .collect(),
+        periods: periods
+            .iter()
+            .copied()
+            .filter(|p| span >= 2.0 * p)
+            .collect(),
+        ..Terms::default()
+    };
+    match fit(&tail_x, &v[i..], &terms) {
+        Ok(f) => f.ci(confidence).1 < tol,
+        Err(_) => false,
+    }
 }
 
 /// The floor model fitted on points `from..` only (at least 10 of them).

@@ -227,11 +227,9 @@ impl Spec {
                     }
                 }
                 Shape::Ratchet => {
-                    // Jumps at fractions (k/4)² of 60% of the span, each half the size of the last.
+                    // Jumps at (k/4)² of the last one's time (30-60% of the span), each half as big.
                     for k in 1..=4 {
-                        let at =
-                            0.6 * self.span * (k as f64 / 4.0).powi(2) * self.feature_at.max(0.3)
-                                / 0.3;
+                        let at = 0.6 * self.span * (k as f64 / 4.0).powi(2) * self.feature_at / 0.3;
                         if s >= at.min(0.6 * self.span) {
                             level += self.feature / 2f64.powi(k - 1);
                         }
