@@ -94,12 +94,13 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
         // Isolated gross outliers (a restart caught in the last point, a glitch) would drive
         // the correlation estimate; the slope is estimated without them.
         let keep_rows = inliers(&fit.resid);
+        let min_rho = min_rho(x);
         let g = if keep_rows.len() < n {
             let sub = |c: &[f64]| keep_rows.iter().map(|&i| c[i]).collect::<Vec<f64>>();
             let cols_in: Vec<Vec<f64>> = cols.iter().map(|c| sub(c)).collect();
-            gls_ar1(&cols_in, &sub(v), &sub(x))?
+            gls_ar1(&cols_in, &sub(v), &sub(x), min_rho)?
         } else {
-            gls_ar1(&cols, v, x)?
+            gls_ar1(&cols, v, x, min_rho)?
         };
         (g.coef[1], g.se[1], g.df)
     };
@@ -115,6 +116,23 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
         p,
         harmonic_cols,
     })
+}
+
+/// Shortest correlation time assumed for the wander of a floor, seconds. Floors drift with
+/// caches, pools and heap layout over minutes; a soak of half an hour cannot measure that
+/// time itself, and assuming less makes five minutes of wander look like a leak.
+pub(crate) const MIN_WANDER_SECONDS: f64 = 300.0;
+
+/// The correlation between neighbouring points implied by [`MIN_WANDER_SECONDS`] at the
+/// median gap of `x` (days).
+fn min_rho(x: &[f64]) -> f64 {
+    let mut gaps: Vec<f64> = x.windows(2).map(|w| (w[1] - w[0]) * DAY).collect();
+    if gaps.is_empty() {
+        return 0.0;
+    }
+    let m = gaps.len() / 2;
+    let gap = *gaps.select_nth_unstable_by(m, f64::total_cmp).1;
+    (-gap / MIN_WANDER_SECONDS).exp()
 }
 
 /// Rows whose residual lies within 6 robust standard deviations (1.4826·MAD); all rows when

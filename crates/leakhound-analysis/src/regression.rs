@@ -191,8 +191,14 @@ fn prais_winsten(x: &DMatrix<f64>, y: &[f64], gaps: &[f64], rho: f64) -> Transfo
 }
 
 /// Fits `y` on `columns` with AR(1) errors at sample times `t` (any unit; gaps are measured
-/// in median gaps). Include a column of ones for an intercept.
-pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64]) -> Result<Ar1Gls, FitError> {
+/// in median gaps). Include a column of ones for an intercept. The correlation is searched in
+/// `[min_rho, 0.999]`: a floor under it encodes what the data are too short to show.
+pub fn gls_ar1(
+    columns: &[Vec<f64>],
+    y: &[f64],
+    t: &[f64],
+    min_rho: f64,
+) -> Result<Ar1Gls, FitError> {
     let n = y.len();
     let p = columns.len();
     if n < p + 2 {
@@ -234,8 +240,13 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64]) -> Result<Ar1Gls, Fit
         Some((ll, b, chol.inverse(), rss / df))
     };
     // Coarse grid in -log10(1 - ρ), then golden-section refinement around the best point.
-    let grid: Vec<f64> = std::iter::once(0.0)
-        .chain((1..=30).map(|k| 1.0 - 10f64.powf(-(k as f64) * 0.1)))
+    let min_rho = min_rho.clamp(0.0, 0.99);
+    let grid: Vec<f64> = std::iter::once(min_rho)
+        .chain(
+            (1..=30)
+                .map(|k| 1.0 - 10f64.powf(-(k as f64) * 0.1))
+                .filter(|&r| r > min_rho),
+        )
         .collect();
     let mut best = (f64::NEG_INFINITY, 0usize);
     for (k, &r) in grid.iter().enumerate() {
@@ -414,7 +425,7 @@ mod tests {
         let r = reference();
         let c = r.cases.iter().find(|c| c.name == "clean_regular").unwrap();
         let ones = vec![1.0; c.x.len()];
-        let g = gls_ar1(&[ones, c.x.clone()], &c.y, &c.x).unwrap();
+        let g = gls_ar1(&[ones, c.x.clone()], &c.y, &c.x, 0.0).unwrap();
         // Residual acf1 is negative here, so REML settles at ρ = 0: plain OLS.
         assert!(g.rho < 0.05, "{}", g.rho);
         assert_relative_eq!(g.coef[1], c.ols.slope, max_relative = 1e-3);
@@ -444,7 +455,7 @@ mod tests {
                 2.0 * ti + e
             })
             .collect();
-        let g = gls_ar1(&[vec![1.0; n as usize], t.clone()], &y, &t).unwrap();
+        let g = gls_ar1(&[vec![1.0; n as usize], t.clone()], &y, &t, 0.0).unwrap();
         assert!((g.rho - 0.9).abs() < 0.03, "{}", g.rho);
         assert!(
             (g.coef[1] - 2.0).abs() < 4.0 * g.se[1],
