@@ -110,20 +110,41 @@ impl Spec {
     /// A rough standard error of the floor slope (bytes/day) that an oracle knowing the noise
     /// would reach: AR(1) wander with correlation time τ over span T has about T/(2τ)
     /// independent points, and a line through n points spread over T has se σ·√(12/n)/T.
+    /// Sampling catches each GC trough up to one interval late, so troughs also carry white
+    /// noise of about amplitude·(dt/period)/√12, one value per collection.
     pub fn oracle_se(&self) -> f64 {
         let (sigma, tau) = self.wander;
         let t_days = self.span / DAY;
         let n_eff = (self.span / (2.0 * tau)).max(2.0);
-        sigma * (12.0 / n_eff).sqrt() / t_days
+        let wander = sigma * (12.0 / n_eff).sqrt() / t_days;
+        let (amp, period) = self.gc;
+        let trough_sd = amp * (self.dt / period).min(1.0) / 12f64.sqrt();
+        let troughs = (self.span / period).max(2.0);
+        let sampling = trough_sd * (12.0 / troughs).sqrt() / t_days;
+        wander.hypot(sampling)
+    }
+
+    /// Standard deviation of a single floor point: wander plus trough sampling noise.
+    pub fn floor_point_sd(&self) -> f64 {
+        let (amp, period) = self.gc;
+        self.wander
+            .0
+            .hypot(amp * (self.dt / period).min(1.0) / 12f64.sqrt())
     }
 
     /// A leak that any good method should find: 2x the tolerance at least, and 6 oracle standard
-    /// errors above it. In under two days a daily cycle is indistinguishable from growth, so
-    /// production-like cycles count against detectability there.
+    /// errors above it. Restarts must also be visible: each lifetime's growth at least 8
+    /// floor-point standard deviations, or the lifetimes cannot be told apart unless the
+    /// restarts are given (as `watch` records them).
     pub fn clearly_detectable(&self, tolerance: f64) -> bool {
+        let visible_restarts = self.shape != Shape::Restarts || {
+            let lifetime = if self.is_soak() { self.span / 3.0 } else { DAY };
+            self.rate * lifetime / DAY >= 8.0 * self.floor_point_sd()
+        };
         self.shape.is_leak()
             && self.rate >= 2.0 * tolerance
             && self.rate - tolerance > 6.0 * self.oracle_se()
+            && visible_restarts
     }
 
     /// Daily load in [0, 1]: peak at 20:00 UTC, trough at 08:00; with `weekends`, Saturday
