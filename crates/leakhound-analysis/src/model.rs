@@ -2,7 +2,7 @@
 //! dummies (jumps) and daily/weekly harmonics; and a hinge for warm-up. Time is in days from
 //! the first floor point, so slopes come out in units per day.
 
-use crate::regression::{gls_ar1, t_quantile, FitError, LinearFit};
+use crate::regression::{gls_ar1, t_quantile, FitError, LinearFit, Rho};
 
 pub(crate) const DAY: f64 = 86400.0;
 
@@ -98,9 +98,9 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
         let g = if keep_rows.len() < n {
             let sub = |c: &[f64]| keep_rows.iter().map(|&i| c[i]).collect::<Vec<f64>>();
             let cols_in: Vec<Vec<f64>> = cols.iter().map(|c| sub(c)).collect();
-            gls_ar1(&cols_in, &sub(v), &sub(x), min_rho)?
+            gls_ar1(&cols_in, &sub(v), &sub(x), Rho::Reml { min: min_rho })?
         } else {
-            gls_ar1(&cols, v, x, min_rho)?
+            gls_ar1(&cols, v, x, Rho::Reml { min: min_rho })?
         };
         (g.coef[1], g.se[1], g.df)
     };

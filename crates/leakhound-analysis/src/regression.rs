@@ -190,15 +190,23 @@ fn prais_winsten(x: &DMatrix<f64>, y: &[f64], gaps: &[f64], rho: f64) -> Transfo
     }
 }
 
+/// How the AR(1) correlation of [`gls_ar1`] is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rho {
+    /// Restricted maximum likelihood over `[min, 0.999]`: a floor under it encodes what the
+    /// data are too short to show.
+    Reml {
+        /// Smallest correlation considered.
+        min: f64,
+    },
+    /// A known correlation (an oracle that knows the noise model); degrees of freedom n - p.
+    Known(f64),
+}
+
 /// Fits `y` on `columns` with AR(1) errors at sample times `t` (any unit; gaps are measured
-/// in median gaps). Include a column of ones for an intercept. The correlation is searched in
-/// `[min_rho, 0.999]`: a floor under it encodes what the data are too short to show.
-pub fn gls_ar1(
-    columns: &[Vec<f64>],
-    y: &[f64],
-    t: &[f64],
-    min_rho: f64,
-) -> Result<Ar1Gls, FitError> {
+/// in median gaps, and the correlation is that of points one median gap apart). Include a
+/// column of ones for an intercept.
+pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<Ar1Gls, FitError> {
     let n = y.len();
     let p = columns.len();
     if n < p + 2 {
@@ -240,6 +248,20 @@ pub fn gls_ar1(
         Some((ll, b, chol.inverse(), rss / df))
     };
     // Coarse grid in -log10(1 - ρ), then golden-section refinement around the best point.
+    if let Rho::Known(r) = rho {
+        let (_, b, inv, s2) = reml(r.clamp(0.0, 0.999)).ok_or(FitError::Singular)?;
+        return Ok(Ar1Gls {
+            coef: (0..p).map(|j| b[j] * ysd / scale[j]).collect(),
+            se: (0..p)
+                .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j])
+                .collect(),
+            rho: r,
+            df: (n - p) as f64,
+        });
+    }
+    let Rho::Reml { min: min_rho } = rho else {
+        unreachable!("known handled above")
+    };
     let min_rho = min_rho.clamp(0.0, 0.99);
     let grid: Vec<f64> = std::iter::once(min_rho)
         .chain(
@@ -425,7 +447,7 @@ mod tests {
         let r = reference();
         let c = r.cases.iter().find(|c| c.name == "clean_regular").unwrap();
         let ones = vec![1.0; c.x.len()];
-        let g = gls_ar1(&[ones, c.x.clone()], &c.y, &c.x, 0.0).unwrap();
+        let g = gls_ar1(&[ones, c.x.clone()], &c.y, &c.x, Rho::Reml { min: 0.0 }).unwrap();
         // Residual acf1 is negative here, so REML settles at ρ = 0: plain OLS.
         assert!(g.rho < 0.05, "{}", g.rho);
         assert_relative_eq!(g.coef[1], c.ols.slope, max_relative = 1e-3);
@@ -455,7 +477,13 @@ mod tests {
                 2.0 * ti + e
             })
             .collect();
-        let g = gls_ar1(&[vec![1.0; n as usize], t.clone()], &y, &t, 0.0).unwrap();
+        let g = gls_ar1(
+            &[vec![1.0; n as usize], t.clone()],
+            &y,
+            &t,
+            Rho::Reml { min: 0.0 },
+        )
+        .unwrap();
         assert!((g.rho - 0.9).abs() < 0.03, "{}", g.rho);
         assert!(
             (g.coef[1] - 2.0).abs() < 4.0 * g.se[1],
