@@ -56,6 +56,16 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
         .filter(|s| (s.size - drift).abs() > threshold)
         .collect();
     cands.sort_by(|a, b| (b.size - drift).abs().total_cmp(&(a.size - drift).abs()));
+    // A jump happens between two floor points; a rise spread over many points is a ramp or a
+    // warm-up, whatever its size.
+    let sharp = |s: &Shift| {
+        let k = s.index;
+        let biggest = (k.saturating_sub(1)..=(k + 1).min(n - 2))
+            .map(|i| v[i + 1] - v[i])
+            .fold(0.0f64, |m, d| if d.abs() > m.abs() { d } else { m });
+        biggest.signum() == s.size.signum() && biggest.abs() >= 0.5 * s.size.abs()
+    };
+    cands.retain(sharp);
     let mut chosen: Vec<Shift> = Vec::new();
     for c in cands {
         if chosen.iter().all(|s| s.index.abs_diff(c.index) >= SIDE) {

@@ -352,7 +352,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     if pattern_if_bounded == Pattern::Flat && seasonal {
         pattern_if_bounded = Pattern::Seasonal;
     }
-    if pattern_if_leak == Pattern::Steady && seasonal && growth_follows_cycle(&x, v) {
+    if pattern_if_leak == Pattern::Steady && seasonal && growth_follows_cycle(&linear) {
         pattern_if_leak = Pattern::LoadProportional;
     }
     if periods.contains(&1.0) {
@@ -469,25 +469,48 @@ fn tail_fit(x: &[f64], v: &[f64], from: usize, periods: &[f64]) -> Option<SlopeF
     fit(&tail_x, &v[from..], &terms).ok()
 }
 
-/// `v` with the fitted daily/weekly harmonics removed (unchanged without periods).
+/// `v` with its daily cycle removed (unchanged without periods): the median profile by hour of
+/// what is left after a running one-period median, so jumps and ramps (which a line cannot
+/// follow) do not leak into it.
 fn deseasonalise(x: &[f64], v: &[f64], periods: &[f64]) -> Vec<f64> {
-    if periods.is_empty() {
+    let Some(&shortest) = periods.iter().min_by(|a, b| a.total_cmp(b)) else {
         return v.to_vec();
+    };
+    let n = x.len();
+    let mut lo = 0;
+    let mut hi = 0;
+    let trend: Vec<f64> = (0..n)
+        .map(|k| {
+            while x[lo] < x[k] - shortest / 2.0 {
+                lo += 1;
+            }
+            while hi < n && x[hi] <= x[k] + shortest / 2.0 {
+                hi += 1;
+            }
+            let mut w = v[lo..hi].to_vec();
+            let m = w.len() / 2;
+            *w.select_nth_unstable_by(m, f64::total_cmp).1
+        })
+        .collect();
+    // Median of the detrended floor per hour of the cycle: a jump disturbs the running median
+    // for one period only, so it touches one value of each hour and the median shrugs it off.
+    let bins = 24;
+    let mut by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
+    let bin_of = |xi: f64| ((xi / shortest).rem_euclid(1.0) * bins as f64) as usize % bins;
+    for k in 0..n {
+        by_bin[bin_of(x[k])].push(v[k] - trend[k]);
     }
-    let mut cols = vec![vec![1.0; x.len()], x.to_vec()];
-    let harmonics = crate::model::harmonic_columns(x, periods);
-    let h0 = cols.len();
-    cols.extend(harmonics);
-    match crate::regression::LinearFit::fit(&cols, v) {
-        Ok(f) => (0..v.len())
-            .map(|i| {
-                v[i] - (h0..cols.len())
-                    .map(|j| f.coef[j] * cols[j][i])
-                    .sum::<f64>()
-            })
-            .collect(),
-        Err(_) => v.to_vec(),
-    }
+    let profile: Vec<f64> = by_bin
+        .iter_mut()
+        .map(|b| {
+            if b.is_empty() {
+                return 0.0;
+            }
+            let m = b.len() / 2;
+            *b.select_nth_unstable_by(m, f64::total_cmp).1
+        })
+        .collect();
+    (0..n).map(|k| v[k] - profile[bin_of(x[k])]).collect()
 }
 
 fn linear_slope_before(hinge: &SlopeFit) -> f64 {
@@ -506,27 +529,32 @@ fn harmonics_matter(x: &[f64], v: &[f64], base: &Terms, with: &SlopeFit) -> bool
     }
 }
 
-/// Whether the local growth rate of the floor swings with the daily cycle (load-proportional
-/// leak): regress point-to-point growth on a daily harmonic and test its amplitude.
-fn growth_follows_cycle(x: &[f64], v: &[f64]) -> bool {
-    let mid: Vec<f64> = x.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
-    let g: Vec<f64> = x
-        .windows(2)
-        .zip(v.windows(2))
-        .map(|(xw, vw)| (vw[1] - vw[0]) / (xw[1] - xw[0]))
-        .collect();
-    let w = std::f64::consts::TAU;
-    let cols = vec![
-        vec![1.0; mid.len()],
-        mid.iter().map(|t| (w * t).cos()).collect(),
-        mid.iter().map(|t| (w * t).sin()).collect(),
-    ];
-    let Ok(f) = crate::regression::LinearFit::fit(&cols, &g) else {
+/// Whether growth follows the daily load (a load-proportional leak): the fitted floor rises
+/// much faster at some hours than others yet never falls during the day. A level that only
+/// swings with the load (more objects in flight at the peak) falls every night, so a steady
+/// leak under a daily cycle is not mistaken for one.
+fn growth_follows_cycle(f: &SlopeFit) -> bool {
+    let r = f.fit.coef[1];
+    if r <= 0.0 || f.harmonic_cols.len() < 4 {
         return false;
-    };
-    let amp = f.coef[1].hypot(f.coef[2]);
-    let se = f.se_iid(1).hypot(f.se_iid(2)) / std::f64::consts::SQRT_2;
-    f.coef[0] > 0.0 && amp > 4.0 * se && amp > 0.3 * f.coef[0]
+    }
+    let c = &f.fit.coef;
+    let h0 = f.harmonic_cols.start;
+    let rates: Vec<f64> = (0..96)
+        .map(|k| {
+            let x = k as f64 / 96.0;
+            let mut d = r;
+            for h in 1..=2 {
+                let w = std::f64::consts::TAU * h as f64;
+                let (a, b) = (c[h0 + 2 * (h - 1)], c[h0 + 2 * (h - 1) + 1]);
+                d += w * (-a * (w * x).sin() + b * (w * x).cos());
+            }
+            d
+        })
+        .collect();
+    let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    lo > -0.2 * r && hi - lo > 0.5 * r
 }
 
 /// Hourly offsets of the fitted daily cycle (UTC hours 0..24).
