@@ -60,7 +60,7 @@ measure() {
       if [ -n "$r" ] && [ -n "$k" ]; then
         [ -z "$rss0" ] && rss0=$r
         [ "$i" -ge 10 ] && [ -z "$k0" ] && { k0=$k; w0=$(now); }
-        [ "$i" -ge 10 ] && { k1=$k; w1=$(now); rss1=$r; series+=" $((r / 1024))"; }
+        [ "$i" -ge 10 ] && { k1=$k; w1=$(now); rss1=$r; series+=" $(awk -v r="$r" 'BEGIN {printf "%.1f", r / 1024}')"; }
       fi
     fi
     sleep 1
@@ -79,7 +79,11 @@ measure() {
       cpu = (u + s) / (t1 - t0) * 100; steady = (k1 - k0) / hz / (w1 - w0) * 100
       printf "| %s | %s | 1 s | %.0f | %.2f | %.3f | %.3f | %.1f | %.1f / %.1f |\n", t, g, t1 - t0,
         u + s, cpu, steady, m / 1024, r0 / 1024, r1 / 1024 }')")
-  SERIES+=("$tool, $targets: RSS MiB every 10 s:$series")
+  local db procs=""
+  db=$(sed -n 's/.*--db \([^ ]*\).*/\1/p' <<<"$*")
+  [ -z "$db" ] || procs=", processes in the last sample: $("$LH" --db "$db" export 1 --format csv \
+    | awk -F, 'NR == 1 {for (c = 1; c <= NF; c++) if ($c == "processes") k = c} END {print $k}')"
+  SERIES+=("$tool, $targets: RSS MiB every 10 s:$series$procs")
 }
 
 # 1 target
@@ -103,6 +107,8 @@ sleep 3
 [ "$(children "$TREE" | wc -w)" = 100 ] || { echo "tree did not start 100 children" >&2; exit 1; }
 measure "leakhound watch --pid" "100 (+parent)" "$LH" --db "$WORK/lh100.db" watch --pid "$TREE" --interval 1s --for "${DUR}s"
 measure "psrecord" "100 (+parent)" "$PSREC" "$TREE" --interval 1 --duration "$DUR" --log "$WORK/ps100.log" --include-children
+# The same tree without PSS/USS: how much of the cost is the kernel's smaps_rollup walk.
+measure "leakhound watch --pid --no-smaps" "100 (+parent)" "$LH" --db "$WORK/lhnosmaps.db" watch --pid "$TREE" --no-smaps --interval 1s --for "${DUR}s"
 # --name over the 100 children; the trailing $ keeps the pattern from matching GNU time's own
 # command line (which contains the pattern text).
 measure "leakhound watch --name" 100 "$LH" --db "$WORK/lhname.db" watch --name "workload alloc 5 --hold ${HOLD}\$" --interval 1s --for "${DUR}s"
@@ -114,11 +120,13 @@ echo "| tool | targets | interval | wall s | CPU s | CPU % of a core | CPU % ste
 echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${ROWS[@]}"
 echo
-for n in 1 3; do
-  awk -v a="${ROWS[$((n - 1))]}" -v b="${ROWS[$n]}" 'BEGIN {
+for pair in "0 1" "2 3" "4 3"; do # leakhound row, psrecord row
+  set -- $pair
+  awk -v a="${ROWS[$1]}" -v b="${ROWS[$2]}" 'BEGIN {
     split(a, x, "|"); split(b, y, "|"); lh = x[8] + 0; ps = y[8] + 0
-    printf "- %s targets: psrecord uses %.1f× the CPU of leakhound (steady state; %.1f× over the whole run)\n",
-      x[3], ps / (lh > 0 ? lh : 0.001), (y[7] + 0) / ((x[7] + 0) > 0 ? x[7] + 0 : 0.001) }'
+    gsub(/^ +| +$/, "", x[2]); gsub(/^ +| +$/, "", x[3])
+    printf "- %s targets: psrecord uses %.1f× the CPU of `%s` (steady state; %.1f× over the whole run)\n",
+      x[3], ps / (lh > 0 ? lh : 0.001), x[2], (y[7] + 0) / ((x[7] + 0) > 0 ? x[7] + 0 : 0.001) }'
 done
 echo
 printf -- '- %s\n' "${SERIES[@]}"

@@ -1,5 +1,5 @@
 //! Regression models of the floor: a line, with optional segment intercepts (restarts), step
-//! dummies (jumps) and daily/weekly harmonics; and a hinge for warm-up. Time is in days from
+//! dummies (jumps) and daily/weekly harmonics; and a saturating warm-up term. Time is in days from
 //! the first floor point, so slopes come out in units per day.
 
 use crate::regression::{gls_ar1, t_quantile, FitError, LinearFit, Rho};
@@ -15,21 +15,20 @@ pub(crate) struct Terms {
     pub steps: Vec<f64>,
     /// Harmonic periods in days (1 = daily, 7 = weekly), two harmonics for daily, one weekly.
     pub periods: Vec<f64>,
-    /// A hinge at this time (days): slope may change there.
-    pub hinge: Option<f64>,
+    /// A warm-up that saturates with this time constant (days): a column 1 - exp(-x/τ), so the
+    /// time slope is the growth left once the warm-up is over.
+    pub saturation: Option<f64>,
 }
 
 /// A fitted floor model: the slope and an honest interval for it.
 #[derive(Debug, Clone)]
 pub(crate) struct SlopeFit {
     pub fit: LinearFit,
-    /// Column index of the slope that matters (time, or time after the hinge).
+    /// The time slope (units per day).
     pub slope: f64,
     pub se: f64,
     pub df: f64,
     pub rss: f64,
-    pub n: usize,
-    pub p: usize,
     pub harmonic_cols: std::ops::Range<usize>,
 }
 
@@ -37,12 +36,6 @@ impl SlopeFit {
     pub fn ci(&self, level: f64) -> (f64, f64) {
         let q = t_quantile(0.5 + level / 2.0, self.df);
         (self.slope - q * self.se, self.slope + q * self.se)
-    }
-
-    /// Bayesian information criterion (Gaussian likelihood, up to a constant).
-    pub fn bic(&self) -> f64 {
-        let n = self.n as f64;
-        n * (self.rss / n).max(f64::MIN_POSITIVE).ln() + self.p as f64 * n.ln()
     }
 }
 
@@ -59,63 +52,106 @@ pub(crate) fn harmonic_columns(x: &[f64], periods: &[f64]) -> Vec<Vec<f64>> {
     cols
 }
 
-/// Fits `v` on time `x` (days) with `terms`. The reported slope is the time slope, or the slope
-/// after the hinge when there is one.
-pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitError> {
+/// The design matrix of `terms` over `x`, and where its harmonic columns are.
+fn design(x: &[f64], terms: &Terms) -> (Vec<Vec<f64>>, std::ops::Range<usize>) {
     let n = x.len();
     let mut cols: Vec<Vec<f64>> = vec![vec![1.0; n], x.to_vec()];
-    if let Some(h) = terms.hinge {
-        cols.push(x.iter().map(|t| (t - h).max(0.0)).collect());
+    if let Some(tau) = terms.saturation {
+        cols.push(x.iter().map(|t| 1.0 - (-(t - x[0]) / tau).exp()).collect());
     }
-    for &s in &terms.segments {
-        cols.push(x.iter().map(|&t| f64::from(t >= s)).collect());
-    }
-    for &s in &terms.steps {
+    for &s in terms.segments.iter().chain(&terms.steps) {
         cols.push(x.iter().map(|&t| f64::from(t >= s)).collect());
     }
     let h0 = cols.len();
     cols.extend(harmonic_columns(x, &terms.periods));
     let h1 = cols.len();
-    // Drop columns that are constant zero (a step before the first point, say): singular.
+    // Drop columns that are constant (a step before the first point, say) or repeat an
+    // earlier one (two restarts between the same pair of points): they make the design
+    // singular.
     let keep: Vec<usize> = (0..cols.len())
         .filter(|&j| {
-            j < 2 || cols[j].iter().any(|&c| c != 0.0) && cols[j].iter().any(|&c| c != 1.0)
+            j < 2 || (cols[j].iter().any(|&c| c != cols[j][0]) && !cols[..j].contains(&cols[j]))
         })
         .collect();
     let removed_before = |j: usize| (0..j).filter(|k| !keep.contains(k)).count();
     let harmonic_cols = h0 - removed_before(h0)..h1 - removed_before(h1);
-    let cols: Vec<Vec<f64>> = keep.iter().map(|&j| cols[j].clone()).collect();
+    (
+        keep.iter().map(|&j| cols[j].clone()).collect(),
+        harmonic_cols,
+    )
+}
+
+/// Fits `v` on time `x` (days) with `terms`; the slope and its interval come from AR(1) GLS.
+pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitError> {
+    let n = x.len();
+    let (cols, harmonic_cols) = design(x, terms);
     let fit = LinearFit::fit(&cols, v)?;
-    let (slope, se, df) = if terms.hinge.is_some() {
-        // Slope after the hinge = b_time + b_hinge; its variance needs their covariance, which
-        // the tail-only refit in the caller provides more simply. Model choice only needs RSS.
-        (fit.coef[1] + fit.coef[2], f64::NAN, f64::NAN)
+    // Isolated gross outliers (a restart caught in the last point, a glitch) would drive
+    // the correlation estimate; the slope is estimated without them.
+    let keep_rows = inliers(&fit.resid);
+    let rho = Rho::Reml { min: min_rho(x) };
+    let g = if keep_rows.len() < n {
+        let sub = |c: &[f64]| keep_rows.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+        let cols_in: Vec<Vec<f64>> = cols.iter().map(|c| sub(c)).collect();
+        gls_ar1(&cols_in, &sub(v), &sub(x), rho)?
     } else {
-        // Isolated gross outliers (a restart caught in the last point, a glitch) would drive
-        // the correlation estimate; the slope is estimated without them.
-        let keep_rows = inliers(&fit.resid);
-        let min_rho = min_rho(x);
-        let g = if keep_rows.len() < n {
-            let sub = |c: &[f64]| keep_rows.iter().map(|&i| c[i]).collect::<Vec<f64>>();
-            let cols_in: Vec<Vec<f64>> = cols.iter().map(|c| sub(c)).collect();
-            gls_ar1(&cols_in, &sub(v), &sub(x), Rho::Reml { min: min_rho })?
-        } else {
-            gls_ar1(&cols, v, x, Rho::Reml { min: min_rho })?
-        };
-        (g.coef[1], g.se[1], g.df)
+        gls_ar1(&cols, v, x, rho)?
     };
     let rss = fit.resid.iter().map(|e| e * e).sum();
-    let p = fit.p;
     Ok(SlopeFit {
         fit,
-        slope,
-        se,
-        df,
+        slope: g.coef[1],
+        se: g.se[1],
+        df: g.df,
         rss,
-        n,
-        p,
         harmonic_cols,
     })
+}
+
+/// Residual sum of squares and parameter count of a least-squares fit of `terms` (no GLS):
+/// enough to compare models.
+fn ols_rss(x: &[f64], v: &[f64], terms: &Terms) -> Option<(f64, usize)> {
+    let (cols, _) = design(x, terms);
+    let f = LinearFit::fit(&cols, v).ok()?;
+    Some((f.resid.iter().map(|e| e * e).sum(), f.p))
+}
+
+/// Bayesian information criterion from a residual sum of squares.
+pub(crate) fn bic(rss: f64, n: usize, p: usize) -> f64 {
+    let n = n as f64;
+    n * (rss / n).max(f64::MIN_POSITIVE).ln() + p as f64 * n.ln()
+}
+
+/// The best saturating warm-up over time constants from 1% to 30% of the span, by residual
+/// sum of squares; `None` when it does not beat a line by 10 BIC points or does not rise.
+pub(crate) fn best_saturation(x: &[f64], v: &[f64], base: &Terms) -> Option<(f64, SlopeFit)> {
+    let span = x.last()? - x.first()?;
+    let n = x.len();
+    let (line_rss, line_p) = ols_rss(x, v, base)?;
+    let mut best: Option<(f64, f64, usize)> = None;
+    for k in 0..16 {
+        let tau = span * 10f64.powf(-2.0 + 1.5 * k as f64 / 15.0);
+        let terms = Terms {
+            saturation: Some(tau),
+            ..base.clone()
+        };
+        if let Some((rss, p)) = ols_rss(x, v, &terms) {
+            if best.is_none_or(|b| rss < b.1) {
+                best = Some((tau, rss, p));
+            }
+        }
+    }
+    let (tau, rss, p) = best?;
+    if bic(rss, n, p) + 10.0 >= bic(line_rss, n, line_p) {
+        return None;
+    }
+    let terms = Terms {
+        saturation: Some(tau),
+        ..base.clone()
+    };
+    let f = fit(x, v, &terms).ok()?;
+    // A warm-up rises (positive amplitude) and flattens.
+    (f.fit.coef[2] > 0.0).then_some((tau, f))
 }
 
 /// Shortest correlation time assumed for the wander of a floor, seconds. Floors drift with
@@ -153,26 +189,4 @@ fn inliers(resid: &[f64]) -> Vec<usize> {
     } else {
         (0..resid.len()).collect()
     }
-}
-
-/// The best hinge (continuous change of slope) over a grid of candidate times, by residual sum
-/// of squares. Returns the hinge time (days) and its fit.
-pub(crate) fn best_hinge(x: &[f64], v: &[f64], periods: &[f64]) -> Option<(f64, SlopeFit)> {
-    let span = x.last()? - x.first()?;
-    let mut best: Option<(f64, SlopeFit)> = None;
-    for k in 1..=16 {
-        let h = x[0] + span * k as f64 / 20.0;
-        let terms = Terms {
-            hinge: Some(h),
-            periods: periods.to_vec(),
-            ..Terms::default()
-        };
-        if let Ok(f) = fit(x, v, &terms) {
-            // (hinge fits skip GLS: only their residuals are compared)
-            if best.as_ref().is_none_or(|(_, b)| f.rss < b.rss) {
-                best = Some((h, f));
-            }
-        }
-    }
-    best
 }

@@ -4,7 +4,7 @@
 
 use crate::floor::{floor_of, median_interval, Floor};
 use crate::jumps::{find_shifts, Shift};
-use crate::model::{best_hinge, fit, SlopeFit, Terms, DAY};
+use crate::model::{best_saturation, fit, SlopeFit, Terms, DAY};
 use crate::regression::normal_quantile;
 
 /// The answer for one series.
@@ -333,19 +333,14 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
             // Jumps keep coming: the staircase itself is the growth.
             pattern_if_leak = Pattern::Stepwise;
         }
-    } else if let Some((h, hinge)) = best_hinge(&x, v, &periods).filter(|_| restarts.is_empty()) {
-        // Warm-up: the slope drops at a knee and the hinge model is clearly better.
-        let before = linear_slope_before(&hinge);
-        if hinge.bic() + 10.0 < linear.bic() && hinge.slope < before {
-            let tail_idx = x.iter().position(|&xi| xi >= h).unwrap_or(0);
-            if let Some(tf) = tail_fit(&x, v, tail_idx, &periods) {
-                chosen = tf;
-                from = h;
-                pattern_if_bounded = Pattern::Warmup;
-                finding.knee = Some(t0 + h * DAY);
-                finding.notes.push(Note::RateFromTail);
-            }
-        }
+    } else if let Some((tau, sat)) = best_saturation(&x, v, &base).filter(|_| restarts.is_empty()) {
+        // Warm-up: growth that saturates (caches filling). The time slope of the saturating
+        // model is the growth that remains once it is over, estimated on all the data.
+        chosen = sat;
+        from = (3.0 * tau).min(span_days);
+        pattern_if_bounded = Pattern::Warmup;
+        finding.knee = Some(t0 + from * DAY);
+        finding.notes.push(Note::RateFromTail);
     }
 
     let seasonal = !periods.is_empty() && harmonics_matter(&x, v, &base, &linear);
@@ -511,10 +506,6 @@ fn deseasonalise(x: &[f64], v: &[f64], periods: &[f64]) -> Vec<f64> {
         })
         .collect();
     (0..n).map(|k| v[k] - profile[bin_of(x[k])]).collect()
-}
-
-fn linear_slope_before(hinge: &SlopeFit) -> f64 {
-    hinge.fit.coef[1]
 }
 
 /// Whether the harmonic terms explain a good share (30%) of what the line leaves.
