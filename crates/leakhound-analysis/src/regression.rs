@@ -133,6 +133,12 @@ impl LinearFit {
     }
 }
 
+/// Fewest degrees of freedom a GLS interval uses (when the data have at least that many). With
+/// the correlation held at the floor of [`Rho::Reml`], the effective sample size can fall to
+/// one or two, and a t quantile with one degree of freedom (12.7) on top of the widened
+/// standard error would count the same uncertainty twice.
+pub const MIN_DF: f64 = 2.0;
+
 /// Generalised least squares with AR(1) errors in continuous time (an Ornstein-Uhlenbeck
 /// process sampled at the given times), the correlation estimated by restricted maximum
 /// likelihood. REML is far less biased than the lag-1 autocorrelation of OLS residuals when
@@ -307,7 +313,7 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<A
             .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j])
             .collect(),
         rho,
-        df: (n_eff - p as f64).max(1.0),
+        df: (n_eff - p as f64).max(((n - p) as f64).min(MIN_DF)),
     })
 }
 

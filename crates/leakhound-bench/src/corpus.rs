@@ -242,11 +242,7 @@ impl Spec {
                     let tau = self.span * self.feature_at;
                     level += self.feature * (1.0 - (-s / tau).exp());
                 }
-                Shape::Step => {
-                    if s >= self.span * self.feature_at {
-                        level += self.feature;
-                    }
-                }
+                Shape::Step if s >= self.span * self.feature_at => level += self.feature,
                 Shape::Ratchet => {
                     // Jumps at (k/4)² of the last one's time (30-60% of the span), each half as big.
                     for k in 1..=4 {

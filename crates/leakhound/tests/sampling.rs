@@ -237,3 +237,103 @@ fn kill_9_of_watch_keeps_the_database_and_its_samples() {
     r.expect_code(0);
     assert!(r.stdout().contains("running"), "{}", r.describe());
 }
+
+#[test]
+fn until_verdict_stops_a_leaking_soak_early_and_fail_on_gates_it() {
+    let d = Dir::new();
+    let exe = bin();
+    // ~2 MiB/s of leak with a small sawtooth: conclusive within a few looks.
+    let started = std::time::Instant::now();
+    let log = d.path("svc.log");
+    let r = d.run(&[
+        "run",
+        "--interval",
+        "200ms",
+        "--for",
+        "120s",
+        "--until-verdict",
+        "--fail-on",
+        "leak",
+        "--format",
+        "json",
+        "--output",
+        log.to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "workload",
+        "service",
+        "--leak",
+        "20000",
+        "--rate",
+        "100",
+        "--period",
+        "10",
+        "--garbage",
+        "2",
+        "--garbage-chunk",
+        "65536",
+        "--for",
+        "300",
+    ]);
+    let took = started.elapsed().as_secs_f64();
+    r.expect_code(1);
+    assert!(took < 100.0, "stopped after {took:.0} s\n{}", r.describe());
+    let j = r.json();
+    let rss = j["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rss")
+        .unwrap();
+    assert_eq!(rss["verdict"], "leak", "{rss:#}");
+    let status: String = d
+        .open_db()
+        .query_row("SELECT status FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "stopped");
+}
+
+#[test]
+fn a_soak_without_a_leak_is_not_called_one() {
+    let d = Dir::new();
+    let exe = bin();
+    let log = d.path("svc.log");
+    let r = d.run(&[
+        "run",
+        "--interval",
+        "200ms",
+        "--for",
+        "20s",
+        "--fail-on",
+        "leak",
+        "--format",
+        "json",
+        "--output",
+        log.to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "workload",
+        "service",
+        "--leak",
+        "0",
+        "--rate",
+        "100",
+        "--period",
+        "10",
+        "--garbage",
+        "2",
+        "--garbage-chunk",
+        "65536",
+        "--for",
+        "300",
+    ]);
+    r.expect_code(0);
+    let j = r.json();
+    let rss = j["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rss")
+        .unwrap();
+    assert_ne!(rss["verdict"], "leak", "{rss:#}");
+}
