@@ -67,8 +67,9 @@ fn sharp_drops(y: &[f64]) -> Option<Vec<usize>> {
     let med = *a.select_nth_unstable_by(mid, f64::total_cmp).1;
     let mut dev: Vec<f64> = d.iter().map(|x| (x - med).abs()).collect();
     let mad = *dev.select_nth_unstable_by(mid, f64::total_cmp).1 * 1.4826;
-    let level = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
-    let thr = (6.0 * mad).max(1e-4 * level);
+    let range = y.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - y.iter().copied().fold(f64::INFINITY, f64::min);
+    let thr = (6.0 * mad).max(1e-3 * range);
     Some((0..d.len()).filter(|&i| d[i] < med - thr).collect())
 }
 

@@ -37,7 +37,8 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
     if n < 2 * SIDE + 2 {
         return Vec::new();
     }
-    let level = median3(v).abs();
+    let range = v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - v.iter().copied().fold(f64::INFINITY, f64::min);
     let raw: Vec<Shift> = (SIDE - 1..n - SIDE)
         .map(|k| Shift {
             index: k,
@@ -50,7 +51,7 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
     let sizes: Vec<f64> = raw.iter().map(|s| s.size).collect();
     let drift = median3(&sizes);
     let spread = 1.4826 * median3(&sizes.iter().map(|s| (s - drift).abs()).collect::<Vec<_>>());
-    let threshold = (6.0 * spread).max(0.002 * level).max(f64::MIN_POSITIVE);
+    let threshold = (6.0 * spread).max(0.01 * range).max(f64::MIN_POSITIVE);
     let mut cands: Vec<Shift> = raw
         .into_iter()
         .filter(|s| (s.size - drift).abs() > threshold)
