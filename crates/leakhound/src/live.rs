@@ -43,7 +43,9 @@ impl Live {
                     .collect();
             }
         }
-        let floor = self.recent.iter().copied().fold(f64::INFINITY, f64::min);
+        // The floor now: the lowest of the latest readings (the start is not the floor).
+        let latest = &self.recent[self.recent.len().saturating_sub(30)..];
+        let floor = latest.iter().copied().fold(f64::INFINITY, f64::min);
         let rss_text = rss.map(format_bytes).unwrap_or_else(|| "-".into());
         let msg = format!(
             "{} · {ticks} samples · rss {rss_text} · floor {} {}",
