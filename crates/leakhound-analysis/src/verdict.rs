@@ -149,6 +149,9 @@ pub struct Finding {
     pub time_to_limit_seconds: Option<f64>,
     /// Floor level at the end of the series.
     pub level_now: Option<f64>,
+    /// Where the fitted trend ends: (time, level). With the rate it draws the trend line and
+    /// its projection.
+    pub trend_end: Option<(f64, f64)>,
     /// Start (unix seconds) of the stretch the rate was estimated on.
     pub rate_from: f64,
     /// The floor.
@@ -225,6 +228,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         limit: cfg.limit,
         time_to_limit_seconds: None,
         level_now: fl.v.last().copied(),
+        trend_end: None,
         rate_from: t.first().copied().unwrap_or(0.0),
         floor: fl.clone(),
         jumps: Vec::new(),
@@ -360,6 +364,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     let (lo, hi) = chosen.ci(cfg.confidence);
     let rate = chosen.slope;
     finding.rate_per_day = Some(rate);
+    finding.trend_end = Some(trend_end(&x, v, rate, t0));
     finding.rate_ci95_per_day = Some((lo, hi));
     finding.rate_from = t0 + from * DAY;
     let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);
@@ -401,6 +406,20 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         finding.time_to_limit_seconds = Some(time_to_limit(t, y, &fl, limit, rate));
     }
     Ok(finding)
+}
+
+/// The level of the trend at the last floor point: the last tenth of the floor carried to the
+/// end along the rate, averaged.
+fn trend_end(x: &[f64], v: &[f64], rate: f64, t0: f64) -> (f64, f64) {
+    let end = x[x.len() - 1];
+    let k = (x.len() / 10).max(1);
+    let level = x[x.len() - k..]
+        .iter()
+        .zip(&v[v.len() - k..])
+        .map(|(xi, vi)| vi + rate * (end - xi))
+        .sum::<f64>()
+        / k as f64;
+    (t0 + end * DAY, level)
 }
 
 /// Whether the most recent third of the stretch the rate was estimated on is confidently

@@ -2,6 +2,8 @@
 //! reads and writes human units. Pure: strings in, strings out.
 #![deny(missing_docs)]
 
+pub mod chart;
+pub mod html;
 pub mod json;
 pub mod sentence;
 pub mod terminal;

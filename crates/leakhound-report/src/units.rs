@@ -164,6 +164,40 @@ pub fn format_duration(secs: f64) -> String {
     }
 }
 
+/// Formats unix seconds as RFC 3339 UTC with second precision.
+pub fn format_rfc3339(t: f64) -> String {
+    let secs = t.floor() as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A short UTC time label for a chart axis: `11-27 04:33` for spans over a day, `04:33:05`
+/// otherwise.
+pub fn format_time_label(t: f64, span: f64) -> String {
+    let full = format_rfc3339(t);
+    if span > 86400.0 {
+        format!("{} {}", &full[5..10], &full[11..16])
+    } else {
+        full[11..19].to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +254,9 @@ mod tests {
         assert_eq!(format_duration(3.5 * 3600.0), "3.5 h");
         assert_eq!(format_duration(f64::INFINITY), "never");
         assert_eq!(format_duration(0.5), "500 ms");
+        assert_eq!(format_rfc3339(1795753980.9), "2026-11-27T04:33:00Z");
+        assert_eq!(format_rfc3339(951782400.0), "2000-02-29T00:00:00Z");
+        assert_eq!(format_time_label(1795753980.0, 3.0 * 86400.0), "11-27 04:33");
+        assert_eq!(format_time_label(1795753985.0, 3600.0), "04:33:05");
     }
 }

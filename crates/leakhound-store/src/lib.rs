@@ -14,4 +14,4 @@ mod time;
 
 pub use db::{Event, NewRun, RunId, RunInfo, SeriesId, SeriesInfo, SeriesKind, Store};
 pub use error::StoreError;
-pub use time::{format_rfc3339, parse_timestamp};
+pub use time::parse_timestamp;

@@ -24,6 +24,10 @@ pub enum Command {
     Watch(WatchArgs),
     /// Give a verdict on a stored run or a CSV file
     Analyze(AnalyzeArgs),
+    /// Write a self-contained HTML report with charts
+    Report(ReportArgs),
+    /// Draw the main memory chart as SVG or PNG
+    Plot(PlotArgs),
     /// List stored runs
     Runs(RunsArgs),
     /// Write a run's samples as CSV or JSON
@@ -135,6 +139,37 @@ pub struct AnalyzeArgs {
     /// Exit with code 1 when a verdict is this (or worse)
     #[arg(long, value_enum, value_name = "VERDICT")]
     pub fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run id, or a CSV file [default: the latest run]
+    pub input: Option<String>,
+    /// Where to write the report
+    #[arg(long, short, default_value = "leakhound-report.html", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Open it in the default browser afterwards (xdg-open)
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Run id, or a CSV file [default: the latest run]
+    pub input: Option<String>,
+    /// Output file: .svg or .png
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Series to draw [default: rss, or the first memory series]
+    #[arg(long, value_name = "NAME")]
+    pub series: Option<String>,
+    /// Width and height in pixels
+    #[arg(long, default_value = "1000x450", value_name = "WxH")]
+    pub size: String,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,39 @@ pub struct Input {
     pub series: Vec<SeriesData>,
     pub limit: Option<f64>,
     pub restarts: Vec<f64>,
+    /// Where it came from, for reports.
+    pub about: About,
+}
+
+/// Description of a source: `run 3` or a file.
+#[derive(Debug, Clone, Default)]
+pub struct About {
+    pub source: String,
+    pub target: String,
+    pub kind: String,
+    pub host: Option<String>,
+    pub interval_s: Option<f64>,
+}
+
+/// The input named on a command line: a run id, a CSV file, or (none) the latest run.
+pub fn resolve(db: &Option<std::path::PathBuf>, arg: Option<&str>) -> anyhow::Result<Input> {
+    match arg {
+        Some(s) if Path::new(s).is_file() || s.ends_with(".csv") => from_csv(Path::new(s)),
+        Some(s) => {
+            let id: i64 = s
+                .parse()
+                .map_err(|_| user(format!("{s:?} is neither a run id nor an existing CSV file")))?;
+            let (store, _) = crate::dbpath::open_ro(db)?;
+            from_run(&store, id)
+        }
+        None => {
+            let (store, path) = crate::dbpath::open_ro(db)?;
+            let id = store
+                .latest_run()?
+                .ok_or_else(|| user(format!("no runs in {} yet", path.display())))?;
+            from_run(&store, id)
+        }
+    }
 }
 
 /// Whether a CSV column is a counter, by the naming conventions of Prometheus and of
@@ -94,6 +127,12 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
         .collect();
     Ok(Input {
         series,
+        about: About {
+            source: path.display().to_string(),
+            target: path.display().to_string(),
+            kind: "csv".into(),
+            ..About::default()
+        },
         ..Input::default()
     })
 }
@@ -125,5 +164,12 @@ pub fn from_run(store: &Store, run: RunId) -> anyhow::Result<Input> {
         series,
         limit: info.limit_bytes.map(|l| l as f64),
         restarts,
+        about: About {
+            source: format!("run {run}"),
+            target: info.target,
+            kind: info.kind,
+            host: Some(info.host),
+            interval_s: info.interval_s,
+        },
     })
 }

@@ -43,6 +43,8 @@ fn main() -> ExitCode {
         cli::Command::Run(a) => cmd::run::run(&cli.db, a),
         cli::Command::Watch(a) => cmd::watch::run(&cli.db, a),
         cli::Command::Analyze(a) => cmd::analyze::run(&cli.db, a),
+        cli::Command::Report(a) => cmd::report::run(&cli.db, a),
+        cli::Command::Plot(a) => cmd::plot::run(&cli.db, a),
         cli::Command::Runs(a) => cmd::runs::run(&cli.db, a),
         cli::Command::Export(a) => cmd::export::run(&cli.db, a),
         cli::Command::Import(a) => cmd::import::run(&cli.db, a),

@@ -1,6 +1,6 @@
 //! `leakhound analyze`: verdicts for the series of a run or a CSV file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use leakhound_analysis::{analyze, Config, Finding, Verdict};
 use leakhound_report::units::{parse_rate, parse_size};
@@ -8,7 +8,6 @@ use leakhound_report::{terminal, AnalysisJson, SeriesJson};
 use leakhound_store::SeriesKind;
 
 use crate::cli::{AnalyzeArgs, FailOn, Format, VerdictArgs};
-use crate::dbpath;
 use crate::error::user;
 use crate::input::{self, Input, SeriesData};
 
@@ -160,25 +159,7 @@ pub fn gate(results: &[Analysed], fail_on: Option<FailOn>) -> bool {
 }
 
 pub fn run(db: &Option<PathBuf>, args: &AnalyzeArgs) -> anyhow::Result<bool> {
-    let input = match args.input.as_deref() {
-        Some(s) if Path::new(s).is_file() || s.ends_with(".csv") => input::from_csv(Path::new(s))?,
-        Some(s) => {
-            let id: i64 = s.parse().map_err(|_| {
-                user(format!(
-                    "{s:?} is neither a run id nor an existing CSV file"
-                ))
-            })?;
-            let (store, _) = dbpath::open_ro(db)?;
-            input::from_run(&store, id)?
-        }
-        None => {
-            let (store, path) = dbpath::open_ro(db)?;
-            let id = store
-                .latest_run()?
-                .ok_or_else(|| user(format!("no runs in {} yet", path.display())))?;
-            input::from_run(&store, id)?
-        }
-    };
+    let input = input::resolve(db, args.input.as_deref())?;
     let results = analyse_input(&input, &args.series, &args.verdict, 0.95)?;
     match args.format {
         Format::Json => println!("{}", to_json(&results)),

@@ -4,6 +4,8 @@ pub mod analyze;
 pub mod demo;
 pub mod export;
 pub mod import;
+pub mod plot;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod watch;

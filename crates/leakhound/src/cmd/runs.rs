@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use leakhound_report::units::format_duration;
-use leakhound_store::format_rfc3339;
+use leakhound_report::units::{format_duration, format_rfc3339};
 
 use crate::cli::{Format, RunsArgs};
 use crate::dbpath;
