@@ -112,7 +112,10 @@ fn draw_memory<DB: DrawingBackend>(
     hi += pad;
     let (div, label) = scale(hi, s.unit);
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{} ({})", s.name, f.verdict.as_str()), ("sans-serif", 18))
+        .caption(
+            format!("{} ({})", s.name, f.verdict.as_str()),
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(70)
@@ -124,7 +127,11 @@ fn draw_memory<DB: DrawingBackend>(
         .y_labels(6)
         .x_label_formatter(&|x| format_time_label(*x, span))
         .y_label_formatter(&|y| format!("{y:.1}"))
-        .y_desc(if label.is_empty() { s.unit.to_string() } else { label.to_string() })
+        .y_desc(if label.is_empty() {
+            s.unit.to_string()
+        } else {
+            label.to_string()
+        })
         .x_desc("time (UTC)")
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -140,7 +147,11 @@ fn draw_memory<DB: DrawingBackend>(
         .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], BLUE.mix(0.25).filled()));
     chart
         .draw_series(LineSeries::new(
-            f.floor.t.iter().zip(&f.floor.v).map(|(&x, &y)| (x, y / div)),
+            f.floor
+                .t
+                .iter()
+                .zip(&f.floor.v)
+                .map(|(&x, &y)| (x, y / div)),
             BLUE.stroke_width(2),
         ))
         .map_err(err)?
@@ -153,9 +164,16 @@ fn draw_memory<DB: DrawingBackend>(
     {
         let from = f.rate_from.max(t0);
         let at = |r: f64, t: f64| (le + r * (t - te) / 86400.0) / div;
-        let band = vec![(from, at(lo_r, from)), (te, le / div), (from, at(hi_r, from))];
+        let band = vec![
+            (from, at(lo_r, from)),
+            (te, le / div),
+            (from, at(hi_r, from)),
+        ];
         chart
-            .draw_series(std::iter::once(Polygon::new(band, ORANGE.mix(0.2).filled())))
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                ORANGE.mix(0.2).filled(),
+            )))
             .map_err(err)?;
         chart
             .draw_series(LineSeries::new(
@@ -168,7 +186,10 @@ fn draw_memory<DB: DrawingBackend>(
     }
     if let Some(l) = show_limit {
         chart
-            .draw_series(LineSeries::new(vec![(t0, l / div), (t1, l / div)], RED.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                vec![(t0, l / div), (t1, l / div)],
+                RED.stroke_width(1),
+            ))
             .map_err(err)?
             .label("memory limit")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
@@ -176,7 +197,12 @@ fn draw_memory<DB: DrawingBackend>(
     let vline = |t: f64| vec![(t, lo / div), (t, hi / div)];
     for (i, &r) in f.restarts.iter().enumerate() {
         let series = chart
-            .draw_series(DashedLineSeries::new(vline(r), 6, 4, PURPLE.stroke_width(1)))
+            .draw_series(DashedLineSeries::new(
+                vline(r),
+                6,
+                4,
+                PURPLE.stroke_width(1),
+            ))
             .map_err(err)?;
         if i == 0 {
             series
@@ -186,7 +212,12 @@ fn draw_memory<DB: DrawingBackend>(
     }
     for (i, j) in f.jumps.iter().enumerate() {
         let series = chart
-            .draw_series(DashedLineSeries::new(vline(j.t), 2, 4, GREY.stroke_width(1)))
+            .draw_series(DashedLineSeries::new(
+                vline(j.t),
+                2,
+                4,
+                GREY.stroke_width(1),
+            ))
             .map_err(err)?;
         if i == 0 {
             series
@@ -219,13 +250,17 @@ fn draw_counter<DB: DrawingBackend>(
     range: (f64, f64),
 ) -> Result<(), ChartError> {
     area.fill(&WHITE).map_err(err)?;
-    let rates: Vec<(f64, f64)> = s
-        .t
-        .windows(2)
-        .zip(s.v.windows(2))
-        .filter(|(t, _)| t[1] > t[0])
-        .map(|(t, v)| ((t[0] + t[1]) / 2.0, ((v[1] - v[0]) / (t[1] - t[0])).max(0.0)))
-        .collect();
+    let rates: Vec<(f64, f64)> =
+        s.t.windows(2)
+            .zip(s.v.windows(2))
+            .filter(|(t, _)| t[1] > t[0])
+            .map(|(t, v)| {
+                (
+                    (t[0] + t[1]) / 2.0,
+                    ((v[1] - v[0]) / (t[1] - t[0])).max(0.0),
+                )
+            })
+            .collect();
     let (rt, rv): (Vec<f64>, Vec<f64>) = rates.iter().copied().unzip();
     let bands = decimate_min_max(&rt, &rv, 600);
     let hi = bands.iter().map(|b| b.2).fold(0.0f64, f64::max).max(1e-9) * 1.05;
@@ -246,13 +281,21 @@ fn draw_counter<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(LineSeries::new(bands.iter().map(|b| (b.0, (b.1 + b.2) / 2.0)), GREY.stroke_width(1)))
+        .draw_series(LineSeries::new(
+            bands.iter().map(|b| (b.0, (b.1 + b.2) / 2.0)),
+            GREY.stroke_width(1),
+        ))
         .map_err(err)?;
     area.present().map_err(err)
 }
 
 /// The memory chart as SVG.
-pub fn memory_svg(s: &ChartSeries, f: &Finding, limit: Option<f64>, size: (u32, u32)) -> Result<String, String> {
+pub fn memory_svg(
+    s: &ChartSeries,
+    f: &Finding,
+    limit: Option<f64>,
+    size: (u32, u32),
+) -> Result<String, String> {
     register_font();
     let mut out = String::new();
     {
@@ -263,7 +306,12 @@ pub fn memory_svg(s: &ChartSeries, f: &Finding, limit: Option<f64>, size: (u32, 
 }
 
 /// The memory chart as PNG bytes.
-pub fn memory_png(s: &ChartSeries, f: &Finding, limit: Option<f64>, size: (u32, u32)) -> Result<Vec<u8>, String> {
+pub fn memory_png(
+    s: &ChartSeries,
+    f: &Finding,
+    limit: Option<f64>,
+    size: (u32, u32),
+) -> Result<Vec<u8>, String> {
     register_font();
     let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
@@ -314,14 +362,22 @@ pub fn daily_profile_svg(profile: &[f64], unit: &str, size: (u32, u32)) -> Resul
         chart
             .configure_mesh()
             .x_labels(12)
+            .x_label_formatter(&|h| format!("{h:.0}"))
             .y_desc(label)
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
         chart
             .draw_series(profile.iter().enumerate().map(|(h, v)| {
-                let (a, b) = if *v >= 0.0 { (0.0, v / div) } else { (v / div, 0.0) };
-                Rectangle::new([(h as f64 + 0.1, a), (h as f64 + 0.9, b)], BLUE.mix(0.6).filled())
+                let (a, b) = if *v >= 0.0 {
+                    (0.0, v / div)
+                } else {
+                    (v / div, 0.0)
+                };
+                Rectangle::new(
+                    [(h as f64 + 0.1, a), (h as f64 + 0.9, b)],
+                    BLUE.mix(0.6).filled(),
+                )
             }))
             .map_err(err)?;
         root.present().map_err(err)?;
@@ -362,7 +418,11 @@ mod tests {
         let mut texts: Vec<String> = svg
             .split("<text")
             .skip(1)
-            .filter_map(|s| s.split_once('>').and_then(|(_, r)| r.split_once("</text>")).map(|(t, _)| t.trim().to_string()))
+            .filter_map(|s| {
+                s.split_once('>')
+                    .and_then(|(_, r)| r.split_once("</text>"))
+                    .map(|(t, _)| t.trim().to_string())
+            })
             .collect();
         texts.dedup();
         let count = |tag: &str| svg.matches(tag).count();
@@ -378,7 +438,12 @@ mod tests {
     #[test]
     fn memory_chart_svg_structure() {
         let (t, y, f) = leak();
-        let s = ChartSeries { name: "rss", unit: "bytes", t: &t, v: &y };
+        let s = ChartSeries {
+            name: "rss",
+            unit: "bytes",
+            t: &t,
+            v: &y,
+        };
         let svg = memory_svg(&s, &f, Some(300e6), (900, 420)).unwrap();
         assert!(svg.starts_with("<svg"));
         insta::assert_snapshot!(structure(&svg));
@@ -387,7 +452,12 @@ mod tests {
     #[test]
     fn memory_chart_png_has_text_and_size() {
         let (t, y, f) = leak();
-        let s = ChartSeries { name: "rss", unit: "bytes", t: &t, v: &y };
+        let s = ChartSeries {
+            name: "rss",
+            unit: "bytes",
+            t: &t,
+            v: &y,
+        };
         let png = memory_png(&s, &f, None, (640, 320)).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let decoder = png::Decoder::new(std::io::Cursor::new(&png));
@@ -399,10 +469,19 @@ mod tests {
     fn counter_and_profile_charts_render() {
         let t: Vec<f64> = (0..100).map(|i| i as f64 * 10.0).collect();
         let v: Vec<f64> = (0..100).map(|i| (i * i) as f64).collect();
-        let s = ChartSeries { name: "requests", unit: "count", t: &t, v: &v };
+        let s = ChartSeries {
+            name: "requests",
+            unit: "count",
+            t: &t,
+            v: &v,
+        };
         let svg = counter_svg(&s, (0.0, 990.0), (900, 200)).unwrap();
         assert!(svg.contains("requests (per second)"));
         let p = daily_profile_svg(&[1e6; 24], "bytes", (600, 240)).unwrap();
-        assert_eq!(p.matches("<rect").count(), 24 + 1, "24 bars and the background");
+        assert_eq!(
+            p.matches("<rect").count(),
+            24 + 1,
+            "24 bars and the background"
+        );
     }
 }

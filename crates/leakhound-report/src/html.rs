@@ -83,10 +83,19 @@ fn numbers_table(f: &Finding, unit: &str) -> String {
         ("pattern", f.pattern.as_str().to_string()),
     ];
     if let (Some(r), Some((lo, hi))) = (f.rate_per_day, f.rate_ci95_per_day) {
-        rows.push(("rate of the floor", format!("{}/day", format_amount(r, unit))));
-        rows.push(("95% interval", format!("{}/day", format_range(lo, hi, unit))));
+        rows.push((
+            "rate of the floor",
+            format!("{}/day", format_amount(r, unit)),
+        ));
+        rows.push((
+            "95% interval",
+            format!("{}/day", format_range(lo, hi, unit)),
+        ));
     }
-    rows.push(("tolerance", format!("{}/day", format_amount(f.tolerance_per_day, unit))));
+    rows.push((
+        "tolerance",
+        format!("{}/day", format_amount(f.tolerance_per_day, unit)),
+    ));
     if let Some(d) = f.detectable_rate_per_day.filter(|d| d.is_finite()) {
         rows.push(("detectable from", format!("{}/day", format_amount(d, unit))));
     }
@@ -146,13 +155,21 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
     let (t0, t1) = series
         .iter()
         .filter(|s| !s.t.is_empty())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| (a.min(s.t[0]), b.max(s.t[s.t.len() - 1])));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| {
+            (a.min(s.t[0]), b.max(s.t[s.t.len() - 1]))
+        });
     let mut out = String::with_capacity(256 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    out.push_str(&format!("<title>leakhound: {}</title>", escape(&meta.source)));
+    out.push_str(&format!(
+        "<title>leakhound: {}</title>",
+        escape(&meta.source)
+    ));
     out.push_str(&format!("<style>{CSS}</style></head><body>"));
-    out.push_str(&format!("<h1>leakhound report: {}</h1>", escape(&meta.source)));
+    out.push_str(&format!(
+        "<h1>leakhound report: {}</h1>",
+        escape(&meta.source)
+    ));
     if let Some(first) = judged.first() {
         let f = first.finding.expect("judged");
         out.push_str(&format!(
@@ -168,7 +185,11 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
             let f = s.finding.expect("judged");
             let rate = match (f.rate_per_day, f.rate_ci95_per_day) {
                 (Some(r), Some((lo, hi))) => {
-                    format!("{} ({})", format_amount(r, &s.unit), format_range(lo, hi, &s.unit))
+                    format!(
+                        "{} ({})",
+                        format_amount(r, &s.unit),
+                        format_range(lo, hi, &s.unit)
+                    )
                 }
                 _ => "-".into(),
             };
@@ -188,8 +209,17 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
         if s.v.iter().all(|v| *v == s.v[0]) {
             continue;
         }
-        let cs = ChartSeries { name: &s.name, unit: &s.unit, t: s.t, v: s.v };
-        let limit = if s.unit == "bytes" { f.limit.or(meta.limit) } else { None };
+        let cs = ChartSeries {
+            name: &s.name,
+            unit: &s.unit,
+            t: s.t,
+            v: s.v,
+        };
+        let limit = if s.unit == "bytes" {
+            f.limit.or(meta.limit)
+        } else {
+            None
+        };
         out.push_str(&format!("<section><h2>{}</h2>", escape(&s.name)));
         out.push_str(&format!(
             "<figure data-chart=\"{}\">{}</figure>",
@@ -210,7 +240,12 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
     if !counters.is_empty() && t1 > t0 {
         out.push_str("<section><h2>Counters</h2>");
         for s in counters {
-            let cs = ChartSeries { name: &s.name, unit: &s.unit, t: s.t, v: s.v };
+            let cs = ChartSeries {
+                name: &s.name,
+                unit: &s.unit,
+                t: s.t,
+                v: s.v,
+            };
             out.push_str(&format!(
                 "<figure data-chart=\"{}\">{}</figure>",
                 escape(&s.name),
@@ -220,7 +255,10 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
         out.push_str("</section>");
     }
     out.push_str("<section><h2>Run</h2><table>");
-    let mut meta_rows: Vec<(&str, String)> = vec![("source", meta.source.clone()), ("target", meta.target.clone())];
+    let mut meta_rows: Vec<(&str, String)> = vec![
+        ("source", meta.source.clone()),
+        ("target", meta.target.clone()),
+    ];
     meta_rows.push(("kind", meta.kind.clone()));
     if let Some(h) = &meta.host {
         meta_rows.push(("host", h.clone()));
@@ -239,7 +277,11 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
         meta_rows.push(("memory limit", format_amount(l, "bytes")));
     }
     for (k, v) in meta_rows {
-        out.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&v)));
+        out.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(k),
+            escape(&v)
+        ));
     }
     out.push_str("</table></section>");
     out.push_str(&format!(
@@ -259,7 +301,10 @@ mod tests {
     #[test]
     fn report_has_verdict_charts_and_escapes_text() {
         let t: Vec<f64> = (0..2000).map(|i| 1.7e9 + i as f64 * 60.0).collect();
-        let y: Vec<f64> = t.iter().map(|t| 250e6 + 8e6 * (t - 1.7e9) / 86400.0).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|t| 250e6 + 8e6 * (t - 1.7e9) / 86400.0)
+            .collect();
         let c: Vec<f64> = (0..2000).map(|i| i as f64 * 5.0).collect();
         let f = analyze(&t, &y, &Config::with_tolerance(2e6)).unwrap();
         let meta = ReportMeta {
@@ -270,8 +315,20 @@ mod tests {
             ..ReportMeta::default()
         };
         let series = [
-            ReportSeries { name: "rss".into(), unit: "bytes".into(), t: &t, v: &y, finding: Some(&f) },
-            ReportSeries { name: "requests".into(), unit: "count".into(), t: &t, v: &c, finding: None },
+            ReportSeries {
+                name: "rss".into(),
+                unit: "bytes".into(),
+                t: &t,
+                v: &y,
+                finding: Some(&f),
+            },
+            ReportSeries {
+                name: "requests".into(),
+                unit: "count".into(),
+                t: &t,
+                v: &c,
+                finding: None,
+            },
         ];
         let page = html(&meta, &series).unwrap();
         assert!(page.contains("class=\"verdict leak\""));

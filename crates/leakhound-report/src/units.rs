@@ -256,7 +256,10 @@ mod tests {
         assert_eq!(format_duration(0.5), "500 ms");
         assert_eq!(format_rfc3339(1795753980.9), "2026-11-27T04:33:00Z");
         assert_eq!(format_rfc3339(951782400.0), "2000-02-29T00:00:00Z");
-        assert_eq!(format_time_label(1795753980.0, 3.0 * 86400.0), "11-27 04:33");
+        assert_eq!(
+            format_time_label(1795753980.0, 3.0 * 86400.0),
+            "11-27 04:33"
+        );
         assert_eq!(format_time_label(1795753985.0, 3600.0), "04:33:05");
     }
 }

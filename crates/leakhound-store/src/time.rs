@@ -97,8 +97,14 @@ mod tests {
     #[test]
     fn leap_days() {
         // `date -u -d 2000-02-29 +%s`, `date -u -d 2024-02-29 +%s`
-        assert_eq!(parse_timestamp("2000-02-29T00:00:00Z").unwrap(), 951782400.0);
-        assert_eq!(parse_timestamp("2024-02-29T00:00:00Z").unwrap(), 1709164800.0);
+        assert_eq!(
+            parse_timestamp("2000-02-29T00:00:00Z").unwrap(),
+            951782400.0
+        );
+        assert_eq!(
+            parse_timestamp("2024-02-29T00:00:00Z").unwrap(),
+            1709164800.0
+        );
     }
 
     #[test]

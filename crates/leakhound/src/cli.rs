@@ -146,7 +146,12 @@ pub struct ReportArgs {
     /// Run id, or a CSV file [default: the latest run]
     pub input: Option<String>,
     /// Where to write the report
-    #[arg(long, short, default_value = "leakhound-report.html", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        default_value = "leakhound-report.html",
+        value_name = "FILE"
+    )]
     pub out: PathBuf,
     /// Open it in the default browser afterwards (xdg-open)
     #[arg(long)]

@@ -59,9 +59,11 @@ pub fn resolve(db: &Option<std::path::PathBuf>, arg: Option<&str>) -> anyhow::Re
     match arg {
         Some(s) if Path::new(s).is_file() || s.ends_with(".csv") => from_csv(Path::new(s)),
         Some(s) => {
-            let id: i64 = s
-                .parse()
-                .map_err(|_| user(format!("{s:?} is neither a run id nor an existing CSV file")))?;
+            let id: i64 = s.parse().map_err(|_| {
+                user(format!(
+                    "{s:?} is neither a run id nor an existing CSV file"
+                ))
+            })?;
             let (store, _) = crate::dbpath::open_ro(db)?;
             from_run(&store, id)
         }

@@ -16,11 +16,22 @@ fn parse_size(s: &str) -> Option<(u32, u32)> {
 }
 
 pub fn run(db: &Option<PathBuf>, args: &PlotArgs) -> anyhow::Result<bool> {
-    let size = parse_size(&args.size)
-        .ok_or_else(|| user(format!("--size {:?}: write WIDTHxHEIGHT in pixels, e.g. 1000x450", args.size)))?;
-    let ext = args.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let size = parse_size(&args.size).ok_or_else(|| {
+        user(format!(
+            "--size {:?}: write WIDTHxHEIGHT in pixels, e.g. 1000x450",
+            args.size
+        ))
+    })?;
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     if !matches!(ext.as_deref(), Some("svg" | "png")) {
-        return Err(user(format!("--out {}: the file must end in .svg or .png", args.out.display())));
+        return Err(user(format!(
+            "--out {}: the file must end in .svg or .png",
+            args.out.display()
+        )));
     }
     let input = input::resolve(db, args.input.as_deref())?;
     let names: Vec<String> = match &args.series {
@@ -35,7 +46,12 @@ pub fn run(db: &Option<PathBuf>, args: &PlotArgs) -> anyhow::Result<bool> {
     let results = analyse_input(&input, &names, &args.verdict, 0.95)?;
     let a = results.first().ok_or_else(|| user("nothing to plot"))?;
     let name = a.series.display_name();
-    let cs = ChartSeries { name: &name, unit: &a.series.unit, t: &a.series.t, v: &a.series.v };
+    let cs = ChartSeries {
+        name: &name,
+        unit: &a.series.unit,
+        t: &a.series.t,
+        v: &a.series.v,
+    };
     let limit = a.finding.limit;
     let bytes = if ext.as_deref() == Some("svg") {
         memory_svg(&cs, &a.finding, limit, size).map(String::into_bytes)
@@ -43,7 +59,8 @@ pub fn run(db: &Option<PathBuf>, args: &PlotArgs) -> anyhow::Result<bool> {
         memory_png(&cs, &a.finding, limit, size)
     }
     .map_err(|e| anyhow::anyhow!(e))?;
-    std::fs::write(&args.out, bytes).map_err(|e| user(format!("cannot write {}: {e}", args.out.display())))?;
+    std::fs::write(&args.out, bytes)
+        .map_err(|e| user(format!("cannot write {}: {e}", args.out.display())))?;
     eprintln!("leakhound: wrote {}", args.out.display());
     Ok(false)
 }

@@ -23,13 +23,19 @@ pub fn page(input: &Input, verdict: &crate::cli::VerdictArgs) -> anyhow::Result<
             finding: Some(&a.finding),
         })
         .collect();
-    series.extend(input.series.iter().filter(|s| s.kind == SeriesKind::Counter).map(|s| ReportSeries {
-        name: s.display_name(),
-        unit: s.unit.clone(),
-        t: &s.t,
-        v: &s.v,
-        finding: None,
-    }));
+    series.extend(
+        input
+            .series
+            .iter()
+            .filter(|s| s.kind == SeriesKind::Counter)
+            .map(|s| ReportSeries {
+                name: s.display_name(),
+                unit: s.unit.clone(),
+                t: &s.t,
+                v: &s.v,
+                finding: None,
+            }),
+    );
     let meta = ReportMeta {
         source: input.about.source.clone(),
         target: input.about.target.clone(),
@@ -45,13 +51,24 @@ pub fn page(input: &Input, verdict: &crate::cli::VerdictArgs) -> anyhow::Result<
 pub fn run(db: &Option<PathBuf>, args: &ReportArgs) -> anyhow::Result<bool> {
     let input = input::resolve(db, args.input.as_deref())?;
     let page = page(&input, &args.verdict)?;
-    std::fs::write(&args.out, &page).map_err(|e| user(format!("cannot write {}: {e}", args.out.display())))?;
-    eprintln!("leakhound: wrote {} ({} KiB)", args.out.display(), page.len() / 1024);
+    std::fs::write(&args.out, &page)
+        .map_err(|e| user(format!("cannot write {}: {e}", args.out.display())))?;
+    eprintln!(
+        "leakhound: wrote {} ({} KiB)",
+        args.out.display(),
+        page.len() / 1024
+    );
     if args.open {
         // Never through a shell: the path is an argument.
-        match std::process::Command::new("xdg-open").arg(&args.out).spawn() {
+        match std::process::Command::new("xdg-open")
+            .arg(&args.out)
+            .spawn()
+        {
             Ok(_) => {}
-            Err(e) => eprintln!("leakhound: could not open a browser ({e}); open {} yourself", args.out.display()),
+            Err(e) => eprintln!(
+                "leakhound: could not open a browser ({e}); open {} yourself",
+                args.out.display()
+            ),
         }
     }
     Ok(false)
