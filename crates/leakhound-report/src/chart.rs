@@ -107,6 +107,15 @@ fn draw_memory<DB: DrawingBackend>(
     if let Some(l) = show_limit {
         hi = hi.max(l);
     }
+    // Projection of the trend to the limit, when it gets there within half the span again.
+    let projection = match (show_limit, f.rate_per_day, f.trend_end) {
+        (Some(l), Some(r), Some((te, le))) if r > 0.0 && l > le => {
+            let hit = te + (l - le) / r * 86400.0;
+            (hit <= t1 + 0.5 * span).then_some(((te, le), (hit, l)))
+        }
+        _ => None,
+    };
+    let x1 = projection.map_or(t1, |(_, (hit, _))| hit.max(t1));
     let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1.0);
     lo -= pad;
     hi += pad;
@@ -119,13 +128,13 @@ fn draw_memory<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(70)
-        .build_cartesian_2d(t0..t1, lo / div..hi / div)
+        .build_cartesian_2d(t0..x1, lo / div..hi / div)
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_labels(7)
         .y_labels(6)
-        .x_label_formatter(&|x| format_time_label(*x, span))
+        .x_label_formatter(&|x| format_time_label(*x, x1 - t0))
         .y_label_formatter(&|y| format!("{y:.1}"))
         .y_desc(if label.is_empty() {
             s.unit.to_string()
