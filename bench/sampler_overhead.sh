@@ -34,9 +34,11 @@ trap 'exit 130' INT TERM
 now() { date +%s.%N; }
 ticks() { sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | awk '{print $12 + $13}' || true; }
 rss_kib() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status 2>/dev/null || true; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' /proc/"$1"/status 2>/dev/null || true; }
 
 # measure TOOL TARGETS CMD...: runs CMD under GNU time, polls its RSS and CPU ticks every 10 s,
-# appends a table row.
+# appends a table row. Peak RSS is the larger of GNU time's maxrss and the last VmHWM seen (the
+# kernel's lazily updated high-water mark can read a little under the current VmRSS).
 measure() {
   local tool=$1 targets=$2 n=${#ROWS[@]}
   shift 2
@@ -52,11 +54,12 @@ measure() {
   done
   [ -n "$spid" ] || { echo "$tool did not start" >&2; cat "$out.log" >&2; exit 1; }
   CUR="$tpid $spid"
-  local series="" rss0="" rss1="" k0="" w0="" k1="" w1="" r k
+  local series="" rss0="" rss1="" k0="" w0="" k1="" w1="" r k h hwm=0
   i=0
   while kill -0 "$spid" 2>/dev/null; do
     if [ "$i" = 2 ] || [ $((i % 10)) = 0 ] && [ "$i" -gt 0 ]; then
-      r=$(rss_kib "$spid") k=$(ticks "$spid")
+      r=$(rss_kib "$spid") k=$(ticks "$spid") h=$(hwm_kib "$spid")
+      [ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
       if [ -n "$r" ] && [ -n "$k" ]; then
         [ -z "$rss0" ] && rss0=$r
         [ "$i" -ge 10 ] && [ -z "$k0" ] && { k0=$k; w0=$(now); }
@@ -75,7 +78,7 @@ measure() {
   maxrss=$(awk -F': ' '/Maximum resident/ {print $2}' "$out.time")
   ROWS+=("$(awk -v t="$tool" -v g="$targets" -v u="$user" -v s="$sys" -v t0="$t0" -v t1="$t1" \
     -v k0="${k0:-0}" -v k1="${k1:-0}" -v w0="${w0:-0}" -v w1="${w1:-1}" -v hz="$TCK" \
-    -v m="$maxrss" -v r0="${rss0:-0}" -v r1="${rss1:-0}" 'BEGIN {
+    -v m="$((maxrss > hwm ? maxrss : hwm))" -v r0="${rss0:-0}" -v r1="${rss1:-0}" 'BEGIN {
       cpu = (u + s) / (t1 - t0) * 100; steady = (k1 - k0) / hz / (w1 - w0) * 100
       printf "| %s | %s | 1 s | %.0f | %.2f | %.3f | %.3f | %.1f | %.1f / %.1f |\n", t, g, t1 - t0,
         u + s, cpu, steady, m / 1024, r0 / 1024, r1 / 1024 }')")

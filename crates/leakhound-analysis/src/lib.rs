@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod attribution;
 pub mod baselines;
 pub mod floor;
 pub mod jumps;
@@ -26,5 +27,9 @@ pub mod sequential;
 mod testdata;
 pub mod verdict;
 
+pub use attribution::{
+    attribute, memory_kind, rate_ratio, Attribution, AttributionReport, Counter, MemoryKind,
+    RateRatio,
+};
 pub use sequential::SequentialLooks;
 pub use verdict::{analyze, Config, Finding, InputError, Note, Pattern, Verdict};

@@ -136,6 +136,8 @@ pub struct Finding {
     pub rate_per_day: Option<f64>,
     /// 95% interval of the rate.
     pub rate_ci95_per_day: Option<(f64, f64)>,
+    /// Standard error of the rate (per day), for comparisons between runs.
+    pub rate_se_per_day: Option<f64>,
     /// The tolerance used, units per day.
     pub tolerance_per_day: f64,
     /// The rate these data would call a leak 80% of the time (tolerance plus 2.8 standard
@@ -167,6 +169,24 @@ pub struct Finding {
     pub daily_profile: Option<Vec<f64>>,
     /// Qualifications.
     pub notes: Vec<Note>,
+    /// Which workload counters explain the growth (set by [`Finding::attribute`] for leaks).
+    pub attribution: Option<crate::attribution::AttributionReport>,
+    /// Which kind of memory grows, when the runtime's own gauges are known.
+    pub memory_kind: Option<crate::attribution::MemoryKind>,
+}
+
+impl Finding {
+    /// For a leak, attributes the floor's growth to `counters` (see
+    /// [`attribute`](crate::attribution::attribute)); nothing for other verdicts, so a clean
+    /// run is not decorated with spurious causes.
+    pub fn attribute(&mut self, counters: &[crate::attribution::Counter]) {
+        if self.verdict == Verdict::Leak && !counters.is_empty() {
+            let r = crate::attribution::attribute(&self.floor, counters);
+            if !r.items.is_empty() {
+                self.attribution = Some(r);
+            }
+        }
+    }
 }
 
 /// Why the input cannot be analysed at all.
@@ -222,6 +242,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         pattern: Pattern::Flat,
         rate_per_day: None,
         rate_ci95_per_day: None,
+        rate_se_per_day: None,
         tolerance_per_day: cfg.tolerance,
         detectable_rate_per_day: None,
         time_to_verdict_seconds: None,
@@ -236,6 +257,8 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         knee: None,
         daily_profile: None,
         notes: Vec::new(),
+        attribution: None,
+        memory_kind: None,
     };
     if fl.v.len() < MIN_FLOOR_POINTS {
         finding.notes.push(Note::TooFewSamples);
@@ -366,6 +389,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     finding.rate_per_day = Some(rate);
     finding.trend_end = Some(trend_end(&x, v, rate, t0));
     finding.rate_ci95_per_day = Some((lo, hi));
+    finding.rate_se_per_day = Some(chosen.se);
     finding.rate_from = t0 + from * DAY;
     let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);
     finding.detectable_rate_per_day = Some(tol + z * chosen.se);

@@ -8,6 +8,7 @@
 //! degrade (fewer fields, a [`ProbeError`]) rather than fail when a file is unreadable.
 #![deny(missing_docs)]
 
+pub mod agent;
 mod cgroup;
 mod error;
 mod process;

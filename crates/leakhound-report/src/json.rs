@@ -51,6 +51,16 @@ pub struct SeriesJson {
     pub knee: Option<f64>,
     /// Qualifying notes.
     pub notes: Vec<leakhound_analysis::Note>,
+    /// Workload counters that explain the growth, best first (leaks only).
+    pub attribution: Vec<AttributionJson>,
+    /// Time explains the growth at least as well as any counter.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub attribution_time_explains_better: bool,
+    /// Counter pairs that move too closely together to tell apart.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attribution_inseparable: Vec<(String, String)>,
+    /// `native`, `js_heap` or `buffers`, when the runtime's gauges are known.
+    pub memory_kind: Option<leakhound_analysis::MemoryKind>,
     /// Labels of the series (empty for CSV columns and plain runs).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -87,9 +97,46 @@ impl SeriesJson {
             restarts: f.restarts.clone(),
             knee: f.knee,
             notes: f.notes.clone(),
+            attribution: f
+                .attribution
+                .iter()
+                .flat_map(|r| &r.items)
+                .map(|a| AttributionJson {
+                    counter: a.counter.clone(),
+                    bytes_per_event: a.bytes_per_event,
+                    bytes_per_event_ci95: [a.bytes_per_event_ci95.0, a.bytes_per_event_ci95.1],
+                    explained: a.explained,
+                    events: a.events,
+                })
+                .collect(),
+            attribution_time_explains_better: f
+                .attribution
+                .as_ref()
+                .is_some_and(|r| r.time_explains_better),
+            attribution_inseparable: f
+                .attribution
+                .as_ref()
+                .map(|r| r.inseparable.clone())
+                .unwrap_or_default(),
+            memory_kind: f.memory_kind,
             labels: BTreeMap::new(),
         }
     }
+}
+
+/// One counter's share of the growth.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttributionJson {
+    /// Counter name.
+    pub counter: String,
+    /// Floor growth per event.
+    pub bytes_per_event: f64,
+    /// 95% interval.
+    pub bytes_per_event_ci95: [f64; 2],
+    /// Share of the floor's variance explained (R²).
+    pub explained: f64,
+    /// Events over the span.
+    pub events: f64,
 }
 
 /// The whole `analyze` document.

@@ -10,4 +10,4 @@ pub mod terminal;
 pub mod units;
 
 pub use json::{AnalysisJson, SeriesJson};
-pub use sentence::explain;
+pub use sentence::{compare_sentence, explain};

@@ -15,6 +15,47 @@ fn ci(f: &Finding, unit: &str) -> String {
     }
 }
 
+/// What the attribution says, as a clause: the counter that tracks the growth, or why none
+/// can be named.
+pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
+    let r = f.attribution.as_ref()?;
+    let best = r.items.first()?;
+    if r.time_explains_better {
+        return Some(format!(
+            "time explains the growth as well as any counter (best: {}, R² {:.2})",
+            best.counter, best.explained
+        ));
+    }
+    let per = best
+        .counter
+        .rsplit('.')
+        .next()
+        .unwrap_or(&best.counter)
+        .trim_end_matches('s');
+    let mut s = format!(
+        "growth tracks {} at {}/{} (95% CI {})",
+        best.counter,
+        format_amount(best.bytes_per_event, unit),
+        per,
+        format_range(
+            best.bytes_per_event_ci95.0,
+            best.bytes_per_event_ci95.1,
+            unit
+        )
+    );
+    if let Some((a, b)) = r
+        .inseparable
+        .iter()
+        .find(|(a, b)| a == &best.counter || b == &best.counter)
+    {
+        let other = if a == &best.counter { b } else { a };
+        s.push_str(&format!(
+            ", in lockstep with {other} (cannot tell them apart)"
+        ));
+    }
+    Some(s)
+}
+
 /// One sentence: verdict, rate with interval, pattern, limit or what to do next.
 pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
     let tol = rate(f.tolerance_per_day, unit);
@@ -42,6 +83,9 @@ pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
                 rate(r, unit),
                 ci(f, unit)
             );
+            if let Some(kind) = f.memory_kind {
+                s.push_str(&format!(" ({})", kind.phrase()));
+            }
             match (f.time_to_limit_seconds, f.limit) {
                 (Some(ttl), Some(limit)) if ttl.is_finite() => s.push_str(&format!(
                     "; at this rate it hits the {} limit in {}",
@@ -49,6 +93,10 @@ pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
                     format_duration(ttl)
                 )),
                 _ => {}
+            }
+            if let Some(cause) = cause_clause(f, unit) {
+                s.push_str("; ");
+                s.push_str(&cause);
             }
             s
         }
@@ -85,6 +133,50 @@ pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
             )
         }
     }
+}
+
+/// The A/B comparison as a sentence in hyperfine's style: "B leaks 2.04 ± 0.11 times faster
+/// than A (95% CI 1.85 to 2.25); B − A = 8.10 MiB/day (95% CI ...)".
+pub fn compare_sentence(
+    a: &str,
+    b: &str,
+    ratio: Option<&leakhound_analysis::RateRatio>,
+    fa: &Finding,
+    fb: &Finding,
+    unit: &str,
+) -> String {
+    let rate = |f: &Finding| {
+        f.rate_per_day
+            .map(|r| format!("{}/day", format_amount(r, unit)))
+            .unwrap_or_else(|| "no rate".into())
+    };
+    let Some(r) = ratio else {
+        return format!(
+            "{a}: {} ({}); {b}: {} ({}); no ratio, since a rate is not positive",
+            fa.verdict.as_str(),
+            rate(fa),
+            fb.verdict.as_str(),
+            rate(fb)
+        );
+    };
+    let (fast, slow, x, se, lo, hi) = if r.ratio >= 1.0 {
+        (b, a, r.ratio, r.se, r.ci95.0, r.ci95.1)
+    } else {
+        // Invert so the sentence always says "faster": 1/r, se/r², interval flipped.
+        (
+            a,
+            b,
+            1.0 / r.ratio,
+            r.se / (r.ratio * r.ratio),
+            1.0 / r.ci95.1,
+            1.0 / r.ci95.0,
+        )
+    };
+    format!(
+        "{fast} leaks {x:.2} ± {se:.2} times faster than {slow} (95% CI {lo:.2} to {hi:.2}); {b} − {a} = {}/day (95% CI {}/day)",
+        format_amount(r.difference, unit),
+        format_range(r.difference_ci95.0, r.difference_ci95.1, unit)
+    )
 }
 
 #[cfg(test)]

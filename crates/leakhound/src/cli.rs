@@ -26,6 +26,10 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write a self-contained HTML report with charts
     Report(ReportArgs),
+    /// Compare the leak rates of two runs (or of the two variants of an `ab` run)
+    Compare(CompareArgs),
+    /// Run two variants of a command side by side (different environment) and compare them
+    Ab(AbArgs),
     /// Draw the main memory chart as SVG or PNG
     Plot(PlotArgs),
     /// List stored runs
@@ -36,6 +40,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Run a bundled leaking workload for about a minute and show the whole pipeline
     Demo(DemoArgs),
+    /// Write the Node.js agent to a directory and print how to load it (for `watch`)
+    Agent(AgentArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +109,9 @@ pub struct RunArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping the command
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub grace: String,
+    /// Do not inject the Node.js agent (NODE_OPTIONS) into the command
+    #[arg(long)]
+    pub no_agent: bool,
     /// The command and its arguments
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -120,6 +129,10 @@ pub struct WatchArgs {
     /// cgroup v2 path, e.g. /system.slice/nginx.service
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<String>,
+    /// Listen for Node.js agents on this socket (start node with the environment that
+    /// `leakhound agent` prints)
+    #[arg(long, value_name = "PATH")]
+    pub agent_socket: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -178,6 +191,40 @@ pub struct PlotArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run id or CSV file (A); an `ab` run alone compares its variants
+    pub a: String,
+    /// Run id or CSV file (B)
+    pub b: Option<String>,
+    /// Series to compare
+    #[arg(long, default_value = "rss", value_name = "NAME")]
+    pub series: String,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    /// Environment of variant A, KEY=VALUE (repeatable)
+    #[arg(long = "a", required = true, value_name = "KEY=VALUE")]
+    pub env_a: Vec<String>,
+    /// Environment of variant B, KEY=VALUE (repeatable)
+    #[arg(long = "b", required = true, value_name = "KEY=VALUE")]
+    pub env_b: Vec<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Write each variant's output to DIR/a.log and DIR/b.log [default: discard]
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// The command and its arguments, run once per variant
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RunsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -203,6 +250,13 @@ pub struct ImportArgs {
     /// Memory limit that applied, e.g. 2GiB
     #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Directory for the agent script and its socket
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -44,11 +44,14 @@ fn main() -> ExitCode {
         cli::Command::Watch(a) => cmd::watch::run(&cli.db, a),
         cli::Command::Analyze(a) => cmd::analyze::run(&cli.db, a),
         cli::Command::Report(a) => cmd::report::run(&cli.db, a),
+        cli::Command::Compare(a) => cmd::compare::run(&cli.db, a),
+        cli::Command::Ab(a) => cmd::ab::run(&cli.db, a),
         cli::Command::Plot(a) => cmd::plot::run(&cli.db, a),
         cli::Command::Runs(a) => cmd::runs::run(&cli.db, a),
         cli::Command::Export(a) => cmd::export::run(&cli.db, a),
         cli::Command::Import(a) => cmd::import::run(&cli.db, a),
         cli::Command::Demo(a) => cmd::demo::run(&cli.db, a),
+        cli::Command::Agent(a) => cmd::agent::run(a),
     };
     match result {
         Ok(false) => ExitCode::SUCCESS,

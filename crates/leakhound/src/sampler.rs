@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use leakhound_probe::agent::{gauges, AgentListener};
 use leakhound_probe::{
     descendants, CgroupReader, MemoryReading, NameMatcher, ProbeError, ProcInfo, ProcKey,
     ProcessReader, ProcessTable,
@@ -56,8 +57,10 @@ pub enum TargetSpec {
 pub struct Target {
     pub label: String,
     spec: TargetSpec,
-    series: HashMap<&'static str, SeriesId>,
+    series: HashMap<String, SeriesId>,
     labels: BTreeMap<String, String>,
+    /// Every pid of this target seen so far, for summing agent counters.
+    pids_seen: std::collections::HashSet<i32>,
     instances: BTreeSet<ProcKey>,
     exits_since_start: u32,
     /// The target is gone for good (a `Tree` whose root exited).
@@ -71,6 +74,7 @@ impl Target {
             spec,
             series: HashMap::new(),
             labels: BTreeMap::new(),
+            pids_seen: std::collections::HashSet::new(),
             instances: BTreeSet::new(),
             exits_since_start: 0,
             done: false,
@@ -96,6 +100,8 @@ pub struct Sampler {
     pub clock: Clock,
     pub samples_written: u64,
     warned: BTreeSet<String>,
+    /// Reports of Node.js agents in the targets, when injected.
+    pub agent: Option<AgentListener>,
 }
 
 /// Series written for process targets, with their units.
@@ -155,7 +161,7 @@ impl Sampler {
             };
             for (name, unit) in names {
                 let id = store.series(run, name, &t.labels, SeriesKind::Gauge, unit)?;
-                t.series.insert(name, id);
+                t.series.insert(name.to_string(), id);
             }
         }
         Ok(Sampler {
@@ -166,7 +172,25 @@ impl Sampler {
             clock,
             samples_written: 0,
             warned: BTreeSet::new(),
+            agent: None,
         })
+    }
+
+    /// The id of series `name` of `target`, created on first use.
+    fn series_id(
+        store: &Store,
+        run: RunId,
+        target: &mut Target,
+        name: &str,
+        kind: SeriesKind,
+        unit: &str,
+    ) -> anyhow::Result<SeriesId> {
+        if let Some(id) = target.series.get(name) {
+            return Ok(*id);
+        }
+        let id = store.series(run, name, &target.labels, kind, unit)?;
+        target.series.insert(name.to_string(), id);
+        Ok(id)
     }
 
     fn warn_once(&mut self, key: String, events: &mut Vec<Event>, now: f64) {
@@ -304,6 +328,44 @@ impl Sampler {
             for (name, v) in process_values(&total, read) {
                 if let Some(v) = v {
                     rows.push((target.series[name], now, v as f64));
+                }
+            }
+            if let Some(agent) = &self.agent {
+                let pids: Vec<i32> = procs.iter().map(|p| p.key.pid).collect();
+                target.pids_seen.extend(&pids);
+                let reports = agent.latest(&pids);
+                if !reports.is_empty() {
+                    let refs: Vec<&_> = reports.iter().collect();
+                    for (name, v) in gauges(&refs) {
+                        let unit = if name.ends_with("_ms")
+                            || name.ends_with("contexts")
+                            || name.ends_with("handles")
+                        {
+                            "count"
+                        } else {
+                            "bytes"
+                        };
+                        let id = Self::series_id(
+                            &self.store,
+                            self.run,
+                            target,
+                            name,
+                            SeriesKind::Gauge,
+                            unit,
+                        )?;
+                        rows.push((id, now, v));
+                    }
+                }
+                for (name, v) in agent.counters(&target.pids_seen) {
+                    let id = Self::series_id(
+                        &self.store,
+                        self.run,
+                        target,
+                        &name,
+                        SeriesKind::Counter,
+                        "count",
+                    )?;
+                    rows.push((id, now, v));
                 }
             }
             if ti == 0 {

@@ -44,32 +44,47 @@ pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// When to stop before time is up.
+#[derive(Debug, Clone, Copy)]
+pub enum Until<'a> {
+    /// Only at the end.
+    Never,
+    /// When the verdict on the primary series is conclusive.
+    Verdict(&'a VerdictArgs),
+    /// When the A/B comparison is conclusive.
+    AbConclusive(&'a VerdictArgs),
+}
+
 pub struct Options<'a> {
     pub interval: f64,
     pub duration: Option<f64>,
-    pub until_verdict: Option<&'a VerdictArgs>,
+    pub until: Until<'a>,
     /// Print the verdict line at each sequential look (watch).
     pub report_looks: bool,
 }
 
 pub fn sample_loop(
     sampler: &mut Sampler,
-    child: Option<&mut Child>,
+    children: &mut [Child],
     stop: &AtomicBool,
     opts: &Options,
 ) -> anyhow::Result<End> {
     let mut live = Live::new();
-    let mut looks = SequentialLooks::new((20.0 * opts.interval).max(60.0), 0.05);
+    let mut looks = SequentialLooks::new((20.0 * opts.interval).max(30.0), 0.05);
     let mut next = 0.0;
     let mut ticks = 0u64;
-    let mut child = child;
     let end = loop {
         if stop.load(Ordering::Relaxed) {
             break End::Interrupted;
         }
-        if let Some(c) = child.as_deref_mut() {
-            if let Some(status) = c.try_wait()? {
-                break End::Exited(status);
+        if !children.is_empty() {
+            // The session ends when every command has exited; the first one's status is kept.
+            let mut statuses = Vec::with_capacity(children.len());
+            for c in children.iter_mut() {
+                statuses.push(c.try_wait()?);
+            }
+            if statuses.iter().all(Option::is_some) {
+                break End::Exited(statuses[0].expect("checked"));
             }
         }
         let elapsed = sampler.clock.elapsed();
@@ -88,7 +103,7 @@ pub fn sample_loop(
             if sampler.all_done() {
                 break End::TargetsGone;
             }
-            if opts.until_verdict.is_some() || opts.report_looks {
+            if !matches!(opts.until, Until::Never) || opts.report_looks {
                 if let Some(conf) = looks.due(elapsed) {
                     if let Some(v) = look(sampler, conf, opts)? {
                         break End::Verdict(v);
@@ -107,11 +122,22 @@ pub fn sample_loop(
 /// the verdict when `--until-verdict` is on and it is conclusive.
 fn look(sampler: &Sampler, conf: f64, opts: &Options) -> anyhow::Result<Option<Verdict>> {
     let input = input::from_run(&sampler.store, sampler.run)?;
+    if let Until::AbConclusive(args) = opts.until {
+        return Ok(
+            crate::cmd::compare::compare_variants(&input, "rss", args, conf)
+                .ok()
+                .filter(|c| c.conclusive())
+                .map(|c| c.b.1.finding.verdict),
+        );
+    }
     let default_args = VerdictArgs {
         tolerance: None,
         limit: None,
     };
-    let args = opts.until_verdict.unwrap_or(&default_args);
+    let args = match opts.until {
+        Until::Verdict(a) => a,
+        _ => &default_args,
+    };
     let primary = ["rss", "memory.current"]
         .iter()
         .find(|n| input.series.iter().any(|s| s.name == **n));
@@ -133,5 +159,5 @@ fn look(sampler: &Sampler, conf: f64, opts: &Options) -> anyhow::Result<Option<V
         );
     }
     let v = first.finding.verdict;
-    Ok((opts.until_verdict.is_some() && v != Verdict::Inconclusive).then_some(v))
+    Ok((matches!(opts.until, Until::Verdict(_)) && v != Verdict::Inconclusive).then_some(v))
 }

@@ -6,7 +6,7 @@
 //!   then hold it.
 //! - `leaky tree CHILDREN MIB [--hold SECS] [--child-hold SECS]`: start CHILDREN copies of
 //!   `leaky alloc MIB`; children may exit before the parent (`--child-hold`).
-//! - `leaky service [--leak BYTES] [--rate PER_S] [--period SECS] [--garbage MIB] [--for SECS]`:
+//! - `leaky service [--leak BYTES] [--rate PER_S | --rate-env VAR] [--period SECS] [--garbage MIB] [--for SECS]`:
 //!   simulated requests at a rate that swings ±80% around PER_S over PERIOD; each request
 //!   keeps BYTES forever (the leak) and makes short-lived garbage that is freed in bursts
 //!   (a sawtooth of about MIB, in chunks of `--garbage-chunk` bytes). Prints the cumulative request count to stdout once a second.
@@ -94,7 +94,16 @@ fn tree(args: &[String], exe: &std::path::Path, exe_args: &[&str]) -> Result<(),
 
 fn service(args: &[String]) -> Result<(), String> {
     let leak: usize = opt(args, "--leak", 4096)?;
-    let rate: f64 = opt(args, "--rate", 200.0)?;
+    let mut rate: f64 = opt(args, "--rate", 200.0)?;
+    // `--rate-env NAME`: the rate comes from the environment, so variants of one command line
+    // (`leakhound ab --a NAME=100 --b NAME=200`) differ in load.
+    if let Some(i) = args.iter().position(|a| a == "--rate-env") {
+        let name = args.get(i + 1).ok_or("--rate-env needs a variable name")?;
+        rate = std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("--rate-env: ${name} is not set to a number"))?;
+    }
     let period: f64 = opt(args, "--period", 20.0)?;
     let garbage_mib: f64 = opt(args, "--garbage", 8.0)?;
     let chunk: usize = opt(args, "--garbage-chunk", 16 * 1024)?;

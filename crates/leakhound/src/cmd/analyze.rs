@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use leakhound_analysis::{analyze, Config, Finding, Verdict};
+use leakhound_analysis::{analyze, memory_kind, Config, Counter, Finding, Verdict};
 use leakhound_report::units::{parse_rate, parse_size};
 use leakhound_report::{terminal, AnalysisJson, SeriesJson};
 use leakhound_store::SeriesKind;
@@ -107,7 +107,52 @@ pub fn analyse_input(
     if out.is_empty() {
         return Err(user("no memory series to analyse (counters are not analysed on their own; name one with --series)"));
     }
+    explain_causes(input, &mut out);
     Ok(out)
+}
+
+/// Counters that are workload (not effects of allocation, like GC counts).
+fn is_workload_counter(name: &str) -> bool {
+    !name.starts_with("node.gc.")
+}
+
+/// Adds attribution to counters and, with a runtime agent's gauges, the kind of memory that
+/// grows, to every leaking memory series.
+fn explain_causes(input: &Input, results: &mut [Analysed]) {
+    let counters: Vec<Counter> = input
+        .series
+        .iter()
+        .filter(|s| s.kind == SeriesKind::Counter && is_workload_counter(&s.name))
+        .map(|s| Counter {
+            name: &s.name,
+            t: &s.t,
+            v: &s.v,
+        })
+        .collect();
+    let rate_of = |results: &[Analysed], name: &str| {
+        results
+            .iter()
+            .find(|a| a.series.name == name)
+            .and_then(|a| a.finding.rate_per_day)
+    };
+    let heap = rate_of(results, "node.heap_used");
+    let buffers = rate_of(results, "node.external");
+    for a in results.iter_mut() {
+        if a.series.unit != "bytes" {
+            continue;
+        }
+        a.finding.attribute(&counters);
+        let is_process_memory = ["rss", "pss", "uss", "anon"].contains(&a.series.name.as_str());
+        if let (true, Verdict::Leak, Some(h), Some(b), Some(r)) = (
+            is_process_memory,
+            a.finding.verdict,
+            heap,
+            buffers,
+            a.finding.rate_per_day,
+        ) {
+            a.finding.memory_kind = Some(memory_kind(r, h, b));
+        }
+    }
 }
 
 pub fn to_json(results: &[Analysed]) -> String {

@@ -47,6 +47,7 @@ pub fn run(db: &Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<bool> {
         until_verdict: false,
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: "2s".into(),
+        no_agent: true,
         command,
     };
     let gate = crate::cmd::run::run(db, &run_args)?;

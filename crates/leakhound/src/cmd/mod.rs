@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod ab;
+pub mod agent;
 pub mod analyze;
+pub mod compare;
 pub mod demo;
 pub mod export;
 pub mod import;

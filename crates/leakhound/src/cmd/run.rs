@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use leakhound_probe::agent::{node_options, AgentListener};
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::{format_duration, parse_duration};
 use rustix::process::{kill_process_group, Pid, Signal};
@@ -14,7 +15,7 @@ use crate::cmd::{conclude, new_run, timing};
 use crate::dbpath;
 use crate::error::user;
 use crate::sampler::{Clock, Sampler, Target, TargetSpec};
-use crate::session::{sample_loop, stop_flag, End, Options};
+use crate::session::{sample_loop, stop_flag, End, Options, Until};
 
 /// Joins argv for display, quoting words that need it.
 pub fn display_command(argv: &[String]) -> String {
@@ -84,7 +85,36 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     let (store, _) = dbpath::open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
-    let mut child = spawn(&args.command, args.output.as_ref(), &[])?;
+    // The Node.js agent: harmless for other programs, which ignore NODE_OPTIONS.
+    let agent = if args.no_agent {
+        None
+    } else {
+        match AgentListener::bind_private().and_then(|l| l.write_agent().map(|p| (l, p))) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("leakhound: warning: Node.js agent disabled: {e}");
+                None
+            }
+        }
+    };
+    let env: Vec<(String, String)> = match &agent {
+        Some((l, script)) => vec![
+            (
+                "LEAKHOUND_AGENT_SOCKET".into(),
+                l.socket().display().to_string(),
+            ),
+            (
+                "LEAKHOUND_AGENT_INTERVAL_MS".into(),
+                format!("{}", ((interval * 1000.0) as u64).max(100)),
+            ),
+            (
+                "NODE_OPTIONS".into(),
+                node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), script),
+            ),
+        ],
+        None => Vec::new(),
+    };
+    let mut child = spawn(&args.command, args.output.as_ref(), &env)?;
     let pid = child.id() as i32;
     let key = match ProcKey::of_pid(pid) {
         Ok(k) => k,
@@ -112,13 +142,20 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     );
     let targets = vec![Target::new(target, TargetSpec::Tree(key))];
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
+    sampler.agent = agent.map(|(l, _)| l);
     let opts = Options {
         interval,
         duration,
-        until_verdict: args.until_verdict.then_some(&args.sampling.verdict),
+        until: if args.until_verdict {
+            Until::Verdict(&args.sampling.verdict)
+        } else {
+            Until::Never
+        },
         report_looks: false,
     };
-    let end = sample_loop(&mut sampler, Some(&mut child), &stop, &opts);
+    let mut children = [child];
+    let end = sample_loop(&mut sampler, &mut children, &stop, &opts);
+    let [mut child] = children;
     stop_child(&mut child, grace);
     let end = end?;
     let note = match &end {

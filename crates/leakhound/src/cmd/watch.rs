@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use leakhound_probe::agent::AgentListener;
 use leakhound_probe::{
     memory_limit_of_pid, total_physical_memory, CgroupReader, NameMatcher, ProcKey,
 };
@@ -12,7 +13,7 @@ use crate::cmd::{conclude, new_run, timing};
 use crate::dbpath;
 use crate::error::user;
 use crate::sampler::{Clock, Sampler, Target, TargetSpec};
-use crate::session::{sample_loop, stop_flag, Options};
+use crate::session::{sample_loop, stop_flag, Options, Until};
 
 pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
     let (interval, duration) = timing(&args.sampling)?;
@@ -38,6 +39,13 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         limit = tighter(limit, r.limit().or_else(total_physical_memory));
         targets.push(Target::new(format!("cgroup {cg}"), TargetSpec::Cgroup(r)));
     }
+    let agent = match &args.agent_socket {
+        Some(sock) => Some(
+            AgentListener::bind(sock)
+                .map_err(|e| user(format!("--agent-socket {}: {e}", sock.display())))?,
+        ),
+        None => None,
+    };
     let description = targets
         .iter()
         .map(|t| t.label.clone())
@@ -58,12 +66,13 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         format_duration(interval)
     );
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
+    sampler.agent = agent;
     let opts = Options {
         interval,
         duration,
-        until_verdict: None,
+        until: Until::Never,
         report_looks: true,
     };
-    let end = sample_loop(&mut sampler, None, &stop, &opts)?;
+    let end = sample_loop(&mut sampler, &mut [], &stop, &opts)?;
     conclude(&sampler, &end, &args.sampling, None)
 }

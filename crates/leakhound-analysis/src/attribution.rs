@@ -1,0 +1,332 @@
+//! Why it leaks: how much of the floor's growth each workload counter explains, and how many
+//! bytes are leaked per event; which kind of memory grows; and how two leak rates compare.
+//!
+//! The floor is regressed on each cumulative counter (interpolated at the floor's times) by the
+//! same AR(1) GLS as the trend, so bytes per event come with an honest 95% interval. A counter
+//! that moves in lockstep with another, or with time itself, cannot be credited on its own:
+//! the report says so instead of ranking noise.
+
+use crate::floor::Floor;
+use crate::regression::{gls_ar1, t_quantile, LinearFit, Rho};
+
+/// A cumulative counter: times (unix seconds) and counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter<'a> {
+    /// Series name, e.g. `node.http.client.requests`.
+    pub name: &'a str,
+    /// Times, sorted.
+    pub t: &'a [f64],
+    /// Cumulative counts.
+    pub v: &'a [f64],
+}
+
+/// What one counter explains.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Attribution {
+    /// Counter name.
+    pub counter: String,
+    /// Floor growth per event (bytes per event for memory).
+    pub bytes_per_event: f64,
+    /// 95% interval.
+    pub bytes_per_event_ci95: (f64, f64),
+    /// Share of the floor's variance the counter explains (R², 0..1).
+    pub explained: f64,
+    /// Events counted over the floor's span.
+    pub events: f64,
+}
+
+/// All counters, ranked, with the caveats.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AttributionReport {
+    /// Counters by share explained, best first.
+    pub items: Vec<Attribution>,
+    /// R² of the floor on time alone.
+    pub time_explained: f64,
+    /// Time explains the growth at least as well as the best counter.
+    pub time_explains_better: bool,
+    /// Pairs of counters that move together too closely to tell apart (correlation > 0.99).
+    pub inseparable: Vec<(String, String)>,
+}
+
+fn interpolate(t: &[f64], v: &[f64], at: f64) -> Option<f64> {
+    if t.is_empty() || at < t[0] || at > t[t.len() - 1] {
+        return None;
+    }
+    let i = t.partition_point(|&x| x < at);
+    if i == 0 {
+        return Some(v[0]);
+    }
+    let (t0, t1) = (t[i - 1], t[i]);
+    let w = if t1 > t0 { (at - t0) / (t1 - t0) } else { 1.0 };
+    Some(v[i - 1] + w * (v[i] - v[i - 1]))
+}
+
+fn r_squared(x: &[f64], y: &[f64]) -> Option<f64> {
+    let fit = LinearFit::fit(&[vec![1.0; x.len()], x.to_vec()], y).ok()?;
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let tss: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+    let rss: f64 = fit.resid.iter().map(|e| e * e).sum();
+    (tss > 0.0).then(|| (1.0 - rss / tss).max(0.0))
+}
+
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        0.0
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
+}
+
+/// Attributes the growth of `floor` to `counters`. Counters that do not cover the floor's
+/// span, or never move, are left out.
+pub fn attribute(floor: &Floor, counters: &[Counter]) -> AttributionReport {
+    let mut report = AttributionReport::default();
+    if floor.v.len() < 10 {
+        return report;
+    }
+    let time_days: Vec<f64> = floor.t.iter().map(|t| (t - floor.t[0]) / 86400.0).collect();
+    report.time_explained = r_squared(&time_days, &floor.v).unwrap_or(0.0);
+    // Each counter's values at the floor's times, to find counters that move together.
+    let mut aligned: Vec<(String, Vec<f64>)> = Vec::new();
+    for c in counters {
+        let pts: Vec<(f64, f64, f64)> = floor
+            .t
+            .iter()
+            .zip(&floor.v)
+            .filter_map(|(&t, &v)| interpolate(c.t, c.v, t).map(|x| (t, x, v)))
+            .collect();
+        if pts.len() < 10 {
+            continue;
+        }
+        let ts: Vec<f64> = pts.iter().map(|p| p.0).collect();
+        let xs: Vec<f64> = pts.iter().map(|p| p.1).collect();
+        let ys: Vec<f64> = pts.iter().map(|p| p.2).collect();
+        let events = xs[xs.len() - 1] - xs[0];
+        if events <= 0.0 {
+            continue;
+        }
+        let Some(r2) = r_squared(&xs, &ys) else {
+            continue;
+        };
+        // GLS over events measured from the first point keeps the numbers well scaled.
+        let x0: Vec<f64> = xs.iter().map(|x| x - xs[0]).collect();
+        let Ok(g) = gls_ar1(
+            &[vec![1.0; x0.len()], x0.clone()],
+            &ys,
+            &ts,
+            Rho::Reml { min: 0.0 },
+        ) else {
+            continue;
+        };
+        let q = t_quantile(0.975, g.df);
+        report.items.push(Attribution {
+            counter: c.name.to_string(),
+            bytes_per_event: g.coef[1],
+            bytes_per_event_ci95: (g.coef[1] - q * g.se[1], g.coef[1] + q * g.se[1]),
+            explained: r2,
+            events,
+        });
+        aligned.push((c.name.to_string(), xs));
+    }
+    report
+        .items
+        .sort_by(|a, b| b.explained.total_cmp(&a.explained));
+    for i in 0..aligned.len() {
+        for j in i + 1..aligned.len() {
+            let n = aligned[i].1.len().min(aligned[j].1.len());
+            if correlation(&aligned[i].1[..n], &aligned[j].1[..n]) > 0.99 {
+                report
+                    .inseparable
+                    .push((aligned[i].0.clone(), aligned[j].0.clone()));
+            }
+        }
+    }
+    report.time_explains_better = report
+        .items
+        .first()
+        .is_none_or(|best| report.time_explained >= best.explained - 0.005);
+    report
+}
+
+/// Which memory grows, from the growth rates (per day) of RSS, the JS heap and Buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryKind {
+    /// RSS grows while the JS heap and Buffers stay flat: native memory outside the heap.
+    Native,
+    /// The JS heap grows: JavaScript objects retained.
+    JsHeap,
+    /// external/arrayBuffers grow: Buffers or ArrayBuffers retained.
+    Buffers,
+}
+
+impl MemoryKind {
+    /// A phrase for sentences.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            MemoryKind::Native => "native memory outside the JS heap",
+            MemoryKind::JsHeap => "JavaScript objects retained",
+            MemoryKind::Buffers => "Buffers/ArrayBuffers retained",
+        }
+    }
+}
+
+/// Classifies a leak of `rss_rate` bytes/day given the growth of the JS heap (`heap_rate`) and
+/// of external/ArrayBuffer memory (`buffers_rate`): whichever explains at least half of the RSS
+/// growth, else native memory.
+pub fn memory_kind(rss_rate: f64, heap_rate: f64, buffers_rate: f64) -> MemoryKind {
+    if buffers_rate >= 0.5 * rss_rate && buffers_rate >= heap_rate {
+        MemoryKind::Buffers
+    } else if heap_rate >= 0.5 * rss_rate {
+        MemoryKind::JsHeap
+    } else {
+        MemoryKind::Native
+    }
+}
+
+/// The ratio of two rates (b / a) with a 95% interval and its standard error, by the delta
+/// method on the log ratio: what `compare` prints as "B leaks 2.04 ± 0.11 times faster".
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RateRatio {
+    /// b / a.
+    pub ratio: f64,
+    /// Standard error of the ratio.
+    pub se: f64,
+    /// 95% interval.
+    pub ci95: (f64, f64),
+    /// b - a, per day.
+    pub difference: f64,
+    /// 95% interval of the difference.
+    pub difference_ci95: (f64, f64),
+}
+
+/// Compares rate `b` (standard error `se_b`) with rate `a` (`se_a`). `None` unless both rates
+/// are positive (a ratio of a shrinking and a growing floor means nothing).
+pub fn rate_ratio(a: f64, se_a: f64, b: f64, se_b: f64) -> Option<RateRatio> {
+    let diff_se = se_a.hypot(se_b);
+    let z = 1.959964;
+    if a <= 0.0 || b <= 0.0 {
+        return None;
+    }
+    let ratio = b / a;
+    let log_se = (se_a / a).hypot(se_b / b);
+    Some(RateRatio {
+        ratio,
+        se: ratio * log_se,
+        ci95: (ratio * (-z * log_se).exp(), ratio * (z * log_se).exp()),
+        difference: b - a,
+        difference_ci95: (b - a - z * diff_se, b - a + z * diff_se),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Floor that grows 400 bytes per request, requests at a rate that swings, plus a decoy
+    /// counter that ticks steadily.
+    fn scene() -> (Floor, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let t: Vec<f64> = (0..600).map(|i| 1.7e9 + i as f64 * 10.0).collect();
+        let mut req = 0.0;
+        let mut requests = Vec::new();
+        for (i, _) in t.iter().enumerate() {
+            req += 100.0 * (1.0 + 0.9 * (i as f64 / 40.0).sin());
+            requests.push(req);
+        }
+        let decoy: Vec<f64> = (0..600).map(|i| i as f64 * 7.0).collect();
+        let noise = |i: usize| ((i * 7919) % 101) as f64 * 1000.0;
+        let v: Vec<f64> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 5e7 + 400.0 * r + noise(i))
+            .collect();
+        (
+            Floor {
+                t: t.clone(),
+                v,
+                window: 10.0,
+            },
+            t,
+            requests,
+            decoy,
+        )
+    }
+
+    #[test]
+    fn the_true_counter_ranks_first_with_its_cost() {
+        let (floor, t, requests, decoy) = scene();
+        let r = attribute(
+            &floor,
+            &[
+                Counter {
+                    name: "decoy",
+                    t: &t,
+                    v: &decoy,
+                },
+                Counter {
+                    name: "requests",
+                    t: &t,
+                    v: &requests,
+                },
+            ],
+        );
+        assert_eq!(r.items[0].counter, "requests");
+        let a = &r.items[0];
+        assert!((a.bytes_per_event - 400.0).abs() < 10.0, "{a:?}");
+        assert!(
+            a.bytes_per_event_ci95.0 < 400.0 && 400.0 < a.bytes_per_event_ci95.1,
+            "{a:?}"
+        );
+        assert!(a.explained > r.items[1].explained);
+        assert!(!r.time_explains_better);
+        assert!(r.inseparable.is_empty());
+    }
+
+    #[test]
+    fn lockstep_counters_are_flagged() {
+        let (floor, t, requests, _) = scene();
+        let twice: Vec<f64> = requests.iter().map(|r| 2.0 * r).collect();
+        let r = attribute(
+            &floor,
+            &[
+                Counter {
+                    name: "a",
+                    t: &t,
+                    v: &requests,
+                },
+                Counter {
+                    name: "b",
+                    t: &t,
+                    v: &twice,
+                },
+            ],
+        );
+        assert_eq!(r.inseparable, vec![("a".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn memory_kinds() {
+        assert_eq!(memory_kind(10.0, 0.1, 0.2), MemoryKind::Native);
+        assert_eq!(memory_kind(10.0, 8.0, 0.5), MemoryKind::JsHeap);
+        assert_eq!(memory_kind(10.0, 1.0, 9.0), MemoryKind::Buffers);
+    }
+
+    #[test]
+    fn ratio_of_rates() {
+        let r = rate_ratio(10.0, 0.5, 20.0, 1.0).unwrap();
+        assert!((r.ratio - 2.0).abs() < 1e-12);
+        assert!(r.ci95.0 < 2.0 && r.ci95.1 > 2.0);
+        // Delta method: se = 2 * sqrt(0.05² + 0.05²).
+        assert!((r.se - 2.0 * 0.05f64.hypot(0.05)).abs() < 1e-12);
+        assert_eq!(r.difference, 10.0);
+        assert!(rate_ratio(-1.0, 0.1, 2.0, 0.1).is_none());
+    }
+}

@@ -1,0 +1,150 @@
+// leakhound's Node.js agent. Loaded with `node --require` (leakhound sets NODE_OPTIONS), it
+// reports memory, GC, event-loop delay and workload counters to leakhound once an interval,
+// as one JSON line per report over a local socket. It never keeps the process alive (unref),
+// never throws into the application, and keeps working if leakhound goes away and comes back.
+'use strict';
+(function leakhoundAgent() {
+  const socketPath = process.env.LEAKHOUND_AGENT_SOCKET;
+  if (!socketPath || global.__leakhoundAgent) return;
+  global.__leakhoundAgent = true;
+  let net, v8, dc, perf;
+  try {
+    net = require('net');
+    v8 = require('v8');
+    dc = require('diagnostics_channel');
+    perf = require('perf_hooks');
+  } catch (e) {
+    return;
+  }
+  const intervalMs = Math.max(100, Number(process.env.LEAKHOUND_AGENT_INTERVAL_MS) || 1000);
+
+  const counters = Object.create(null);
+  const bump = (name, n) => {
+    counters[name] = (counters[name] || 0) + (n === undefined ? 1 : n);
+  };
+  const subscribe = (channel, fn) => {
+    try {
+      dc.subscribe(channel, (message) => {
+        try {
+          fn(message);
+        } catch (e) {
+          // Never disturb the application.
+        }
+      });
+    } catch (e) {
+      // Channel unknown on this Node version.
+    }
+  };
+  subscribe('http.client.request.start', () => bump('node.http.client.requests'));
+  subscribe('http.server.request.start', () => bump('node.http.server.requests'));
+  subscribe('undici:request:create', () => bump('node.undici.requests'));
+  const onSocket = (message) => {
+    bump('node.net.sockets.opened');
+    const socket = message && message.socket;
+    if (socket && typeof socket.once === 'function') {
+      socket.once('close', () => bump('node.net.sockets.closed'));
+    }
+  };
+  subscribe('net.client.socket', onSocket);
+  subscribe('net.server.socket', onSocket);
+  // Applications count their own operations without depending on leakhound:
+  // require('diagnostics_channel').channel('leakhound.count').publish({ name: 'jobs', n: 1 })
+  subscribe('leakhound.count', (m) => {
+    if (m && typeof m.name === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(m.name)) {
+      const n = Number(m.n === undefined ? 1 : m.n);
+      if (Number.isFinite(n) && n >= 0) bump('app.' + m.name, n);
+    }
+  });
+
+  const gc = { count: 0, pauseSeconds: 0, major: 0, minor: 0, incremental: 0, weak: 0 };
+  try {
+    const kinds = perf.constants || {};
+    const observer = new perf.PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        gc.count += 1;
+        gc.pauseSeconds += entry.duration / 1000;
+        const kind = entry.detail ? entry.detail.kind : entry.kind;
+        if (kind === kinds.NODE_PERFORMANCE_GC_MAJOR) gc.major += 1;
+        else if (kind === kinds.NODE_PERFORMANCE_GC_MINOR) gc.minor += 1;
+        else if (kind === kinds.NODE_PERFORMANCE_GC_INCREMENTAL) gc.incremental += 1;
+        else gc.weak += 1;
+      }
+    });
+    observer.observe({ entryTypes: ['gc'] });
+  } catch (e) {
+    // No GC observation on this runtime.
+  }
+  let loop = null;
+  try {
+    loop = perf.monitorEventLoopDelay({ resolution: 20 });
+    loop.enable();
+  } catch (e) {
+    loop = null;
+  }
+
+  let socket = null;
+  let nextAttempt = 0;
+  let backoff = intervalMs;
+  const connect = () => {
+    if (socket || Date.now() < nextAttempt) return;
+    try {
+      const s = net.createConnection(socketPath);
+      s.unref();
+      s.on('error', () => {
+        s.destroy();
+      });
+      s.on('close', () => {
+        if (socket === s) socket = null;
+        nextAttempt = Date.now() + backoff;
+        backoff = Math.min(backoff * 2, 30000);
+      });
+      s.on('connect', () => {
+        backoff = intervalMs;
+      });
+      socket = s;
+    } catch (e) {
+      socket = null;
+      nextAttempt = Date.now() + backoff;
+    }
+  };
+
+  const report = () => {
+    const m = process.memoryUsage();
+    const h = v8.getHeapStatistics();
+    const message = {
+      v: 1,
+      pid: process.pid,
+      t: Date.now() / 1000,
+      rss: m.rss,
+      heap_total: m.heapTotal,
+      heap_used: m.heapUsed,
+      external: m.external,
+      array_buffers: m.arrayBuffers || 0,
+      malloced: h.malloced_memory,
+      detached_contexts: h.number_of_detached_contexts,
+      event_loop_delay_ms: loop ? loop.mean / 1e6 : null,
+      handles: typeof process.getActiveResourcesInfo === 'function' ? process.getActiveResourcesInfo().length : null,
+      counters: Object.assign({
+        'node.gc.count': gc.count,
+        'node.gc.pause_seconds': gc.pauseSeconds,
+        'node.gc.major': gc.major,
+        'node.gc.minor': gc.minor,
+        'node.gc.incremental': gc.incremental,
+      }, counters),
+    };
+    if (loop) loop.reset();
+    connect();
+    // Drop the report rather than queue it if leakhound is not there or slow.
+    if (socket && !socket.connecting && socket.writableLength < 65536) {
+      socket.write(JSON.stringify(message) + '\n');
+    }
+  };
+  const timer = setInterval(() => {
+    try {
+      report();
+    } catch (e) {
+      // Never disturb the application.
+    }
+  }, intervalMs);
+  timer.unref();
+})();

@@ -1,0 +1,302 @@
+//! The Node.js agent: its JavaScript (embedded), the environment that injects it, and the
+//! local socket leakhound listens on for its reports (one JSON object per line).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The agent's source, written to disk for `node --require`.
+pub const NODE_AGENT_JS: &str = include_str!("../agent/node-agent.js");
+
+/// Longest report line accepted; longer lines are dropped (a broken or hostile sender).
+const MAX_LINE: usize = 1 << 20;
+
+/// One report of one Node.js process.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct AgentReport {
+    /// Process id.
+    pub pid: i32,
+    /// Unix seconds when the agent took it.
+    pub t: f64,
+    /// `process.memoryUsage().rss`.
+    pub rss: f64,
+    /// V8 heap reserved.
+    pub heap_total: f64,
+    /// V8 heap used.
+    pub heap_used: f64,
+    /// Memory of C++ objects bound to JS objects (Buffers included).
+    pub external: f64,
+    /// ArrayBuffers and Buffers.
+    #[serde(default)]
+    pub array_buffers: f64,
+    /// `malloced_memory` from `v8.getHeapStatistics()`.
+    #[serde(default)]
+    pub malloced: f64,
+    /// Detached contexts (a classic leak of vm contexts / iframes).
+    #[serde(default)]
+    pub detached_contexts: f64,
+    /// Mean event-loop delay over the interval, ms.
+    #[serde(default)]
+    pub event_loop_delay_ms: Option<f64>,
+    /// Active handles and requests.
+    #[serde(default)]
+    pub handles: Option<f64>,
+    /// Cumulative counters: GC, HTTP, sockets, `app.*`.
+    #[serde(default)]
+    pub counters: BTreeMap<String, f64>,
+}
+
+/// Parses one report line; every field is checked for being a finite number.
+pub fn parse_report(line: &str) -> Result<AgentReport, String> {
+    let r: AgentReport =
+        serde_json::from_str(line).map_err(|e| format!("bad agent report: {e}"))?;
+    let nums = [
+        r.t,
+        r.rss,
+        r.heap_total,
+        r.heap_used,
+        r.external,
+        r.array_buffers,
+        r.malloced,
+        r.detached_contexts,
+    ];
+    if nums.iter().any(|v| !v.is_finite() || *v < 0.0) || r.pid <= 0 {
+        return Err("bad agent report: a value is negative or not finite".into());
+    }
+    if r.counters.values().any(|v| !v.is_finite() || *v < 0.0) || r.counters.len() > 256 {
+        return Err(
+            "bad agent report: counters must be at most 256 finite non-negative numbers".into(),
+        );
+    }
+    Ok(r)
+}
+
+/// Gauges of the agent, summed over processes, as (series name, value).
+pub fn gauges(reports: &[&AgentReport]) -> Vec<(&'static str, f64)> {
+    let sum = |f: fn(&AgentReport) -> f64| reports.iter().map(|r| f(r)).sum::<f64>();
+    let mut out = vec![
+        ("node.heap_total", sum(|r| r.heap_total)),
+        ("node.heap_used", sum(|r| r.heap_used)),
+        ("node.external", sum(|r| r.external)),
+        ("node.array_buffers", sum(|r| r.array_buffers)),
+        ("node.malloced", sum(|r| r.malloced)),
+        ("node.detached_contexts", sum(|r| r.detached_contexts)),
+    ];
+    if reports.iter().all(|r| r.handles.is_some()) {
+        out.push(("node.handles", sum(|r| r.handles.unwrap_or(0.0))));
+    }
+    let delays: Vec<f64> = reports
+        .iter()
+        .filter_map(|r| r.event_loop_delay_ms)
+        .collect();
+    if !delays.is_empty() {
+        out.push((
+            "node.event_loop_delay_ms",
+            delays.iter().copied().fold(0.0, f64::max),
+        ));
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+struct Reports {
+    latest: HashMap<i32, AgentReport>,
+    rejected: u64,
+}
+
+/// Listens on a Unix socket in a private directory for agent reports.
+#[derive(Debug)]
+pub struct AgentListener {
+    dir: PathBuf,
+    socket: PathBuf,
+    owned_dir: bool,
+    reports: Arc<Mutex<Reports>>,
+}
+
+impl AgentListener {
+    /// Binds `socket` (its directory must exist). Reports are read on background threads.
+    pub fn bind(socket: &Path) -> std::io::Result<AgentListener> {
+        let _ = std::fs::remove_file(socket);
+        let listener = UnixListener::bind(socket)?;
+        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+        let reports = Arc::new(Mutex::new(Reports::default()));
+        let shared = Arc::clone(&reports);
+        std::thread::Builder::new()
+            .name("agent-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let shared = Arc::clone(&shared);
+                    let _ =
+                        std::thread::Builder::new()
+                            .name("agent-conn".into())
+                            .spawn(move || {
+                                let mut reader = BufReader::new(stream.take(u64::MAX));
+                                let mut line = String::new();
+                                loop {
+                                    line.clear();
+                                    match reader.by_ref().take(MAX_LINE as u64).read_line(&mut line)
+                                    {
+                                        Ok(0) | Err(_) => break,
+                                        Ok(_) => {}
+                                    }
+                                    if !line.ends_with('\n') && line.len() >= MAX_LINE {
+                                        // Too long: drop the connection rather than buffer without bound.
+                                        break;
+                                    }
+                                    let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
+                                    match parse_report(line.trim_end()) {
+                                        Ok(rep) => {
+                                            r.latest.insert(rep.pid, rep);
+                                        }
+                                        Err(_) => r.rejected += 1,
+                                    }
+                                }
+                            });
+                }
+            })?;
+        Ok(AgentListener {
+            dir: socket.parent().map(Path::to_path_buf).unwrap_or_default(),
+            socket: socket.to_path_buf(),
+            owned_dir: false,
+            reports,
+        })
+    }
+
+    /// Creates a private directory (0700) under the temp dir and binds `agent.sock` in it.
+    pub fn bind_private() -> std::io::Result<AgentListener> {
+        let dir =
+            std::env::temp_dir().join(format!("leakhound-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        let mut l = AgentListener::bind(&dir.join("agent.sock"))?;
+        l.owned_dir = true;
+        Ok(l)
+    }
+
+    /// The socket path to give agents (`LEAKHOUND_AGENT_SOCKET`).
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Writes the agent script next to the socket and returns its path.
+    pub fn write_agent(&self) -> std::io::Result<PathBuf> {
+        let p = self.dir.join("leakhound-node-agent.js");
+        std::fs::write(&p, NODE_AGENT_JS)?;
+        Ok(p)
+    }
+
+    /// The latest report of each of `pids` that has one.
+    pub fn latest(&self, pids: &[i32]) -> Vec<AgentReport> {
+        let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        pids.iter()
+            .filter_map(|p| r.latest.get(p).cloned())
+            .collect()
+    }
+
+    /// Counters summed over the processes in `pids`, which should hold every process of the
+    /// target ever seen: an exited process keeps its last counts, so sums never go backwards.
+    pub fn counters(&self, pids: &std::collections::HashSet<i32>) -> BTreeMap<String, f64> {
+        let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = BTreeMap::new();
+        for rep in r.latest.values().filter(|rep| pids.contains(&rep.pid)) {
+            for (k, v) in &rep.counters {
+                *out.entry(k.clone()).or_insert(0.0) += v;
+            }
+        }
+        out
+    }
+
+    /// Reports rejected as malformed so far.
+    pub fn rejected(&self) -> u64 {
+        self.reports.lock().map(|r| r.rejected).unwrap_or(0)
+    }
+}
+
+impl Drop for AgentListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        if self.owned_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// `NODE_OPTIONS` with the agent required, keeping what the user already set.
+pub fn node_options(existing: Option<&str>, agent: &Path) -> String {
+    let require = format!("--require \"{}\"", agent.display());
+    match existing.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(e) => format!("{e} {require}"),
+        None => require,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const LINE: &str = r#"{"v":1,"pid":42,"t":1700000000.5,"rss":1000,"heap_total":500,"heap_used":400,"external":30,"array_buffers":10,"malloced":5,"detached_contexts":0,"event_loop_delay_ms":1.5,"handles":3,"counters":{"node.http.client.requests":7}}"#;
+
+    #[test]
+    fn parses_a_report() {
+        let r = parse_report(LINE).unwrap();
+        assert_eq!(r.pid, 42);
+        assert_eq!(r.counters["node.http.client.requests"], 7.0);
+    }
+
+    #[test]
+    fn rejects_bad_reports() {
+        for bad in [
+            "",
+            "{",
+            "null",
+            r#"{"pid":1}"#,
+            &LINE.replace("1000", "-5"),
+            &LINE.replace("\"pid\":42", "\"pid\":0"),
+        ] {
+            assert!(parse_report(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keeps_user_node_options() {
+        let a = Path::new("/tmp/x/agent.js");
+        assert_eq!(node_options(None, a), "--require \"/tmp/x/agent.js\"");
+        assert_eq!(
+            node_options(Some("--max-old-space-size=512"), a),
+            "--max-old-space-size=512 --require \"/tmp/x/agent.js\""
+        );
+    }
+
+    #[test]
+    fn listener_receives_reports_and_counts_garbage() {
+        let l = AgentListener::bind_private().unwrap();
+        let mut s = std::os::unix::net::UnixStream::connect(l.socket()).unwrap();
+        writeln!(s, "not json").unwrap();
+        writeln!(s, "{LINE}").unwrap();
+        drop(s);
+        for _ in 0..100 {
+            if !l.latest(&[42]).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(l.latest(&[42])[0].heap_used, 400.0);
+        assert_eq!(l.counters(&[42].into())["node.http.client.requests"], 7.0);
+        assert!(l.counters(&[43].into()).is_empty());
+        assert_eq!(l.rejected(), 1);
+        let dir = l.socket().parent().unwrap().to_path_buf();
+        drop(l);
+        assert!(!dir.exists(), "private directory removed");
+    }
+}

@@ -1,0 +1,233 @@
+//! The Node.js agent in a real Node.js program (tests/fixtures/leaky-http.js): counters match
+//! the requests made, attribution finds the cost per request and the memory kind, and a run
+//! without the leak is not called one. Also `ab` and `compare` on a real workload.
+
+mod util;
+
+use std::path::PathBuf;
+
+use util::{bin, series, Dir};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/leaky-http.js")
+}
+
+fn node_available() -> bool {
+    let ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "node is missing on CI"
+    );
+    if !ok {
+        eprintln!("skipped: node not installed");
+    }
+    ok
+}
+
+/// Runs the fixture under `leakhound run` and returns the analysis JSON and the requests the
+/// app says it made.
+fn soak(d: &Dir, leak: &str) -> (serde_json::Value, f64) {
+    let log = d.path("app.log");
+    let r = d.run(&[
+        "run",
+        "--interval",
+        "250ms",
+        "--format",
+        "json",
+        "--output",
+        log.to_str().unwrap(),
+        "--",
+        "env",
+        &format!("LEAK={leak}"),
+        "LEAK_BYTES=16384",
+        "RATE=100",
+        "DURATION=40",
+        "node",
+        fixture().to_str().unwrap(),
+    ]);
+    r.expect_code(0);
+    let said = std::fs::read_to_string(&log).unwrap();
+    let made: f64 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("requests "))
+        .unwrap_or_else(|| panic!("app output: {said}"))
+        .trim()
+        .parse()
+        .unwrap();
+    (r.json(), made)
+}
+
+fn find<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    j["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {j:#}"))
+}
+
+#[test]
+fn buffer_leak_is_attributed_to_http_client_requests() {
+    if !node_available() {
+        return;
+    }
+    let d = Dir::new();
+    let (j, made) = soak(&d, "buffer");
+    // The agent's counter matches the requests made, up to the last report interval.
+    let counted = series(&d.open_db(), 1, "node.http.client.requests")
+        .last()
+        .unwrap()
+        .1;
+    assert!(
+        counted <= made && counted >= 0.97 * made,
+        "agent counted {counted}, app made {made}"
+    );
+    assert!(!series(&d.open_db(), 1, "node.heap_used").is_empty());
+    let rss = find(&j, "rss");
+    assert_eq!(rss["verdict"], "leak", "{rss:#}");
+    assert_eq!(rss["memory_kind"], "buffers", "{rss:#}");
+    let attribution = rss["attribution"].as_array().unwrap();
+    let rank = |name: &str| {
+        attribution
+            .iter()
+            .position(|a| a["counter"] == name)
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        rank("node.http.client.requests") < rank("app.ticks"),
+        "{attribution:#?}"
+    );
+    assert!(rank("node.http.client.requests") <= 1, "{attribution:#?}");
+    let client = &attribution[rank("node.http.client.requests")];
+    let per = client["bytes_per_event"].as_f64().unwrap();
+    assert!(
+        (per - 16384.0).abs() < 0.25 * 16384.0,
+        "{per} bytes per request"
+    );
+    assert!(
+        rss["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("growth tracks node.http."),
+        "{rss:#}"
+    );
+}
+
+#[test]
+fn heap_leak_is_javascript_objects() {
+    if !node_available() {
+        return;
+    }
+    let d = Dir::new();
+    let (j, _) = soak(&d, "heap");
+    let rss = find(&j, "rss");
+    assert_eq!(rss["verdict"], "leak", "{rss:#}");
+    assert_eq!(rss["memory_kind"], "js_heap", "{rss:#}");
+    assert_eq!(find(&j, "node.heap_used")["verdict"], "leak");
+}
+
+#[test]
+fn without_the_leak_there_is_no_leak_and_no_attribution() {
+    if !node_available() {
+        return;
+    }
+    let d = Dir::new();
+    let (j, made) = soak(&d, "none");
+    assert!(made > 1000.0);
+    let rss = find(&j, "rss");
+    assert_ne!(rss["verdict"], "leak", "{rss:#}");
+    assert!(rss["attribution"].as_array().unwrap().is_empty(), "{rss:#}");
+}
+
+#[test]
+fn user_node_options_are_kept() {
+    if !node_available() {
+        return;
+    }
+    let d = Dir::new();
+    let log = d.path("out.log");
+    let r = d
+        .cmd(&[
+            "run", "--interval", "200ms", "--output", log.to_str().unwrap(), "--",
+            "node", "-e", "console.log(process.execArgv.length, process.env.NODE_OPTIONS); setTimeout(() => {}, 1500)",
+        ])
+        .env("NODE_OPTIONS", "--max-old-space-size=300")
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        out.contains("--max-old-space-size=300") && out.contains("--require"),
+        "{out}"
+    );
+    let no_agent = d.path("plain.log");
+    d.run(&[
+        "run",
+        "--no-agent",
+        "--output",
+        no_agent.to_str().unwrap(),
+        "--",
+        "node",
+        "-e",
+        "console.log(process.env.NODE_OPTIONS || 'unset')",
+    ])
+    .expect_code(0);
+    assert_eq!(std::fs::read_to_string(&no_agent).unwrap().trim(), "unset");
+}
+
+#[test]
+fn ab_finds_twice_the_leak_at_twice_the_rate() {
+    let d = Dir::new();
+    let exe = bin();
+    let r = d.run(&[
+        "ab",
+        "--a",
+        "RATE=100",
+        "--b",
+        "RATE=200",
+        "--interval",
+        "250ms",
+        "--for",
+        "45s",
+        "--format",
+        "json",
+        "--",
+        exe.to_str().unwrap(),
+        "workload",
+        "service",
+        "--rate-env",
+        "RATE",
+        "--leak",
+        "8192",
+        "--period",
+        "5",
+        "--garbage",
+        "2",
+        "--garbage-chunk",
+        "65536",
+        "--for",
+        "120",
+    ]);
+    r.expect_code(0);
+    let j = r.json();
+    let ci = j["ratio_ci95"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{j:#}"));
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(lo <= 2.0 && 2.0 <= hi, "{j:#}");
+    assert!(lo > 1.0, "B is clearly faster: {j:#}");
+    assert!(
+        j["explanation"].as_str().unwrap().starts_with("B leaks "),
+        "{j:#}"
+    );
+    // The same comparison from the stored run.
+    let c = d.run(&["compare", "1"]);
+    c.expect_code(0);
+    assert!(c.stdout().starts_with("B leaks "), "{}", c.describe());
+    d.run(&["ab", "--a", "NOEQUALS", "--b", "X=1", "--", "true"])
+        .expect_code(2)
+        .expect_stderr("--a");
+}
