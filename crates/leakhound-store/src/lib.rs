@@ -14,4 +14,4 @@ mod time;
 
 pub use db::{Event, NewRun, RunId, RunInfo, SeriesId, SeriesInfo, SeriesKind, Store};
 pub use error::StoreError;
-pub use time::parse_timestamp;
+pub use time::{format_rfc3339, format_rfc3339_ms, parse_timestamp};

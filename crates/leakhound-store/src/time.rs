@@ -75,6 +75,44 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// Formats unix seconds as RFC 3339 UTC with second precision.
+pub fn format_rfc3339(t: f64) -> String {
+    format_rfc3339_with(t, false)
+}
+
+/// Formats unix seconds as RFC 3339 UTC with milliseconds (`2026-11-27T04:33:00.250Z`), as HAR
+/// files carry them.
+pub fn format_rfc3339_ms(t: f64) -> String {
+    format_rfc3339_with(t, true)
+}
+
+fn format_rfc3339_with(t: f64, millis: bool) -> String {
+    let secs = t.floor() as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let ms = if millis {
+        format!(".{:03}", ((t - t.floor()) * 1000.0).floor() as i64)
+    } else {
+        String::new()
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{ms}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +130,16 @@ mod tests {
             1795753980.5
         );
         assert_eq!(parse_timestamp("1970-01-01 00:00:00Z").unwrap(), 0.0);
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        assert_eq!(format_rfc3339(1795753980.9), "2026-11-27T04:33:00Z");
+        assert_eq!(format_rfc3339_ms(1795753980.25), "2026-11-27T04:33:00.250Z");
+        assert_eq!(
+            parse_timestamp(&format_rfc3339_ms(1795753980.25)).unwrap(),
+            1795753980.25
+        );
     }
 
     #[test]

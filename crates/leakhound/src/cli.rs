@@ -42,6 +42,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write the Node.js agent to a directory and print how to load it (for `watch`)
     Agent(AgentArgs),
+    /// Record HTTP traffic through a reverse proxy into a HAR file
+    Record(RecordArgs),
+    /// Replay the requests of a HAR file against a service
+    Replay(ReplayArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +116,14 @@ pub struct RunArgs {
     /// Do not inject the Node.js agent (NODE_OPTIONS) into the command
     #[arg(long)]
     pub no_agent: bool,
+    /// Drive the command with the requests of this HAR file once it accepts connections
+    #[arg(long, value_name = "FILE", requires = "target")]
+    pub replay: Option<PathBuf>,
+    /// Where the command listens, for --replay, e.g. http://127.0.0.1:3000
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub pacing: ReplayPacing,
     /// The command and its arguments
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -250,6 +262,59 @@ pub struct ImportArgs {
     /// Memory limit that applied, e.g. 2GiB
     #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Address to listen on (loopback unless you say otherwise)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// The service to forward to, e.g. http://127.0.0.1:3000
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// The HAR file to write
+    #[arg(long, short, default_value = "traffic.har", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Keep Authorization, Cookie and token/key/secret/password values instead of redacting
+    #[arg(long)]
+    pub keep_credentials: bool,
+    /// Bodies are kept up to this size, then truncated and marked
+    #[arg(long, default_value = "64KiB", value_name = "SIZE")]
+    pub max_body: String,
+    /// Stop after this long [default: until Ctrl-C]
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+}
+
+/// How to drive a service with recorded traffic (shared by `replay` and `run --replay`).
+#[derive(Debug, Clone, Args)]
+pub struct ReplayPacing {
+    /// Replay at the recorded pace times this factor, e.g. 2x
+    #[arg(long, value_name = "FACTOR", conflicts_with = "rate")]
+    pub speed: Option<String>,
+    /// Replay at a fixed rate instead, e.g. 200/s
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+    /// Most requests in flight at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    /// Start over at the end of the file until stopped (or until --for)
+    #[arg(long = "loop")]
+    pub repeat: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// HAR file (from `record` or browser devtools)
+    pub har: PathBuf,
+    /// The service, e.g. http://127.0.0.1:3000
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    #[command(flatten)]
+    pub pacing: ReplayPacing,
+    /// Replay (in a loop) for this long
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
 }
 
 #[derive(Debug, Args)]

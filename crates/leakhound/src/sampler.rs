@@ -4,6 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
+use leakhound_net::replay::ReplayStats;
 use leakhound_probe::agent::{gauges, AgentListener};
 use leakhound_probe::{
     descendants, CgroupReader, MemoryReading, NameMatcher, ProbeError, ProcInfo, ProcKey,
@@ -102,6 +105,9 @@ pub struct Sampler {
     warned: BTreeSet<String>,
     /// Reports of Node.js agents in the targets, when injected.
     pub agent: Option<AgentListener>,
+    /// Requests sent by `run --replay`, stored as the counter `replay.requests` of the first
+    /// target.
+    pub replay: Option<Arc<ReplayStats>>,
 }
 
 /// Series written for process targets, with their units.
@@ -173,6 +179,7 @@ impl Sampler {
             samples_written: 0,
             warned: BTreeSet::new(),
             agent: None,
+            replay: None,
         })
     }
 
@@ -371,6 +378,18 @@ impl Sampler {
             if ti == 0 {
                 summary.primary = Some(total.rss as f64);
             }
+        }
+        if let (Some(r), Some(first)) = (&self.replay, targets.first_mut()) {
+            let sent = r.sent.load(std::sync::atomic::Ordering::Relaxed) as f64;
+            let id = Self::series_id(
+                &self.store,
+                self.run,
+                first,
+                "replay.requests",
+                SeriesKind::Counter,
+                "count",
+            )?;
+            rows.push((id, now, sent));
         }
         self.targets = targets;
         self.reader.retain(&live_keys);

@@ -48,6 +48,14 @@ pub fn run(db: &Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<bool> {
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: "2s".into(),
         no_agent: true,
+        replay: None,
+        target: None,
+        pacing: crate::cli::ReplayPacing {
+            speed: None,
+            rate: None,
+            concurrency: 16,
+            repeat: false,
+        },
         command,
     };
     let gate = crate::cmd::run::run(db, &run_args)?;

@@ -11,6 +11,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod traffic;
 pub mod watch;
 
 use leakhound_report::units::parse_duration;

@@ -143,6 +143,18 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     let targets = vec![Target::new(target, TargetSpec::Tree(key))];
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
     sampler.agent = agent.map(|(l, _)| l);
+    let mut driver = match (&args.replay, &args.target) {
+        (Some(har), Some(target)) => {
+            let d = crate::cmd::traffic::Driver::start(har, target, &args.pacing, duration)?;
+            eprintln!(
+                "leakhound: replaying {} against {target} once it accepts connections",
+                har.display()
+            );
+            sampler.replay = Some(std::sync::Arc::clone(&d.stats));
+            Some(d)
+        }
+        _ => None,
+    };
     let opts = Options {
         interval,
         duration,
@@ -156,6 +168,10 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     let mut children = [child];
     let end = sample_loop(&mut sampler, &mut children, &stop, &opts);
     let [mut child] = children;
+    if let Some(d) = &mut driver {
+        d.stop();
+        eprintln!("leakhound: replayed {}", d.summary());
+    }
     stop_child(&mut child, grace);
     let end = end?;
     let note = match &end {
