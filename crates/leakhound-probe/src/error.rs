@@ -26,26 +26,6 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    pub(crate) fn from_proc(pid: i32, e: procfs::ProcError) -> Self {
-        match e {
-            procfs::ProcError::NotFound(_) => ProbeError::Gone { pid },
-            procfs::ProcError::PermissionDenied(p) => ProbeError::Denied {
-                path: p.map_or_else(|| format!("/proc/{pid}"), |p| p.display().to_string()),
-            },
-            procfs::ProcError::Io(ref err, _) if err.kind() == io::ErrorKind::NotFound => {
-                ProbeError::Gone { pid }
-            }
-            // ESRCH surfaces when the task exits while its file is open.
-            procfs::ProcError::Io(ref err, _) if err.raw_os_error() == Some(3) => {
-                ProbeError::Gone { pid }
-            }
-            other => ProbeError::Other {
-                path: format!("/proc/{pid}"),
-                message: other.to_string(),
-            },
-        }
-    }
-
     pub(crate) fn from_io(path: &str, e: io::Error) -> Self {
         match e.kind() {
             io::ErrorKind::PermissionDenied => ProbeError::Denied {

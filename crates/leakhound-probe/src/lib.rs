@@ -12,6 +12,7 @@ pub mod agent;
 mod cgroup;
 mod error;
 mod process;
+pub mod proctext;
 mod table;
 
 pub use cgroup::{
@@ -19,5 +20,5 @@ pub use cgroup::{
     total_physical_memory, CgroupReader, CgroupReading,
 };
 pub use error::ProbeError;
-pub use process::{MemoryReading, ProcessReader};
+pub use process::{MemoryReading, ProcessReader, FD_EVERY};
 pub use table::{descendants, NameMatcher, ProcInfo, ProcKey, ProcessTable};

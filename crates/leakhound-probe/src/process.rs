@@ -1,11 +1,10 @@
-//! Memory of one process: RSS and its anon/file/shmem split from `status`, PSS and USS from
+//! Memory of one process: RSS and its anonymous / file / shmem split, PSS and USS from
 //! `smaps_rollup`, swap, threads and open file descriptors.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use procfs::process::Process;
-
+use crate::proctext::{parse_smaps_rollup, parse_stat, parse_statm, status_kib};
 use crate::{ProbeError, ProcKey};
 
 /// One reading of one process (or a sum over several). Bytes unless named otherwise.
@@ -65,29 +64,42 @@ impl MemoryReading {
     }
 }
 
-/// What was last read from `smaps_rollup` for one process.
+/// What the last full reading (`smaps_rollup` and `status`) found for one process.
 #[derive(Debug, Clone, Copy)]
-struct SmapsMemo {
-    pss: u64,
-    uss: u64,
+struct Memo {
+    pss: Option<u64>,
+    uss: Option<u64>,
+    shmem: Option<u64>,
+    swap: Option<u64>,
     rss_then: u64,
     taken: Instant,
-    cost: Duration,
+    threads: u64,
 }
+
+/// Full readings are repeated at least this often.
+const FULL_EVERY: Duration = Duration::from_secs(30);
 
 /// Reads processes, keeping per-process state that makes repeated readings cheap.
 ///
-/// `smaps_rollup` walks every mapping of the process in the kernel, so for large processes it
-/// costs far more than the rest of a reading. The reader times each read and re-reads it only
-/// when at least `cost_ratio` times its cost has passed since the last one; in between, PSS
-/// and USS are carried forward, shifted by the change in RSS.
+/// Every interval, each process costs one small read: `statm` (RSS and its anonymous /
+/// file+shmem split); `stat` (identity, threads) and the `fd` directory every [`FD_EVERY`]
+/// intervals.
+/// `smaps_rollup` (PSS, USS)
+/// walks every mapping in the kernel and `status` (swap, shmem) is long text, so those are read
+/// again only every 30 s or when RSS moved by 2% since; in between PSS and USS are carried
+/// forward shifted by the change in RSS, swap and shmem as they were.
 #[derive(Debug)]
 pub struct ProcessReader {
-    smaps: HashMap<ProcKey, SmapsMemo>,
+    memo: HashMap<ProcKey, Memo>,
     smaps_enabled: bool,
-    cost_ratio: u32,
     warned_denied: bool,
+    page: u64,
+    tick: u64,
 }
+
+/// Open file descriptors are counted every this many intervals (listing `fd/` costs as much
+/// as the rest of a reading, and fd leaks are slow).
+pub const FD_EVERY: u64 = 5;
 
 impl Default for ProcessReader {
     fn default() -> Self {
@@ -95,20 +107,38 @@ impl Default for ProcessReader {
     }
 }
 
+fn read_text(path: &str) -> std::io::Result<String> {
+    std::fs::read_to_string(path)
+}
+
+fn gone_or(pid: i32, path: &str, e: std::io::Error) -> ProbeError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => ProbeError::Gone { pid },
+        _ if e.raw_os_error() == Some(3) => ProbeError::Gone { pid },
+        _ => ProbeError::from_io(path, e),
+    }
+}
+
 impl ProcessReader {
     /// A reader; `smaps` false skips PSS/USS entirely.
     pub fn new(smaps: bool) -> ProcessReader {
         ProcessReader {
-            smaps: HashMap::new(),
+            memo: HashMap::new(),
             smaps_enabled: smaps,
-            cost_ratio: 200,
             warned_denied: false,
+            page: rustix::param::page_size() as u64,
+            tick: 0,
         }
+    }
+
+    /// Marks the start of a new interval (for readings taken only every few intervals).
+    pub fn next_tick(&mut self) {
+        self.tick += 1;
     }
 
     /// Forgets state of processes not in `live`, so the reader's memory stays bounded.
     pub fn retain(&mut self, live: &[ProcKey]) {
-        self.smaps.retain(|k, _| live.contains(k));
+        self.memo.retain(|k, _| live.contains(k));
     }
 
     /// Returns `true` once, the first time PSS/USS could not be read for lack of permission.
@@ -119,67 +149,97 @@ impl ProcessReader {
     /// Reads one process. Fails with [`ProbeError::Gone`] if it exited or its pid was reused.
     pub fn read(&mut self, key: ProcKey) -> Result<MemoryReading, ProbeError> {
         let pid = key.pid;
-        let p = Process::new(pid).map_err(|e| ProbeError::from_proc(pid, e))?;
-        let status = p.status().map_err(|e| ProbeError::from_proc(pid, e))?;
-        let kib = |v: Option<u64>| v.map(|v| v * 1024);
-        let rss = kib(status.vmrss).unwrap_or(0);
-        let mut r = MemoryReading {
-            rss,
-            anon: kib(status.rssanon),
-            file: kib(status.rssfile),
-            shmem: kib(status.rssshmem),
-            swap: kib(status.vmswap),
-            threads: status.threads,
-            fds: p.fd_count().ok().map(|n| n as u64),
-            ..MemoryReading::default()
+        // `stat` (identity, threads) is read when the process is new and every few intervals;
+        // a pid cannot be reused in between without the kernel cycling through every pid.
+        let known = self.memo.get(&key).map(|m| m.threads);
+        let threads = match known {
+            Some(t) if !self.tick.is_multiple_of(FD_EVERY) => t,
+            _ => {
+                let stat_path = format!("/proc/{pid}/stat");
+                let stat_text = read_text(&stat_path).map_err(|e| gone_or(pid, &stat_path, e))?;
+                let stat = parse_stat(&stat_text).ok_or_else(|| ProbeError::Other {
+                    path: stat_path.clone(),
+                    message: "unexpected format".into(),
+                })?;
+                if stat.start_ticks != key.start_ticks || matches!(stat.state, 'Z' | 'X' | 'x') {
+                    self.memo.remove(&key);
+                    return Err(ProbeError::Gone { pid });
+                }
+                if let Some(m) = self.memo.get_mut(&key) {
+                    m.threads = stat.threads;
+                }
+                stat.threads
+            }
         };
-        if self.smaps_enabled {
-            self.read_smaps(&p, key, &mut r);
-        }
-        // Verify identity last: if the pid was reused while we read, drop the reading.
-        let stat = p.stat().map_err(|e| ProbeError::from_proc(pid, e))?;
-        if stat.starttime != key.start_ticks {
-            return Err(ProbeError::Gone { pid });
-        }
-        Ok(r)
+        let statm_path = format!("/proc/{pid}/statm");
+        let statm = read_text(&statm_path).map_err(|e| gone_or(pid, &statm_path, e))?;
+        let (resident, shared) = parse_statm(&statm).ok_or_else(|| ProbeError::Other {
+            path: statm_path,
+            message: "unexpected format".into(),
+        })?;
+        let rss = resident * self.page;
+        let shared = shared * self.page;
+        let fds = self
+            .tick
+            .is_multiple_of(FD_EVERY)
+            .then(|| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .ok()
+                    .map(|d| d.count() as u64)
+            })
+            .flatten();
+        let memo = self.refresh(key, rss, threads);
+        let shift = |v: u64| (v as i64 + rss as i64 - memo.rss_then as i64).max(0) as u64;
+        let shmem = memo.shmem.map(|s| s.min(shared));
+        Ok(MemoryReading {
+            rss,
+            pss: memo.pss.map(shift),
+            uss: memo.uss.map(shift),
+            anon: Some(rss.saturating_sub(shared)),
+            file: shmem.map(|s| shared - s),
+            shmem,
+            swap: memo.swap,
+            threads,
+            fds,
+        })
     }
 
-    fn read_smaps(&mut self, p: &Process, key: ProcKey, r: &mut MemoryReading) {
+    /// The memo for `key`, re-reading `smaps_rollup` and `status` when due.
+    fn refresh(&mut self, key: ProcKey, rss: u64, threads: u64) -> Memo {
         let now = Instant::now();
-        if let Some(m) = self.smaps.get(&key) {
-            if now.duration_since(m.taken) < m.cost * self.cost_ratio {
-                let shift = |v: u64| (v as i64 + r.rss as i64 - m.rss_then as i64).max(0) as u64;
-                r.pss = Some(shift(m.pss));
-                r.uss = Some(shift(m.uss));
-                return;
+        if let Some(m) = self.memo.get(&key) {
+            let moved = (rss as f64 - m.rss_then as f64).abs() > 0.02 * m.rss_then as f64;
+            if now.duration_since(m.taken) < FULL_EVERY && !moved {
+                return *m;
             }
         }
-        match p.smaps_rollup() {
-            Ok(rollup) => {
-                let cost = now.elapsed();
-                let mut pss = 0;
-                let mut uss = 0;
-                for m in &rollup.memory_map_rollup.0 {
-                    let f = |k: &str| m.extension.map.get(k).copied().unwrap_or(0);
-                    pss += f("Pss");
-                    uss += f("Private_Clean") + f("Private_Dirty");
+        let pid = key.pid;
+        let status = read_text(&format!("/proc/{pid}/status")).ok();
+        let mut memo = Memo {
+            pss: None,
+            uss: None,
+            shmem: status.as_deref().and_then(|s| status_kib(s, "RssShmem")),
+            swap: status.as_deref().and_then(|s| status_kib(s, "VmSwap")),
+            rss_then: rss,
+            taken: now,
+            threads,
+        };
+        if self.smaps_enabled {
+            match read_text(&format!("/proc/{pid}/smaps_rollup")) {
+                Ok(text) => {
+                    if let Some((pss, uss)) = parse_smaps_rollup(&text) {
+                        memo.pss = Some(pss);
+                        memo.uss = Some(uss);
+                    }
                 }
-                r.pss = Some(pss);
-                r.uss = Some(uss);
-                self.smaps.insert(
-                    key,
-                    SmapsMemo {
-                        pss,
-                        uss,
-                        rss_then: r.rss,
-                        taken: now,
-                        cost,
-                    },
-                );
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    self.warned_denied = true
+                }
+                Err(_) => {}
             }
-            Err(procfs::ProcError::PermissionDenied(_)) => self.warned_denied = true,
-            Err(_) => {}
         }
+        self.memo.insert(key, memo);
+        memo
     }
 }
 

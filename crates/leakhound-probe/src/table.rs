@@ -18,12 +18,7 @@ pub struct ProcKey {
 impl ProcKey {
     /// The key of a live process, read from `/proc/PID/stat`.
     pub fn of_pid(pid: i32) -> Result<ProcKey, ProbeError> {
-        let p = procfs::process::Process::new(pid).map_err(|e| ProbeError::from_proc(pid, e))?;
-        let stat = p.stat().map_err(|e| ProbeError::from_proc(pid, e))?;
-        Ok(ProcKey {
-            pid,
-            start_ticks: stat.starttime,
-        })
+        info_of(pid).map(|i| i.key).ok_or(ProbeError::Gone { pid })
     }
 }
 
@@ -49,23 +44,7 @@ pub struct ProcessTable {
 impl ProcessTable {
     /// Reads `/proc/*/stat`. Processes that vanish while being listed are skipped.
     pub fn snapshot() -> Result<ProcessTable, ProbeError> {
-        let iter = procfs::process::all_processes().map_err(|e| ProbeError::Other {
-            path: "/proc".into(),
-            message: e.to_string(),
-        })?;
-        let procs = iter
-            .filter_map(Result::ok)
-            .filter_map(|p| p.stat().ok())
-            .map(|s| ProcInfo {
-                key: ProcKey {
-                    pid: s.pid,
-                    start_ticks: s.starttime,
-                },
-                ppid: s.ppid,
-                exited: matches!(s.state, 'Z' | 'X' | 'x'),
-                comm: s.comm,
-            })
-            .collect();
+        let procs = list_pids()?.into_iter().filter_map(info_of).collect();
         Ok(ProcessTable { procs })
     }
 
@@ -151,16 +130,26 @@ pub fn descendants(root: ProcKey) -> Vec<ProcInfo> {
 }
 
 fn info_of(pid: i32) -> Option<ProcInfo> {
-    let s = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = crate::proctext::parse_stat(&text)?;
     Some(ProcInfo {
         key: ProcKey {
             pid,
-            start_ticks: s.starttime,
+            start_ticks: s.start_ticks,
         },
         ppid: s.ppid,
         exited: matches!(s.state, 'Z' | 'X' | 'x'),
         comm: s.comm,
     })
+}
+
+/// The pids in `/proc` now.
+fn list_pids() -> Result<Vec<i32>, ProbeError> {
+    let dir = std::fs::read_dir("/proc").map_err(|e| ProbeError::from_io("/proc", e))?;
+    Ok(dir
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .collect())
 }
 
 fn children_of(pid: i32) -> Vec<i32> {
@@ -179,14 +168,17 @@ fn children_of(pid: i32) -> Vec<i32> {
     out
 }
 
-/// Matches processes by a regular expression over `comm` and the full command line. The
-/// command line of a process is read once and remembered by [`ProcKey`], since it rarely
-/// changes and reading it for every process every interval would dominate the cost.
+/// Matches processes by a regular expression over `comm` and the full command line.
+///
+/// What a pid is and whether it matches is read once and remembered: each interval only lists
+/// `/proc`, so watching by name costs little however many other processes the machine runs.
+/// A pid whose process was replaced is caught when its memory is read (the start time
+/// differs) and [`forget`](Self::forget) makes it be looked at afresh.
 #[derive(Debug)]
 pub struct NameMatcher {
     pattern: regex_lite::Regex,
     own_pid: i32,
-    cache: HashMap<ProcKey, bool>,
+    cache: HashMap<i32, Option<ProcInfo>>,
 }
 
 impl NameMatcher {
@@ -200,29 +192,42 @@ impl NameMatcher {
         })
     }
 
-    /// The live processes of `table` that match, oldest first.
-    pub fn matching(&mut self, table: &ProcessTable) -> Vec<ProcInfo> {
-        let live: HashSet<ProcKey> = table.rows().iter().map(|p| p.key).collect();
-        self.cache.retain(|k, _| live.contains(k));
-        let mut out: Vec<ProcInfo> = Vec::new();
-        for p in table.rows() {
-            if p.exited || p.key.pid == self.own_pid {
-                continue;
-            }
-            let pattern = &self.pattern;
-            let hit = *self.cache.entry(p.key).or_insert_with(|| {
-                pattern.is_match(&p.comm)
-                    || procfs::process::Process::new(p.key.pid)
-                        .and_then(|pr| pr.cmdline())
-                        .map(|c| pattern.is_match(&c.join(" ")))
-                        .unwrap_or(false)
-            });
-            if hit {
-                out.push(p.clone());
+    fn judge(&self, pid: i32) -> Option<ProcInfo> {
+        let info = info_of(pid)?;
+        if info.exited || pid == self.own_pid {
+            return None;
+        }
+        let cmdline = || {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        (self.pattern.is_match(&info.comm) || self.pattern.is_match(&cmdline())).then_some(info)
+    }
+
+    /// The live processes that match now, oldest first.
+    pub fn matching(&mut self) -> Result<Vec<ProcInfo>, ProbeError> {
+        let pids: HashSet<i32> = list_pids()?.into_iter().collect();
+        self.cache.retain(|pid, _| pids.contains(pid));
+        for pid in pids {
+            if !self.cache.contains_key(&pid) {
+                let verdict = self.judge(pid);
+                self.cache.insert(pid, verdict);
             }
         }
+        let mut out: Vec<ProcInfo> = self.cache.values().flatten().cloned().collect();
         out.sort_by_key(|p| (p.key.start_ticks, p.key.pid));
-        out
+        Ok(out)
+    }
+
+    /// Forgets what is known of `pid` (it exited, or now belongs to another process).
+    pub fn forget(&mut self, pid: i32) {
+        self.cache.remove(&pid);
     }
 }
 

@@ -10,7 +10,7 @@ use leakhound_net::replay::ReplayStats;
 use leakhound_probe::agent::{gauges, AgentListener};
 use leakhound_probe::{
     descendants, CgroupReader, MemoryReading, NameMatcher, ProbeError, ProcInfo, ProcKey,
-    ProcessReader, ProcessTable,
+    ProcessReader,
 };
 use leakhound_store::{Event, RunId, SeriesId, SeriesKind, Store};
 
@@ -64,6 +64,10 @@ pub struct Target {
     labels: BTreeMap<String, String>,
     /// Every pid of this target seen so far, for summing agent counters.
     pids_seen: std::collections::HashSet<i32>,
+    /// The tree found by the last walk, reused between walks.
+    tree: Vec<ProcInfo>,
+    /// Intervals since the last walk of the tree.
+    since_walk: u64,
     instances: BTreeSet<ProcKey>,
     exits_since_start: u32,
     /// The target is gone for good (a `Tree` whose root exited).
@@ -78,6 +82,8 @@ impl Target {
             series: HashMap::new(),
             labels: BTreeMap::new(),
             pids_seen: std::collections::HashSet::new(),
+            tree: Vec::new(),
+            since_walk: 0,
             instances: BTreeSet::new(),
             exits_since_start: 0,
             done: false,
@@ -109,6 +115,10 @@ pub struct Sampler {
     /// target.
     pub replay: Option<Arc<ReplayStats>>,
 }
+
+/// A process tree is walked for new members every this many intervals (and at once after a
+/// member vanished).
+const TREE_WALK_EVERY: u64 = 5;
 
 /// Series written for process targets, with their units.
 const PROCESS_SERIES: &[(&str, &str)] = &[
@@ -213,11 +223,11 @@ impl Sampler {
 
     /// Reads every target once and stores the interval atomically.
     pub fn tick(&mut self) -> anyhow::Result<TickSummary> {
+        self.reader.next_tick();
         let now = self.clock.now();
         let mut rows: Vec<(SeriesId, f64, f64)> = Vec::new();
         let mut events: Vec<Event> = Vec::new();
         let mut summary = TickSummary::default();
-        let mut table: Option<ProcessTable> = None;
         let mut live_keys: Vec<ProcKey> = Vec::new();
         let mut targets = std::mem::take(&mut self.targets);
         for (ti, target) in targets.iter_mut().enumerate() {
@@ -253,7 +263,14 @@ impl Sampler {
                     continue;
                 }
                 TargetSpec::Tree(root) => {
-                    let tree = descendants(*root);
+                    // Walking the tree reads two files per process; a tree rarely changes, so
+                    // it is walked every few intervals, and at once when a member vanished.
+                    target.since_walk += 1;
+                    if target.tree.is_empty() || target.since_walk >= TREE_WALK_EVERY {
+                        target.tree = descendants(*root);
+                        target.since_walk = 0;
+                    }
+                    let tree = target.tree.clone();
                     if tree.is_empty() {
                         target.done = true;
                         events.push(Event {
@@ -265,13 +282,7 @@ impl Sampler {
                     }
                     tree
                 }
-                TargetSpec::Name(matcher) => {
-                    let t = match &table {
-                        Some(t) => t,
-                        None => table.insert(ProcessTable::snapshot()?),
-                    };
-                    matcher.matching(t)
-                }
+                TargetSpec::Name(matcher) => matcher.matching()?,
             };
             // Instances: each root-level match (or the tree root) is one incarnation.
             let current: BTreeSet<ProcKey> = match &target.spec {
@@ -314,7 +325,13 @@ impl Sampler {
                         read += 1;
                         live_keys.push(p.key);
                     }
-                    Err(ProbeError::Gone { .. }) => {}
+                    Err(ProbeError::Gone { pid }) => {
+                        if let TargetSpec::Name(m) = &mut target.spec {
+                            m.forget(pid);
+                        }
+                        // Walk again next interval: something changed.
+                        target.since_walk = TREE_WALK_EVERY;
+                    }
                     Err(e) => {
                         let msg = format!("skipping pid {} ({}): {e}", p.key.pid, p.comm);
                         self.warn_once(msg, &mut events, now);
