@@ -156,6 +156,28 @@ pub fn attribute(floor: &Floor, counters: &[Counter]) -> AttributionReport {
     report
 }
 
+/// The fleet version of "twice the requests, twice the leak": leak rates of instances
+/// (bytes/day) regressed on their event rates (events/day) across instances, with intercept.
+/// `None` with fewer than three instances or no spread in event rates.
+pub fn fleet_attribution(counter: &str, points: &[(f64, f64)]) -> Option<Attribution> {
+    if points.len() < 3 {
+        return None;
+    }
+    let (rates, events): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+    let line = crate::regression::simple_line(&events, &rates)?;
+    let q = t_quantile(0.975, line.df);
+    Some(Attribution {
+        counter: counter.to_string(),
+        bytes_per_event: line.slope,
+        bytes_per_event_ci95: (
+            line.slope - q * line.slope_se,
+            line.slope + q * line.slope_se,
+        ),
+        explained: r_squared(&events, &rates).unwrap_or(0.0),
+        events: events.iter().sum(),
+    })
+}
+
 /// Which memory grows, from the growth rates (per day) of RSS, the JS heap and Buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -310,6 +332,20 @@ mod tests {
             ],
         );
         assert_eq!(r.inseparable, vec![("a".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn fleet_relation_is_bytes_per_event() {
+        // Five instances: 300 bytes leaked per request, plus a little noise.
+        let pts: Vec<(f64, f64)> = [1e5, 2e5, 3e5, 4e5, 5e5]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (300.0 * e + (i as f64 - 2.0) * 1e5, *e))
+            .collect();
+        let a = fleet_attribution("requests", &pts).unwrap();
+        assert!((a.bytes_per_event - 300.0).abs() < 30.0, "{a:?}");
+        assert!(a.explained > 0.95);
+        assert!(fleet_attribution("x", &pts[..2]).is_none());
     }
 
     #[test]

@@ -28,8 +28,8 @@ mod testdata;
 pub mod verdict;
 
 pub use attribution::{
-    attribute, memory_kind, rate_ratio, Attribution, AttributionReport, Counter, MemoryKind,
-    RateRatio,
+    attribute, fleet_attribution, memory_kind, rate_ratio, Attribution, AttributionReport, Counter,
+    MemoryKind, RateRatio,
 };
 pub use sequential::SequentialLooks;
 pub use verdict::{analyze, Config, Finding, InputError, Note, Pattern, Verdict};

@@ -3,7 +3,9 @@
 #![deny(missing_docs)]
 
 mod body;
+pub mod exporter;
 pub mod har;
+pub mod prom;
 pub mod record;
 pub mod replay;
 

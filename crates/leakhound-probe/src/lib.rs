@@ -11,6 +11,7 @@
 pub mod agent;
 mod cgroup;
 mod error;
+pub mod exposition;
 mod process;
 pub mod proctext;
 mod table;

@@ -42,6 +42,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write the Node.js agent to a directory and print how to load it (for `watch`)
     Agent(AgentArgs),
+    /// Analyse every series of a Prometheus-compatible TSDB and rank the leaks
+    Fleet(FleetArgs),
     /// Record HTTP traffic through a reverse proxy into a HAR file
     Record(RecordArgs),
     /// Replay the requests of a HAR file against a service
@@ -89,6 +91,10 @@ pub struct SamplingArgs {
     /// Skip PSS/USS (smaps_rollup) readings
     #[arg(long)]
     pub no_smaps: bool,
+    /// Also read a Prometheus/OpenMetrics endpoint each interval (repeatable), e.g.
+    /// http://127.0.0.1:3000/metrics
+    #[arg(long, value_name = "URL")]
+    pub scrape: Vec<String>,
     /// Output format of the final verdict
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -141,6 +147,9 @@ pub struct WatchArgs {
     /// cgroup v2 path, e.g. /system.slice/nginx.service
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<String>,
+    /// Serve the samples and verdicts as Prometheus metrics at http://ADDR/metrics
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     /// Listen for Node.js agents on this socket (start node with the environment that
     /// `leakhound agent` prints)
     #[arg(long, value_name = "PATH")]
@@ -262,6 +271,41 @@ pub struct ImportArgs {
     /// Memory limit that applied, e.g. 2GiB
     #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Base URL of the Prometheus-compatible API, e.g. http://127.0.0.1:9090
+    #[arg(long, value_name = "URL")]
+    pub prometheus: String,
+    /// Series selector, e.g. 'process_resident_memory_bytes{job="api"}'
+    #[arg(long, value_name = "SELECTOR")]
+    pub query: String,
+    /// How far back to look
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub range: String,
+    /// Resolution of the query
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub step: String,
+    /// A counter per instance (e.g. 'http_client_requests_total{job="api"}') to relate leak
+    /// rates to event rates across the fleet
+    #[arg(long, value_name = "QUERY")]
+    pub counter: Option<String>,
+    /// Growth accepted per series, e.g. 2MiB/day
+    #[arg(long, value_name = "RATE")]
+    pub tolerance: Option<String>,
+    /// Memory limit of each instance, e.g. 2GiB
+    #[arg(long, value_name = "SIZE")]
+    pub limit: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write an HTML page of the ranking
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Exit with code 1 when any series leaks
+    #[arg(long)]
+    pub fail_on_leak: bool,
 }
 
 #[derive(Debug, Args)]

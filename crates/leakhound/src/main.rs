@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         cli::Command::Import(a) => cmd::import::run(&cli.db, a),
         cli::Command::Demo(a) => cmd::demo::run(&cli.db, a),
         cli::Command::Agent(a) => cmd::agent::run(a),
+        cli::Command::Fleet(a) => cmd::fleet::run(&cli.db, a),
         cli::Command::Record(a) => cmd::traffic::record(a),
         cli::Command::Replay(a) => cmd::traffic::replay(a),
     };

@@ -6,8 +6,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
+use leakhound_net::exporter::{Exposition, Scraper};
 use leakhound_net::replay::ReplayStats;
+use leakhound_net::Uri;
 use leakhound_probe::agent::{gauges, AgentListener};
+use leakhound_probe::exposition;
 use leakhound_probe::{
     descendants, CgroupReader, MemoryReading, NameMatcher, ProbeError, ProcInfo, ProcKey,
     ProcessReader,
@@ -114,6 +117,114 @@ pub struct Sampler {
     /// Requests sent by `run --replay`, stored as the counter `replay.requests` of the first
     /// target.
     pub replay: Option<Arc<ReplayStats>>,
+    /// Endpoints read each interval (`--scrape`), and the series they fed.
+    scrapes: Vec<Uri>,
+    scraper: Option<Scraper>,
+    scraped: HashMap<String, SeriesId>,
+    /// `/metrics` text kept current for `watch --listen`.
+    pub exposition: Option<Exposition>,
+    /// Latest value of each (target, series).
+    latest: BTreeMap<(String, String), f64>,
+    names: HashMap<SeriesId, (String, String)>,
+    /// Latest verdicts per (target, series), for the exporter.
+    pub verdicts: Vec<(String, String, leakhound_analysis::Finding)>,
+}
+
+/// Most series one run takes from `--scrape` endpoints.
+const MAX_SCRAPED_SERIES: usize = 5000;
+
+/// Prometheus name of a leakhound series.
+fn metric_name(series: &str) -> String {
+    match series {
+        "rss" => "leakhound_process_resident_memory_bytes".into(),
+        "pss" => "leakhound_process_proportional_memory_bytes".into(),
+        "uss" => "leakhound_process_unique_memory_bytes".into(),
+        "anon" => "leakhound_process_anonymous_memory_bytes".into(),
+        "file" => "leakhound_process_file_memory_bytes".into(),
+        "shmem" => "leakhound_process_shared_memory_bytes".into(),
+        "swap" => "leakhound_process_swap_bytes".into(),
+        "threads" => "leakhound_process_threads".into(),
+        "fds" => "leakhound_process_open_fds".into(),
+        "processes" => "leakhound_processes".into(),
+        "memory.current" => "leakhound_cgroup_memory_bytes".into(),
+        other => format!("leakhound_{}", other.replace(['.', '-'], "_")),
+    }
+}
+
+/// The exposition text of the latest readings and verdicts.
+fn metrics_text(
+    latest: &BTreeMap<(String, String), f64>,
+    verdicts: &[(String, String, leakhound_analysis::Finding)],
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut last = String::new();
+    let mut by_metric: BTreeMap<String, Vec<(&str, f64)>> = BTreeMap::new();
+    for ((target, series), v) in latest {
+        by_metric
+            .entry(metric_name(series))
+            .or_default()
+            .push((target, *v));
+    }
+    for (metric, values) in &by_metric {
+        if *metric != last {
+            let _ = writeln!(out, "# TYPE {metric} gauge");
+            last = metric.clone();
+        }
+        for (target, v) in values {
+            let _ = writeln!(
+                out,
+                "{metric}{{target=\"{}\"}} {v}",
+                exposition::escape_label(target)
+            );
+        }
+    }
+    let gauges: [(&str, &str, fn(&leakhound_analysis::Finding) -> Option<f64>); 4] = [
+        (
+            "leakhound_leak_rate_bytes_per_day",
+            "Sustained growth of the floor.",
+            |f| f.rate_per_day,
+        ),
+        (
+            "leakhound_leak_rate_ci_low",
+            "Lower end of the 95% interval of the rate, bytes/day.",
+            |f| f.rate_ci95_per_day.map(|c| c.0),
+        ),
+        (
+            "leakhound_leak_rate_ci_high",
+            "Upper end of the 95% interval of the rate, bytes/day.",
+            |f| f.rate_ci95_per_day.map(|c| c.1),
+        ),
+        (
+            "leakhound_time_to_limit_seconds",
+            "Time until peaks reach the memory limit at this rate.",
+            |f| f.time_to_limit_seconds.filter(|s| s.is_finite()),
+        ),
+    ];
+    for (metric, help, get) in gauges {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+        for (target, series, f) in verdicts {
+            if let Some(v) = get(f) {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{target=\"{}\",series=\"{series}\"}} {v}",
+                    exposition::escape_label(target)
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "# HELP leakhound_verdict 1 for the current verdict of a series.\n# TYPE leakhound_verdict gauge");
+    for (target, series, f) in verdicts {
+        for v in ["leak", "no_leak", "inconclusive"] {
+            let on = u8::from(f.verdict.as_str() == v);
+            let _ = writeln!(
+                out,
+                "leakhound_verdict{{target=\"{}\",series=\"{series}\",verdict=\"{v}\"}} {on}",
+                exposition::escape_label(target)
+            );
+        }
+    }
+    out
 }
 
 /// A process tree is walked for new members every this many intervals (and at once after a
@@ -167,17 +278,19 @@ impl Sampler {
         smaps: bool,
     ) -> anyhow::Result<Sampler> {
         let many = targets.len() > 1;
+        let mut names = HashMap::new();
         for t in &mut targets {
             if many {
                 t.labels.insert("target".into(), t.label.clone());
             }
-            let names = match t.spec {
+            let series_names = match t.spec {
                 TargetSpec::Cgroup(_) => CGROUP_SERIES,
                 _ => PROCESS_SERIES,
             };
-            for (name, unit) in names {
+            for (name, unit) in series_names {
                 let id = store.series(run, name, &t.labels, SeriesKind::Gauge, unit)?;
                 t.series.insert(name.to_string(), id);
+                names.insert(id, (t.label.clone(), name.to_string()));
             }
         }
         Ok(Sampler {
@@ -190,7 +303,84 @@ impl Sampler {
             warned: BTreeSet::new(),
             agent: None,
             replay: None,
+            scrapes: Vec::new(),
+            scraper: None,
+            scraped: HashMap::new(),
+            exposition: None,
+            latest: BTreeMap::new(),
+            names,
+            verdicts: Vec::new(),
         })
+    }
+
+    /// Reads these endpoints each interval too.
+    pub fn scrape(&mut self, urls: Vec<Uri>) -> anyhow::Result<()> {
+        if !urls.is_empty() {
+            self.scraper = Some(Scraper::new(std::time::Duration::from_secs(2))?);
+        }
+        self.scrapes = urls;
+        Ok(())
+    }
+
+    fn scrape_all(
+        &mut self,
+        now: f64,
+        rows: &mut Vec<(SeriesId, f64, f64)>,
+        events: &mut Vec<Event>,
+    ) -> anyhow::Result<()> {
+        let Some(scraper) = &self.scraper else {
+            return Ok(());
+        };
+        let mut warnings = Vec::new();
+        for url in &self.scrapes {
+            let samples = match scraper
+                .fetch(url)
+                .map_err(|e| e.to_string())
+                .and_then(|t| exposition::parse(&t).map_err(|e| e.to_string()))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("scrape {url}: {e}"));
+                    continue;
+                }
+            };
+            for s in samples.into_iter().filter(|s| s.value.is_finite()) {
+                let mut labels = s.labels.clone();
+                labels.insert("source".into(), url.to_string());
+                let key = format!(
+                    "{}{}",
+                    s.name,
+                    serde_json::to_string(&labels).unwrap_or_default()
+                );
+                let id = match self.scraped.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        if self.scraped.len() >= MAX_SCRAPED_SERIES {
+                            warnings.push(format!("scrape {url}: more than {MAX_SCRAPED_SERIES} series; the rest are skipped"));
+                            break;
+                        }
+                        let kind = if s.kind == exposition::MetricType::Counter {
+                            SeriesKind::Counter
+                        } else {
+                            SeriesKind::Gauge
+                        };
+                        let unit = if s.name.ends_with("_bytes") {
+                            "bytes"
+                        } else {
+                            "count"
+                        };
+                        let id = self.store.series(self.run, &s.name, &labels, kind, unit)?;
+                        self.scraped.insert(key, id);
+                        id
+                    }
+                };
+                rows.push((id, now, s.value));
+            }
+        }
+        for w in warnings {
+            self.warn_once(w, events, now);
+        }
+        Ok(())
     }
 
     /// The id of series `name` of `target`, created on first use.
@@ -410,9 +600,26 @@ impl Sampler {
         }
         self.targets = targets;
         self.reader.retain(&live_keys);
+        self.scrape_all(now, &mut rows, &mut events)?;
         self.store.write_batch(self.run, &rows, &events)?;
+        if self.exposition.is_some() {
+            for (id, _, v) in &rows {
+                if let Some(k) = self.names.get(id) {
+                    self.latest.insert(k.clone(), *v);
+                }
+            }
+            self.publish();
+        }
         self.samples_written += rows.len() as u64;
         Ok(summary)
+    }
+
+    /// Rewrites the `/metrics` text from the latest readings and verdicts.
+    pub fn publish(&self) {
+        if let Some(e) = &self.exposition {
+            let text = metrics_text(&self.latest, &self.verdicts);
+            *e.lock().unwrap_or_else(|p| p.into_inner()) = text;
+        }
     }
 
     /// Whether every target is gone for good.

@@ -118,10 +118,45 @@ pub fn sample_loop(
     Ok(end)
 }
 
+/// Puts the verdict on each target's primary series into the `/metrics` text.
+fn publish_verdicts(sampler: &mut Sampler, input: &crate::input::Input) {
+    let args = VerdictArgs {
+        tolerance: None,
+        limit: None,
+    };
+    let names = vec!["rss".to_string(), "memory.current".to_string()];
+    let present: Vec<String> = names
+        .into_iter()
+        .filter(|n| input.series.iter().any(|s| &s.name == n))
+        .collect();
+    if present.is_empty() {
+        return;
+    }
+    if let Ok(results) = analyse_input(input, &present, &args, 0.95) {
+        sampler.verdicts = results
+            .into_iter()
+            .map(|a| {
+                let target = a.series.labels.get("target").cloned().unwrap_or_else(|| {
+                    sampler
+                        .targets
+                        .first()
+                        .map(|t| t.label.clone())
+                        .unwrap_or_default()
+                });
+                (target, a.series.name.clone(), a.finding)
+            })
+            .collect();
+        sampler.publish();
+    }
+}
+
 /// One sequential look: analyse the primary series stored so far at confidence `conf`. Returns
 /// the verdict when `--until-verdict` is on and it is conclusive.
-fn look(sampler: &Sampler, conf: f64, opts: &Options) -> anyhow::Result<Option<Verdict>> {
+fn look(sampler: &mut Sampler, conf: f64, opts: &Options) -> anyhow::Result<Option<Verdict>> {
     let input = input::from_run(&sampler.store, sampler.run)?;
+    if sampler.exposition.is_some() {
+        publish_verdicts(sampler, &input);
+    }
     if let Until::AbConclusive(args) = opts.until {
         return Ok(
             crate::cmd::compare::compare_variants(&input, "rss", args, conf)

@@ -37,6 +37,7 @@ pub fn run(db: &Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<bool> {
             interval: "500ms".into(),
             duration: Some(args.duration.clone()),
             no_smaps: false,
+            scrape: Vec::new(),
             format: Format::Text,
             fail_on: None,
             verdict: VerdictArgs {

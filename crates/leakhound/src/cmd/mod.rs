@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod compare;
 pub mod demo;
 pub mod export;
+pub mod fleet;
 pub mod import;
 pub mod plot;
 pub mod report;
@@ -45,6 +46,24 @@ pub fn new_run(
         limit_bytes: limit,
         version: env!("CARGO_PKG_VERSION").into(),
     }
+}
+
+/// `--scrape` URLs, checked.
+pub fn scrape_urls(s: &SamplingArgs) -> anyhow::Result<Vec<leakhound_net::Uri>> {
+    s.scrape
+        .iter()
+        .map(|u| {
+            let uri: leakhound_net::Uri = u
+                .parse()
+                .map_err(|_| user(format!("--scrape {u:?}: not a URL")))?;
+            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                return Err(user(format!(
+                    "--scrape {u:?}: write http://HOST:PORT/metrics"
+                )));
+            }
+            Ok(uri)
+        })
+        .collect()
 }
 
 /// `--interval` and `--for` in seconds, checked.

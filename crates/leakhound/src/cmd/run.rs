@@ -79,6 +79,7 @@ pub fn stop_child(child: &mut Child, grace: f64) {
 
 pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     let (interval, duration) = timing(&args.sampling)?;
+    let scrapes = crate::cmd::scrape_urls(&args.sampling)?;
     let grace = parse_duration(&args.grace).map_err(|e| user(format!("--grace: {e}")))?;
     // Parse verdict options now, so a typo fails before a long soak rather than after it.
     crate::cmd::analyze::analyse_check(&args.sampling.verdict)?;
@@ -142,6 +143,7 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
     );
     let targets = vec![Target::new(target, TargetSpec::Tree(key))];
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
+    sampler.scrape(scrapes)?;
     sampler.agent = agent.map(|(l, _)| l);
     let mut driver = match (&args.replay, &args.target) {
         (Some(har), Some(target)) => {

@@ -17,6 +17,7 @@ use crate::session::{sample_loop, stop_flag, Options, Until};
 
 pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
     let (interval, duration) = timing(&args.sampling)?;
+    let scrapes = crate::cmd::scrape_urls(&args.sampling)?;
     crate::cmd::analyze::analyse_check(&args.sampling.verdict)?;
     let mut targets = Vec::new();
     let mut limit: Option<u64> = None;
@@ -46,6 +47,17 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         ),
         None => None,
     };
+    let listen: Option<std::net::SocketAddr> = args
+        .listen
+        .as_deref()
+        .map(|a| {
+            a.parse().map_err(|_| {
+                user(format!(
+                    "--listen {a:?}: write IP:PORT, e.g. 127.0.0.1:9464"
+                ))
+            })
+        })
+        .transpose()?;
     let description = targets
         .iter()
         .map(|t| t.label.clone())
@@ -66,7 +78,20 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         format_duration(interval)
     );
     let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
+    sampler.scrape(scrapes)?;
     sampler.agent = agent;
+    if let Some(addr) = listen {
+        let text: leakhound_net::exporter::Exposition = Default::default();
+        let bound = leakhound_net::exporter::serve(addr, std::sync::Arc::clone(&text))
+            .map_err(|e| user(format!("--listen {addr}: {e}")))?;
+        let scope = if bound.ip().is_loopback() {
+            "loopback only"
+        } else {
+            "reachable from other hosts"
+        };
+        eprintln!("leakhound: serving metrics on http://{bound}/metrics ({scope})");
+        sampler.exposition = Some(text);
+    }
     let opts = Options {
         interval,
         duration,
