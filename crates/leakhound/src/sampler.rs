@@ -151,6 +151,9 @@ fn metric_name(series: &str) -> String {
     }
 }
 
+/// Reads one number off a finding.
+type FindingValue = fn(&leakhound_analysis::Finding) -> Option<f64>;
+
 /// The exposition text of the latest readings and verdicts.
 fn metrics_text(
     latest: &BTreeMap<(String, String), f64>,
@@ -179,7 +182,7 @@ fn metrics_text(
             );
         }
     }
-    let gauges: [(&str, &str, fn(&leakhound_analysis::Finding) -> Option<f64>); 4] = [
+    let gauges: [(&str, &str, FindingValue); 4] = [
         (
             "leakhound_leak_rate_bytes_per_day",
             "Sustained growth of the floor.",
