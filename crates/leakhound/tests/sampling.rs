@@ -233,7 +233,10 @@ fn kill_9_of_watch_keeps_the_database_and_its_samples() {
         .map(Result::unwrap)
         .collect();
     assert!(per_time.iter().all(|&c| c == 9 || c == 10), "{per_time:?}");
-    assert!(per_time.contains(&10), "fds are stored every fifth interval: {per_time:?}");
+    assert!(
+        per_time.contains(&10),
+        "fds are stored every fifth interval: {per_time:?}"
+    );
     // A reader sees the run as unfinished, not corrupt.
     let r = d.run(&["runs"]);
     r.expect_code(0);
