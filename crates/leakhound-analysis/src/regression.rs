@@ -47,6 +47,21 @@ pub enum FitError {
     Singular,
 }
 
+/// The design matrix with each column divided by its largest magnitude, and those scales:
+/// unix-second times and byte counts then keep their precision in X'X.
+fn scaled_design(columns: &[Vec<f64>], n: usize) -> (DMatrix<f64>, Vec<f64>) {
+    let scale: Vec<f64> = columns
+        .iter()
+        .map(|c| {
+            c.iter()
+                .fold(0.0f64, |m, v| m.max(v.abs()))
+                .max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    let x = DMatrix::from_fn(n, columns.len(), |i, j| columns[j][i] / scale[j]);
+    (x, scale)
+}
+
 impl LinearFit {
     /// Fits `y` on the given columns (each of length `y.len()`). Include a column of ones for
     /// an intercept.
@@ -56,17 +71,7 @@ impl LinearFit {
         if n < p + 1 {
             return Err(FitError::TooFew { n, p });
         }
-        // Scale each column by its largest magnitude; shift the response by its mean so that
-        // large baselines do not eat the precision of small slopes.
-        let scale: Vec<f64> = columns
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .fold(0.0f64, |m, v| m.max(v.abs()))
-                    .max(f64::MIN_POSITIVE)
-            })
-            .collect();
-        let x = DMatrix::from_fn(n, p, |i, j| columns[j][i] / scale[j]);
+        let (x, scale) = scaled_design(columns, n);
         let xtx = x.transpose() * &x;
         let xtx_inv = xtx.try_inverse().ok_or(FitError::Singular)?;
         if xtx_inv.iter().any(|v| !v.is_finite()) {
@@ -218,15 +223,7 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<A
     if n < p + 2 {
         return Err(FitError::TooFew { n, p });
     }
-    let scale: Vec<f64> = columns
-        .iter()
-        .map(|c| {
-            c.iter()
-                .fold(0.0f64, |m, v| m.max(v.abs()))
-                .max(f64::MIN_POSITIVE)
-        })
-        .collect();
-    let x = DMatrix::from_fn(n, p, |i, j| columns[j][i] / scale[j]);
+    let (x, scale) = scaled_design(columns, n);
     let ymean = y.iter().sum::<f64>() / n as f64;
     let ysd = (y.iter().map(|v| (v - ymean).powi(2)).sum::<f64>() / n as f64)
         .sqrt()

@@ -346,7 +346,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
             // The rate that matters is the tail's: a smooth rise detected as several jumps
             // would bend a whole-span fit.
             let last = jumps[jumps.len() - 1].index + 2;
-            if let Some(tf) = tail_fit(&x, v, last.min(x.len()), &periods) {
+            if let Some(tf) = tail_fit(&x, v, last.min(x.len()), &periods, &[]) {
                 chosen = tf;
                 from = x[last.min(x.len() - 1)];
                 finding.notes.push(Note::RateFromTail);
@@ -461,41 +461,33 @@ fn growth_stopped(
 ) -> bool {
     let end = x[x.len() - 1];
     let start = end - (end - from) / 3.0;
-    let Some(i) = x.iter().position(|&xi| xi >= start) else {
-        return false;
-    };
-    if x.len() - i < MIN_FLOOR_POINTS {
-        return false;
-    }
-    let tail_x: Vec<f64> = x[i..].iter().map(|xi| xi - x[i]).collect();
-    let span = tail_x[tail_x.len() - 1];
-    let terms = Terms {
-        segments: restarts
-            .iter()
-            .map(|r| (r - t0) / DAY - x[i])
-            .filter(|&s| s > 0.0 && s < span)
-            .collect(),
-        periods: periods
-            .iter()
-            .copied()
-            .filter(|p| span >= 2.0 * p)
-            .collect(),
-        ..Terms::default()
-    };
-    match fit(&tail_x, &v[i..], &terms) {
-        Ok(f) => f.ci(confidence).1 < tol,
-        Err(_) => false,
-    }
+    let segments: Vec<f64> = restarts.iter().map(|r| (r - t0) / DAY).collect();
+    x.iter()
+        .position(|&xi| xi >= start)
+        .and_then(|i| tail_fit(x, v, i, periods, &segments))
+        .is_some_and(|f| f.ci(confidence).1 < tol)
 }
 
-/// The floor model fitted on points `from..` only (at least 10 of them).
-fn tail_fit(x: &[f64], v: &[f64], from: usize, periods: &[f64]) -> Option<SlopeFit> {
+/// The floor model fitted on points `from..` only (at least 10 of them), with the restarts
+/// (days, on `x`'s scale) that fall inside.
+fn tail_fit(
+    x: &[f64],
+    v: &[f64],
+    from: usize,
+    periods: &[f64],
+    segments: &[f64],
+) -> Option<SlopeFit> {
     if x.len().saturating_sub(from) < MIN_FLOOR_POINTS {
         return None;
     }
     let tail_x: Vec<f64> = x[from..].iter().map(|xi| xi - x[from]).collect();
     let span = tail_x[tail_x.len() - 1];
     let terms = Terms {
+        segments: segments
+            .iter()
+            .map(|s| s - x[from])
+            .filter(|&s| s > 0.0 && s < span)
+            .collect(),
         // Harmonics need two periods inside the tail itself.
         periods: periods
             .iter()

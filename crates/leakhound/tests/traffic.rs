@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use util::{series, Dir};
+use util::{free_port, series, Dir};
 
 /// What the server saw: (seconds since it started, method, path with query, body).
 type Seen = Arc<Mutex<Vec<(f64, String, String, Vec<u8>)>>>;
@@ -124,14 +124,6 @@ mod slow_body {
     }
 
     use std::future::Future;
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_accepting(addr: &str) {

@@ -3,18 +3,10 @@
 //! `cargo run --release -p leakhound-bench --bin scorer [-- --cases 900 --seed 1]`
 
 use leakhound_analysis::Verdict;
+use leakhound_bench::arg;
 use leakhound_bench::corpus::{corpus, Shape};
 use leakhound_bench::score::{metrics, run, Method, Scored};
 use rayon::prelude::*;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn pct(v: f64) -> String {
     if v.is_nan() {

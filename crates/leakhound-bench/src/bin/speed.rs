@@ -9,17 +9,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use leakhound_analysis::{analyze, Config};
+use leakhound_bench::arg;
 use leakhound_bench::corpus::{corpus, Shape, Spec};
 use rayon::prelude::*;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn series(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
     let mut spec: Spec = corpus(seed, 9)
@@ -104,8 +96,8 @@ fn main() {
         ),
     }
 
-    let batch = arg("--batch", 10_000);
-    let len = arg("--batch-len", 20_000);
+    let batch = arg("--batch", 10_000) as usize;
+    let len = arg("--batch-len", 20_000) as usize;
     let start = Instant::now();
     let leaks: usize = (0..batch)
         .into_par_iter()

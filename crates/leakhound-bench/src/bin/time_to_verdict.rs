@@ -56,14 +56,27 @@ fn oracle_says_leak(t: &[f64], y: &[f64], noise: &Noise) -> bool {
     beta[1] - 1.959964 * inv[(1, 1)].sqrt() > TOL
 }
 
+/// The benchmark's process: 250 MB, 30 s samples, a 5 MB GC sawtooth every 5 minutes, 0.5 MB
+/// of wander with a 30-minute correlation time.
+fn process(seed: u64, shape: Shape, rate: f64, span: f64, tau: f64) -> Spec {
+    Spec {
+        id: seed as usize,
+        seed,
+        shape,
+        baseline: 250e6,
+        dt: 30.0,
+        span,
+        rate,
+        gc: (5e6, 300.0),
+        wander: (0.5e6, tau),
+        cycle: 0.0,
+        feature: 0.0,
+        feature_at: 0.0,
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let seeds: u64 = args
-        .iter()
-        .position(|a| a == "--seeds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let seeds = leakhound_bench::arg("--seeds", 20);
     let tau = 1800.0;
     let (amp, period, dt) = (5e6, 300.0, 30.0);
     let noise = Noise {
@@ -75,20 +88,7 @@ fn main() {
     let results: Vec<(f64, f64)> = (0..seeds)
         .into_par_iter()
         .map(|seed| {
-            let spec = Spec {
-                id: seed as usize,
-                seed: 1000 + seed,
-                shape: Shape::Steady,
-                baseline: 250e6,
-                dt: 30.0,
-                span: 7.0 * DAY,
-                rate: 8e6,
-                gc: (5e6, 300.0),
-                wander: (0.5e6, tau),
-                cycle: 0.0,
-                feature: 0.0,
-                feature_at: 0.0,
-            };
+            let spec = process(1000 + seed, Shape::Steady, 8e6, 7.0 * DAY, tau);
             let (t, y) = spec.generate();
             let mut lh = f64::NAN;
             let mut oracle = f64::NAN;
@@ -114,20 +114,7 @@ fn main() {
     let looks: Vec<(usize, usize, usize)> = (0..seeds)
         .into_par_iter()
         .map(|seed| {
-            let spec = Spec {
-                id: seed as usize,
-                seed: 5000 + seed,
-                shape: Shape::Flat,
-                baseline: 250e6,
-                dt: 30.0,
-                span: DAY,
-                rate: 0.0,
-                gc: (5e6, 300.0),
-                wander: (0.5e6, tau),
-                cycle: 0.0,
-                feature: 0.0,
-                feature_at: 0.0,
-            };
+            let spec = process(5000 + seed, Shape::Flat, 0.0, DAY, tau);
             let (t, y) = spec.generate();
             let (mut n_looks, mut lh, mut or) = (0, 0, 0);
             let mut h = step_h;
