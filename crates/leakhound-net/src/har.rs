@@ -452,3 +452,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Any text is entries or an error naming the file, never a panic; so is any prefix
+        /// of a real recorder file (a kill at any byte).
+        #[test]
+        fn any_text_or_prefix_is_handled(text in r#"(\{|\}|"[a-zA-Z]{0,8}"|:|,|[0-9]{0,4}|\[|\]|\n){0,60}"#, cut in 0usize..400) {
+            let _ = super::parse_har("fuzz.har", &text);
+            let real = "{\"log\":{\"version\":\"1.2\",\"creator\":{\"name\":\"leakhound\",\"version\":\"0\"},\"entries\":[\n{\"startedDateTime\":\"2026-11-27T04:33:00.000Z\",\"request\":{\"method\":\"GET\",\"url\":\"http://a/\"},\"response\":{\"status\":200,\"content\":{\"size\":0}}}\n]}}\n";
+            let cut = cut.min(real.len());
+            if real.is_char_boundary(cut) {
+                let _ = super::parse_har("cut.har", &real[..cut]);
+            }
+        }
+    }
+}

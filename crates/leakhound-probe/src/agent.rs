@@ -300,3 +300,17 @@ mod tests {
         assert!(!dir.exists(), "private directory removed");
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Whatever an agent (or anything else on the socket) sends, parsing answers.
+        #[test]
+        fn any_line_is_handled(line in r#"(\{|\}|"[a-z_]{0,8}"|:|,|-?[0-9.e]{0,6}|null|\[|\]){0,40}"#) {
+            let _ = super::parse_report(&line);
+        }
+    }
+}

@@ -282,3 +282,24 @@ untyped_thing{a="1",} -3.5
         assert_eq!(parse(&text).unwrap()[0].labels["l"], v);
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        /// Garbage exposition text is an error or samples, never a panic.
+        #[test]
+        fn any_text_is_handled(text in r#"([a-z_:]{0,6}|[{}=",\\# ]|[0-9.eE+-]|NaN|Inf|\n){0,80}"#) {
+            let _ = super::parse(&text);
+        }
+
+        /// Whatever the label value, writing then parsing gives it back.
+        #[test]
+        fn label_values_round_trip(v in "\\PC{0,20}") {
+            let text = format!("m{{l=\"{}\"}} 1", super::escape_label(&v));
+            prop_assert_eq!(&super::parse(&text).unwrap()[0].labels["l"], &v);
+        }
+    }
+}

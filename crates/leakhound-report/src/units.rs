@@ -242,3 +242,19 @@ mod tests {
         assert_eq!(format_time_label(1795753985.0, 3600.0), "04:33:05");
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        /// Sizes, rates and durations: any argument is a value or a message, never a panic.
+        #[test]
+        fn any_argument_is_handled(s in r"[0-9.eE+-]{0,8}[ a-zA-Z/]{0,8}[0-9]{0,3}") {
+            let _ = super::parse_size(&s);
+            let _ = super::parse_rate(&s);
+            let _ = super::parse_duration(&s);
+        }
+    }
+}

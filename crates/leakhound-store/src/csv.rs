@@ -215,3 +215,19 @@ mod tests {
         assert_eq!(t.series(1), (series[1].1.clone(), series[1].2.clone()));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Any text gets an answer, never a panic; errors name a line inside the text.
+        #[test]
+        fn any_text_parses_or_names_a_line(text in "(timestamp|[0-9.,eE+ :TZ-]|[a-z]|\n|\"){0,200}") {
+            if let Err(e) = super::parse("fuzz.csv", &text) {
+                prop_assert!(e.line >= 1 && e.line <= text.lines().count().max(1));
+            }
+        }
+    }
+}

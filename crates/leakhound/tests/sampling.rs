@@ -342,3 +342,30 @@ fn a_soak_without_a_leak_is_not_called_one() {
         .unwrap();
     assert_ne!(rss["verdict"], "leak", "{rss:#}");
 }
+
+#[test]
+fn two_watches_share_one_database() {
+    let d = Dir::new();
+    let me = std::process::id().to_string();
+    let spawn = || {
+        d.cmd(&["watch", "--pid", &me, "--interval", "50ms", "--for", "3s"])
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let conn = d.open_db();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    for run in [1, 2] {
+        assert!(
+            series(&conn, run, "rss").len() >= 20,
+            "run {run} lost samples"
+        );
+    }
+}

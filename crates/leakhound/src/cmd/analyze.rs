@@ -135,17 +135,35 @@ fn explain_causes(input: &Input, results: &mut [Analysed]) {
             .find(|a| a.series.name == name)
             .and_then(|a| a.finding.rate_per_day)
     };
+    // A runtime series that leaks says which memory grows, even while the process total is
+    // still inconclusive (its own floor is noisier).
+    let leaking = |results: &[Analysed], name: &str| {
+        results
+            .iter()
+            .find(|a| a.series.name == name)
+            .filter(|a| a.finding.verdict == Verdict::Leak)
+            .and_then(|a| a.finding.rate_per_day)
+    };
     let heap = rate_of(results, "node.heap_used");
     let buffers = rate_of(results, "node.external");
+    let runtime_leaks =
+        leaking(results, "node.heap_used").is_some() || leaking(results, "node.external").is_some();
     for a in results.iter_mut() {
         if a.series.unit != "bytes" {
             continue;
         }
         a.finding.attribute(&counters);
         let is_process_memory = ["rss", "pss", "uss", "anon"].contains(&a.series.name.as_str());
-        if let (true, Verdict::Leak, Some(h), Some(b), Some(r)) = (
+        let grows = match a.finding.verdict {
+            Verdict::Leak => true,
+            Verdict::Inconclusive => {
+                runtime_leaks && a.finding.rate_per_day.is_some_and(|r| r > 0.0)
+            }
+            Verdict::NoLeak => false,
+        };
+        if let (true, true, Some(h), Some(b), Some(r)) = (
             is_process_memory,
-            a.finding.verdict,
+            grows,
             heap,
             buffers,
             a.finding.rate_per_day,
