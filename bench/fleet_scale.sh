@@ -13,7 +13,7 @@ WORK=$(mktemp -d /tmp/lh-fleet-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 /usr/bin/victoria-metrics -storageDataPath="$WORK/vm" -httpListenAddr="127.0.0.1:$PORT" -retentionPeriod=1y >/dev/null 2>&1 &
 VM=$!
-trap 'kill $VM 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $VM 2>/dev/null; wait $VM 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
 
 START=$(date +%s.%N)
