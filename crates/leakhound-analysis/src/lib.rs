@@ -32,4 +32,6 @@ pub use attribution::{
     MemoryKind, RateRatio,
 };
 pub use sequential::SequentialLooks;
-pub use verdict::{analyze, Config, Finding, InputError, Note, Pattern, Verdict};
+pub use verdict::{
+    analyze, default_tolerance, Config, Finding, InputError, Note, Pattern, Verdict,
+};

@@ -105,6 +105,24 @@ impl Config {
     }
 }
 
+/// The tolerance used when the user gives none: 1 MiB/day for memory, 1/day for counts, or
+/// 0.2% (counts: 1%) of the median level per day when that is larger, so large processes are
+/// not held to a standard their noise cannot meet.
+pub fn default_tolerance(values: &[f64], bytes: bool) -> f64 {
+    let median = if values.is_empty() {
+        0.0
+    } else {
+        let mut v = values.to_vec();
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f64::total_cmp).1
+    };
+    if bytes {
+        1048576.0f64.max(0.002 * median.abs())
+    } else {
+        1.0f64.max(0.01 * median.abs())
+    }
+}
+
 /// Notes that qualify a finding; the presentation turns them into sentences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -90,9 +90,9 @@ struct MatrixSeries {
     values: Vec<(f64, String)>,
 }
 
-/// Parses a `query_range` answer.
-pub fn parse_matrix(url: &str, body: &[u8]) -> Result<Vec<PromSeries>, PromError> {
-    let env: Envelope<Matrix> = serde_json::from_slice(body).map_err(|e| PromError::Malformed {
+/// The `data` of an API answer, or the server's error.
+fn data_of<T: serde::de::DeserializeOwned>(url: &str, body: &[u8]) -> Result<Option<T>, PromError> {
+    let env: Envelope<T> = serde_json::from_slice(body).map_err(|e| PromError::Malformed {
         url: url.to_string(),
         message: e.to_string(),
     })?;
@@ -103,7 +103,12 @@ pub fn parse_matrix(url: &str, body: &[u8]) -> Result<Vec<PromSeries>, PromError
             message: env.error.unwrap_or_else(|| env.status.clone()),
         });
     }
-    let data = env.data.ok_or_else(|| PromError::Malformed {
+    Ok(env.data)
+}
+
+/// Parses a `query_range` answer.
+pub fn parse_matrix(url: &str, body: &[u8]) -> Result<Vec<PromSeries>, PromError> {
+    let data = data_of::<Matrix>(url, body)?.ok_or_else(|| PromError::Malformed {
         url: url.to_string(),
         message: "no data".into(),
     })?;
@@ -136,19 +141,7 @@ pub fn parse_series_list(
     url: &str,
     body: &[u8],
 ) -> Result<Vec<BTreeMap<String, String>>, PromError> {
-    let env: Envelope<Vec<BTreeMap<String, String>>> =
-        serde_json::from_slice(body).map_err(|e| PromError::Malformed {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
-    if env.status != "success" {
-        return Err(PromError::Query {
-            url: url.to_string(),
-            status: 200,
-            message: env.error.unwrap_or_default(),
-        });
-    }
-    Ok(env.data.unwrap_or_default())
+    Ok(data_of(url, body)?.unwrap_or_default())
 }
 
 /// An exact selector for one label set: `{__name__="x",job="api"}`.

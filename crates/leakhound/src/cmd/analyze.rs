@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use leakhound_analysis::{analyze, memory_kind, Config, Counter, Finding, Verdict};
+use leakhound_analysis::{
+    analyze, default_tolerance, memory_kind, Config, Counter, Finding, Verdict,
+};
 use leakhound_report::units::{parse_rate, parse_size};
 use leakhound_report::{terminal, AnalysisJson, SeriesJson};
 use leakhound_store::SeriesKind;
@@ -28,18 +30,7 @@ fn tolerance_for(user_tol: Option<f64>, s: &SeriesData) -> f64 {
     if let Some(t) = user_tol.filter(|_| s.unit == "bytes") {
         return t;
     }
-    let mut v = s.v.clone();
-    let median = if v.is_empty() {
-        0.0
-    } else {
-        let mid = v.len() / 2;
-        *v.select_nth_unstable_by(mid, f64::total_cmp).1
-    };
-    if s.unit == "bytes" {
-        (1048576.0f64).max(0.002 * median.abs())
-    } else {
-        1.0f64.max(0.01 * median.abs())
-    }
+    default_tolerance(&s.v, s.unit == "bytes")
 }
 
 fn parse_verdict_args(v: &VerdictArgs) -> anyhow::Result<(Option<f64>, Option<f64>)> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use leakhound_analysis::{analyze, fleet_attribution, Config, Finding, Verdict};
+use leakhound_analysis::{analyze, default_tolerance, fleet_attribution, Config, Finding, Verdict};
 use leakhound_net::prom::{selector, PromClient, PromSeries};
 use leakhound_report::units::{
     format_amount, format_duration, format_range, parse_duration, parse_rate, parse_size,
@@ -276,13 +276,8 @@ fn judge(s: PromSeries, tolerance: Option<f64>, limit: Option<f64>) -> Option<Ju
     if s.t.len() < 2 {
         return None;
     }
-    let median = {
-        let mut v = s.v.clone();
-        let m = v.len() / 2;
-        *v.select_nth_unstable_by(m, f64::total_cmp).1
-    };
     let cfg = Config {
-        tolerance: tolerance.unwrap_or((1048576.0f64).max(0.002 * median.abs())),
+        tolerance: tolerance.unwrap_or_else(|| default_tolerance(&s.v, true)),
         limit,
         restarts: Vec::new(),
         confidence: 0.95,

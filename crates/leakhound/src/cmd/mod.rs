@@ -66,6 +66,12 @@ pub fn scrape_urls(s: &SamplingArgs) -> anyhow::Result<Vec<leakhound_net::Uri>> 
         .collect()
 }
 
+/// `--for` in seconds, checked.
+pub fn for_duration(d: Option<&str>) -> anyhow::Result<Option<f64>> {
+    d.map(|d| parse_duration(d).map_err(|e| user(format!("--for: {e}"))))
+        .transpose()
+}
+
 /// `--interval` and `--for` in seconds, checked.
 pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
     let interval = parse_duration(&s.interval).map_err(|e| user(format!("--interval: {e}")))?;
@@ -75,11 +81,7 @@ pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
             s.interval
         )));
     }
-    let duration = s
-        .duration
-        .as_deref()
-        .map(|d| parse_duration(d).map_err(|e| user(format!("--for: {e}"))))
-        .transpose()?;
+    let duration = for_duration(s.duration.as_deref())?;
     Ok((interval, duration))
 }
 

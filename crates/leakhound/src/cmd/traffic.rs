@@ -10,7 +10,7 @@ use leakhound_net::record::{record as run_recorder, RecordOptions, RecordStats};
 use leakhound_net::replay::{
     prepare, replay as run_replay, Pacing, Prepared, Repeat, ReplayOptions, ReplayStats,
 };
-use leakhound_report::units::{parse_duration, parse_size};
+use leakhound_report::units::parse_size;
 
 use crate::cli::{RecordArgs, ReplayArgs, ReplayPacing};
 use crate::error::user;
@@ -100,12 +100,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<bool> {
     let upstream = http_uri("--upstream", &args.upstream)?;
     let max_body =
         parse_size(&args.max_body).map_err(|e| user(format!("--max-body: {e}")))? as usize;
-    let duration = args
-        .duration
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .map_err(|e| user(format!("--for: {e}")))?;
+    let duration = crate::cmd::for_duration(args.duration.as_deref())?;
     let stop = stop_flag()?;
     let opts = RecordOptions {
         listen,
@@ -230,12 +225,7 @@ impl Driver {
 }
 
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<bool> {
-    let duration = args
-        .duration
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .map_err(|e| user(format!("--for: {e}")))?;
+    let duration = crate::cmd::for_duration(args.duration.as_deref())?;
     let stop = stop_flag()?;
     let mut driver = Driver::start(&args.har, &args.target, &args.pacing, duration)?;
     eprintln!(
