@@ -119,12 +119,12 @@ pub fn parse_matrix(url: &str, body: &[u8]) -> Result<Vec<PromSeries>, PromError
             let (t, v): (Vec<f64>, Vec<f64>) = s
                 .values
                 .into_iter()
+                // Gaps (NaN), infinities and numbers too large for f64 are not samples.
                 .filter_map(|(t, v)| {
-                    let v: f64 = match v.as_str() {
-                        "+Inf" | "-Inf" | "NaN" => return None,
-                        x => x.parse().ok()?,
-                    };
-                    Some((t, v))
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .map(|v| (t, v))
                 })
                 .unzip();
             PromSeries {

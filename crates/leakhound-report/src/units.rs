@@ -35,7 +35,7 @@ pub fn parse_size(s: &str) -> Result<f64, String> {
     if !n.is_finite() || n < 0.0 {
         return Err(format!("{s:?}: a size must be a non-negative number"));
     }
-    Ok(n * mult)
+    finite(s, "size", n * mult)
 }
 
 /// Parses a duration (`500ms`, `30s`, `5m`, `2h`, `14d`, `1w`; a bare number is seconds) into
@@ -62,7 +62,7 @@ pub fn parse_duration(s: &str) -> Result<f64, String> {
             ))
         }
     };
-    Ok(n * mult)
+    finite(s, "duration", n * mult)
 }
 
 /// Parses a rate `SIZE/PERIOD` (`2MiB/day`, `500KB/h`, `1.5MB/d`) into units per day.
@@ -81,7 +81,16 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     if secs <= 0.0 {
         return Err(format!("rate {s:?}: the period must be positive"));
     }
-    Ok(size * 86400.0 / secs)
+    finite(s, "rate", size * 86400.0 / secs)
+}
+
+/// Rejects a value too large to represent (`1e308GiB` is a number, its bytes are not).
+fn finite(s: &str, what: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{s:?}: this {what} is too large"))
+    }
 }
 
 /// Formats bytes with a binary unit and 3 significant digits: `8.1 MiB`, `250 MiB`, `2.0 GiB`.
