@@ -121,6 +121,7 @@ pub struct Event {
 /// An open leakhound database.
 pub struct Store {
     conn: Connection,
+    path: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -157,7 +158,10 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(open_err)?;
-        let store = Store { conn };
+        let store = Store {
+            conn,
+            path: path.display().to_string(),
+        };
         store.migrate(path)?;
         Ok(store)
     }
@@ -181,7 +185,15 @@ impl Store {
                 supported: MIGRATIONS.len() as i64,
             });
         }
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            path: path.display().to_string(),
+        })
+    }
+
+    /// The file this store was opened from, for messages.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     fn migrate(&self, path: &Path) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 //! The sampling loop shared by `run` and `watch`: read every target, write the interval's
 //! samples and events in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
@@ -128,7 +128,27 @@ pub struct Sampler {
     names: HashMap<SeriesId, (String, String)>,
     /// Latest verdicts per (target, series), for the exporter.
     pub verdicts: Vec<(String, String, leakhound_analysis::Finding)>,
+    /// Intervals read but not stored yet, oldest first: the database refused them (disk full,
+    /// I/O error) and they are retried every interval.
+    held: VecDeque<Interval>,
+    held_samples: usize,
+    /// Samples of held intervals given up because too many were held.
+    pub dropped_samples: u64,
+    /// The database error of the first refused write, and when it happened.
+    write_failure: Option<(f64, String)>,
 }
+
+/// One interval's rows and events, as written in one transaction.
+#[derive(Debug)]
+struct Interval {
+    rows: Vec<(SeriesId, f64, f64)>,
+    events: Vec<Event>,
+}
+
+/// Most samples held in memory while the database refuses writes (24 bytes each: 24 MB; at
+/// 100 processes every second, about a quarter of an hour). Beyond it the oldest are dropped,
+/// so that leakhound never becomes the process that fills the memory.
+const MAX_HELD_SAMPLES: usize = 1_000_000;
 
 /// Most series one run takes from `--scrape` endpoints.
 const MAX_SCRAPED_SERIES: usize = 5000;
@@ -313,6 +333,10 @@ impl Sampler {
             latest: BTreeMap::new(),
             names,
             verdicts: Vec::new(),
+            held: VecDeque::new(),
+            held_samples: 0,
+            dropped_samples: 0,
+            write_failure: None,
         })
     }
 
@@ -604,7 +628,6 @@ impl Sampler {
         self.targets = targets;
         self.reader.retain(&live_keys);
         self.scrape_all(now, &mut rows, &mut events)?;
-        self.store.write_batch(self.run, &rows, &events)?;
         if self.exposition.is_some() {
             for (id, _, v) in &rows {
                 if let Some(k) = self.names.get(id) {
@@ -613,8 +636,94 @@ impl Sampler {
             }
             self.publish();
         }
-        self.samples_written += rows.len() as u64;
+        self.store_interval(Interval { rows, events }, now);
         Ok(summary)
+    }
+
+    /// Stores this interval after any held ones; when the database refuses, holds it in memory
+    /// and says so once. Nothing read is lost while the database recovers within the bound.
+    fn store_interval(&mut self, interval: Interval, now: f64) {
+        self.held_samples += interval.rows.len();
+        self.held.push_back(interval);
+        if let Some(since) = self.write_failure.as_ref().map(|f| f.0) {
+            if self.write_db().is_ok() {
+                let detail = format!(
+                    "database writes failed for {:.0} s; the intervals read meanwhile were held in memory and stored late{}",
+                    now - since,
+                    if self.dropped_samples > 0 {
+                        format!(", except the oldest {} samples", self.dropped_samples)
+                    } else {
+                        String::new()
+                    }
+                );
+                eprintln!(
+                    "leakhound: {} is writable again: {detail}",
+                    self.store.path()
+                );
+                let _ = self.store.write_batch(
+                    self.run,
+                    &[],
+                    &[Event {
+                        t: now,
+                        kind: "warning".into(),
+                        detail,
+                    }],
+                );
+                self.write_failure = None;
+            }
+        } else if let Err(e) = self.write_db() {
+            eprintln!(
+                "leakhound: warning: cannot write to {}: {e}; keeping samples in memory and retrying every interval",
+                self.store.path()
+            );
+            self.write_failure = Some((now, e.to_string()));
+        }
+        while self.held_samples > MAX_HELD_SAMPLES {
+            let Some(old) = self.held.pop_front() else {
+                break;
+            };
+            if self.dropped_samples == 0 {
+                eprintln!(
+                    "leakhound: warning: more than {MAX_HELD_SAMPLES} samples held for {}; dropping the oldest",
+                    self.store.path()
+                );
+            }
+            self.held_samples -= old.rows.len();
+            self.dropped_samples += old.rows.len() as u64;
+        }
+    }
+
+    /// Writes held intervals, oldest first, each in its own transaction; stops at the first
+    /// refusal.
+    fn write_db(&mut self) -> Result<(), leakhound_store::StoreError> {
+        while let Some(i) = self.held.front() {
+            self.store.write_batch(self.run, &i.rows, &i.events)?;
+            self.held_samples -= i.rows.len();
+            self.samples_written += i.rows.len() as u64;
+            self.held.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Stores what is still held, at the end of a session; an error says how much could not be
+    /// stored and why.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.write_db() {
+            let since = self.held.front().and_then(|i| i.rows.first()).map(|r| r.1);
+            return Err(crate::error::user(format!(
+                "{}: the last {} intervals ({} samples{}) could not be stored: {e}",
+                self.store.path(),
+                self.held.len(),
+                self.held_samples,
+                since
+                    .map(|t| format!(", from {}", leakhound_store::format_rfc3339(t)))
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(())
     }
 
     /// Rewrites the `/metrics` text from the latest readings and verdicts.

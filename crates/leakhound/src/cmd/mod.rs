@@ -88,11 +88,12 @@ pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
 /// Ends the run in the database, prints the verdict, stores it. Returns whether `--fail-on`
 /// matched.
 pub fn conclude(
-    sampler: &Sampler,
+    sampler: &mut Sampler,
     end: &End,
     s: &SamplingArgs,
     note: Option<String>,
 ) -> anyhow::Result<bool> {
+    sampler.flush()?;
     let now = sampler.clock.now();
     let code = match end {
         End::Exited(st) => st.code(),

@@ -188,5 +188,5 @@ pub fn run(db: &Option<PathBuf>, args: &RunArgs) -> anyhow::Result<bool> {
         End::Interrupted => Some("leakhound: interrupted; the command was stopped".into()),
         _ => None,
     };
-    conclude(&sampler, &end, &args.sampling, note)
+    conclude(&mut sampler, &end, &args.sampling, note)
 }

@@ -99,5 +99,5 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         report_looks: true,
     };
     let end = sample_loop(&mut sampler, &mut [], &stop, &opts)?;
-    conclude(&sampler, &end, &args.sampling, None)
+    conclude(&mut sampler, &end, &args.sampling, None)
 }
