@@ -118,14 +118,18 @@ struct Exchange {
     req_body: Slot,
 }
 
-/// Runs the recorder until `shutdown` resolves; then completes the HAR file.
+/// Runs the recorder until `shutdown` resolves; then completes the HAR file. `listening` is
+/// told the bound address once the socket is open (and the HAR file created), so that what is
+/// announced is what is listening.
 pub async fn record(
     opts: RecordOptions,
     stats: Arc<RecordStats>,
+    listening: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(opts.listen).await?;
     let writer = HarWriter::create(&opts.out, env!("CARGO_PKG_VERSION"))?;
+    listening(listener.local_addr()?);
     let (tx, rx) = mpsc::channel::<Entry>();
     let writer_stats = Arc::clone(&stats);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -233,7 +233,13 @@ fn nanos() -> u128 {
 
 /// `NODE_OPTIONS` with the agent required, keeping what the user already set.
 pub fn node_options(existing: Option<&str>, agent: &Path) -> String {
-    let require = format!("--require \"{}\"", agent.display());
+    // Node reads NODE_OPTIONS with double quotes and backslash escapes, so any path survives.
+    let path = agent
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    let require = format!("--require \"{path}\"");
     match existing.map(str::trim).filter(|s| !s.is_empty()) {
         Some(e) => format!("{e} {require}"),
         None => require,

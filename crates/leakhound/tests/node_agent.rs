@@ -239,3 +239,56 @@ fn ab_finds_twice_the_leak_at_twice_the_rate() {
         .expect_code(2)
         .expect_stderr("--a");
 }
+
+#[test]
+fn agent_printed_for_watch_reports_from_a_node_started_by_hand() {
+    if !node_available() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let d = Dir::new();
+    // A directory name a shell would act on: the printed lines must quote it.
+    let dir = d.path("it's $(touch pwned) dir");
+    std::fs::create_dir(&dir).unwrap();
+    let printed = d.run(&["agent", "--dir", dir.to_str().unwrap()]);
+    printed.expect_code(0);
+    let socket = dir.join("leakhound-agent.sock");
+    // What a user does with it: eval the lines, then start node by hand.
+    let mut node = std::process::Command::new("sh")
+        .args(["-c", "eval \"$1\"; exec node \"$2\"", "sh"])
+        .arg(printed.stdout())
+        .arg(fixture())
+        .current_dir(d.dir.path())
+        .envs([("LEAK", "buffer"), ("RATE", "100"), ("DURATION", "12")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = node.id().to_string();
+    let r = d.run(&[
+        "watch",
+        "--pid",
+        &pid,
+        "--agent-socket",
+        socket.to_str().unwrap(),
+        "--interval",
+        "250ms",
+        "--for",
+        "8s",
+    ]);
+    let _ = node.kill();
+    let _ = node.wait();
+    r.expect_code(0);
+    assert!(!d.path("pwned").exists(), "the printed lines ran a command");
+    let conn = d.open_db();
+    let requests = series(&conn, 1, "node.http.client.requests");
+    let heap = series(&conn, 1, "node.heap_used");
+    assert!(
+        requests.len() >= 10 && heap.len() >= 10,
+        "{} request and {} heap samples\n{}\n{}",
+        requests.len(),
+        heap.len(),
+        printed.stdout(),
+        r.describe()
+    );
+    assert!(requests.last().unwrap().1 > requests[0].1, "{requests:?}");
+}

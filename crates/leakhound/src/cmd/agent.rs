@@ -13,16 +13,19 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
         .map_err(|e| user(format!("cannot write {}: {e}", script.display())))?;
     let socket = dir.join("leakhound-agent.sock");
     let existing = std::env::var("NODE_OPTIONS").ok();
+    let socket = sh_quote(&socket.display().to_string());
     println!("# start node with:");
-    println!("export LEAKHOUND_AGENT_SOCKET='{}'", socket.display());
+    println!("export LEAKHOUND_AGENT_SOCKET={socket}");
     println!(
-        "export NODE_OPTIONS='{}'",
-        node_options(existing.as_deref(), &script)
+        "export NODE_OPTIONS={}",
+        sh_quote(&node_options(existing.as_deref(), &script))
     );
     println!("# and watch it with:");
-    println!(
-        "# leakhound watch --name node --agent-socket '{}'",
-        socket.display()
-    );
+    println!("# leakhound watch --name node --agent-socket {socket}");
     Ok(false)
+}
+
+/// Quotes `s` for a POSIX shell, so that `eval "$(leakhound agent)"` takes every path as it is.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }

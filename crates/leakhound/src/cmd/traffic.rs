@@ -109,21 +109,6 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<bool> {
         keep_credentials: args.keep_credentials,
         max_body,
     };
-    let scope = if listen.ip().is_loopback() {
-        "loopback only"
-    } else {
-        "reachable from other hosts"
-    };
-    eprintln!(
-        "leakhound: recording on http://{listen} ({scope}) -> {}, writing {}{}",
-        args.upstream,
-        args.out.display(),
-        if args.keep_credentials {
-            " WITH credentials"
-        } else {
-            " (credentials redacted)"
-        }
-    );
     let stats = Arc::new(RecordStats::default());
     let rt = runtime()?;
     let started = Instant::now();
@@ -137,7 +122,25 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<bool> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    rt.block_on(run_recorder(opts, Arc::clone(&stats), shutdown))
+    let keep = args.keep_credentials;
+    let announce = |bound: SocketAddr| {
+        let scope = if bound.ip().is_loopback() {
+            "loopback only"
+        } else {
+            "reachable from other hosts"
+        };
+        eprintln!(
+            "leakhound: recording on http://{bound} ({scope}) -> {}, writing {}{}",
+            args.upstream,
+            args.out.display(),
+            if keep {
+                " WITH credentials"
+            } else {
+                " (credentials redacted)"
+            }
+        );
+    };
+    rt.block_on(run_recorder(opts, Arc::clone(&stats), announce, shutdown))
         .map_err(|e| user(format!("record on {listen}: {e}")))?;
     eprintln!(
         "leakhound: recorded {} exchanges ({} upstream errors) to {}",
