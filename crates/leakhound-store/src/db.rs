@@ -178,6 +178,11 @@ impl Store {
         })?;
         conn.busy_timeout(Duration::from_secs(10))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            return Err(StoreError::Empty {
+                path: path.display().to_string(),
+            });
+        }
         if version > MIGRATIONS.len() as i64 {
             return Err(StoreError::TooNew {
                 path: path.display().to_string(),
@@ -408,6 +413,59 @@ impl Store {
         Ok((ts, vs))
     }
 
+    /// Samples of a series, at most `max_points` of them. When there are more, each of
+    /// `max_points` equal spans of time gives its lowest value (at its own time): the floor the
+    /// analysis works on survives, and a look at a run of weeks costs no more memory than a
+    /// look at a run of hours. Rows are streamed, never all held.
+    pub fn samples_bounded(
+        &self,
+        series: SeriesId,
+        max_points: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>), StoreError> {
+        let (n, t0, t1): (i64, Option<f64>, Option<f64>) = self.conn.query_row(
+            "SELECT COUNT(*), MIN(t), MAX(t) FROM samples WHERE series_id = ?1",
+            [series],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let (Some(t0), Some(t1)) = (t0, t1) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        if n as usize <= max_points.max(1) {
+            return self.samples(series);
+        }
+        let width = (t1 - t0) / max_points as f64;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT t, value FROM samples WHERE series_id = ?1 ORDER BY t")?;
+        let mut ts = Vec::with_capacity(max_points);
+        let mut vs = Vec::with_capacity(max_points);
+        let mut current: Option<(usize, f64, f64)> = None;
+        let mut rows = st.query([series])?;
+        while let Some(r) = rows.next()? {
+            let (t, v): (f64, f64) = (r.get(0)?, r.get(1)?);
+            let bucket = (((t - t0) / width) as usize).min(max_points - 1);
+            match &mut current {
+                Some((b, bt, bv)) if *b == bucket => {
+                    if v < *bv {
+                        (*bt, *bv) = (t, v);
+                    }
+                }
+                _ => {
+                    if let Some((_, bt, bv)) = current {
+                        ts.push(bt);
+                        vs.push(bv);
+                    }
+                    current = Some((bucket, t, v));
+                }
+            }
+        }
+        if let Some((_, bt, bv)) = current {
+            ts.push(bt);
+            vs.push(bv);
+        }
+        Ok((ts, vs))
+    }
+
     /// Events of a run, in time order.
     pub fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
         let mut st = self
@@ -481,6 +539,56 @@ mod tests {
         assert_eq!(r.series_of(run).unwrap()[0].name, "rss");
         assert!(matches!(r.run(99), Err(StoreError::NoSuchRun(99))));
         assert_eq!(r.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn bounded_samples_keep_the_lowest_of_each_span() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("lh.db")).unwrap();
+        let run = s.create_run(&new_run()).unwrap();
+        let id = s
+            .series(run, "rss", &BTreeMap::new(), SeriesKind::Gauge, "bytes")
+            .unwrap();
+        // A sawtooth of period 97 over a rising floor: 10,000 samples, 1 s apart.
+        let rows: Vec<(SeriesId, f64, f64)> = (0..10_000)
+            .map(|i| {
+                (
+                    id,
+                    i as f64,
+                    1000.0 + i as f64 * 0.1 + (i % 97) as f64 * 50.0,
+                )
+            })
+            .collect();
+        s.write_batch(run, &rows, &[]).unwrap();
+        assert_eq!(
+            s.samples_bounded(id, 20_000).unwrap(),
+            s.samples(id).unwrap()
+        );
+        let (t, v) = s.samples_bounded(id, 100).unwrap();
+        assert_eq!(t.len(), 100);
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
+        for (ti, vi) in t.iter().zip(&v) {
+            // Each kept point is a real sample, the lowest of its span of 100 s.
+            let i = *ti as usize;
+            assert_eq!(rows[i].2, *vi);
+            let span = (i / 100) * 100..(i / 100) * 100 + 100;
+            assert!(rows[span].iter().all(|r| r.2 >= *vi));
+        }
+        let (t, _) = s.samples_bounded(id + 1, 100).unwrap();
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_file_without_schema_is_no_runs_yet_for_readers() {
+        // What a kill -9 between creating the file and creating the schema leaves.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lh.db");
+        std::fs::write(&path, b"").unwrap();
+        let err = Store::open_read_only(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Empty { .. }), "{err}");
+        assert!(err.to_string().contains("holds no runs yet"));
+        // A writer takes it over.
+        assert!(Store::open(&path).unwrap().runs().unwrap().is_empty());
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// The file has no leakhound schema: empty, or creation was interrupted before any run.
+    #[error("database {path} holds no runs yet (empty, or its creation was interrupted); record a run first")]
+    Empty {
+        /// The database path.
+        path: String,
+    },
     /// No run with this id.
     #[error("no run {0} in the database (see `leakhound runs`)")]
     NoSuchRun(i64),

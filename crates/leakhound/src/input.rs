@@ -140,10 +140,36 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
 }
 
 pub fn from_run(store: &Store, run: RunId) -> anyhow::Result<Input> {
+    load_run(store, run, None, None)
+}
+
+/// Series `names` of a stored run, each cut to at most `max_points` (lowest value per span of
+/// time): what a look during sampling needs, in memory that does not grow with the run.
+pub fn from_run_bounded(
+    store: &Store,
+    run: RunId,
+    names: &[&str],
+    max_points: usize,
+) -> anyhow::Result<Input> {
+    load_run(store, run, Some(names), Some(max_points))
+}
+
+fn load_run(
+    store: &Store,
+    run: RunId,
+    names: Option<&[&str]>,
+    max_points: Option<usize>,
+) -> anyhow::Result<Input> {
     let info = store.run(run).map_err(|e| user(e.to_string()))?;
     let mut series = Vec::new();
     for s in store.series_of(run)? {
-        let (t, v) = store.samples(s.id)?;
+        if names.is_some_and(|n| !n.contains(&s.name.as_str())) {
+            continue;
+        }
+        let (t, v) = match max_points {
+            Some(m) => store.samples_bounded(s.id, m)?,
+            None => store.samples(s.id)?,
+        };
         if t.is_empty() {
             continue;
         }
