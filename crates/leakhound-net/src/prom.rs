@@ -203,6 +203,11 @@ impl PromClient {
         })
     }
 
+    /// The same client, giving up on a request after `timeout` without an answer.
+    pub fn with_timeout(self, timeout: Duration) -> PromClient {
+        PromClient { timeout, ..self }
+    }
+
     async fn get(&self, path_and_query: &str) -> Result<Vec<u8>, PromError> {
         let url = format!("{}{path_and_query}", self.base);
         let mut last = String::new();
@@ -225,7 +230,7 @@ impl PromClient {
                     continue;
                 }
                 Err(_) => {
-                    last = format!("no answer within {} s", self.timeout.as_secs());
+                    last = format!("no answer within {:.1} s", self.timeout.as_secs_f64());
                     continue;
                 }
             };

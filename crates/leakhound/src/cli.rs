@@ -287,6 +287,9 @@ pub struct FleetArgs {
     /// Resolution of the query
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub step: String,
+    /// Give up on a request that has no answer after this long (each request is tried 3 times)
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub timeout: String,
     /// A counter per instance (e.g. 'http_client_requests_total{job="api"}') to relate leak
     /// rates to event rates across the fleet
     #[arg(long, value_name = "QUERY")]

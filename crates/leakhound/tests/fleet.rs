@@ -360,3 +360,43 @@ fn scrape_reads_an_endpoint_into_series() {
         .expect_code(2)
         .expect_stderr("--scrape");
 }
+
+#[test]
+fn a_tsdb_that_never_answers_is_a_clear_error_in_bounded_time() {
+    // A real socket that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(3).filter_map(Result::ok).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(conns);
+    });
+    let d = Dir::new();
+    let started = Instant::now();
+    let r = d.run(&[
+        "fleet",
+        "--prometheus",
+        &format!("http://127.0.0.1:{port}"),
+        "--query",
+        "up",
+        "--timeout",
+        "1s",
+    ]);
+    let took = started.elapsed();
+    r.expect_code(2).expect_stderr("no answer within 1.0 s");
+    assert!(r.stderr().contains(&port.to_string()), "{}", r.describe());
+    // Three tries of 1 s and two pauses: about 4 s, nowhere near the 60 s default.
+    assert!(took < Duration::from_secs(9), "took {took:?}");
+    drop(held);
+    d.run(&[
+        "fleet",
+        "--prometheus",
+        "http://127.0.0.1:1",
+        "--query",
+        "up",
+        "--timeout",
+        "0s",
+    ])
+    .expect_code(2)
+    .expect_stderr("--timeout");
+}

@@ -50,8 +50,18 @@ fn short(labels: &BTreeMap<String, String>, keys: &[String]) -> String {
 }
 
 pub fn run(_db: &Option<PathBuf>, args: &FleetArgs) -> anyhow::Result<bool> {
-    let client =
-        PromClient::new(&args.prometheus).map_err(|e| user(format!("--prometheus {e}")))?;
+    let timeout = parse_duration(&args.timeout)
+        .ok()
+        .filter(|t| *t > 0.0)
+        .ok_or_else(|| {
+            user(format!(
+                "--timeout {:?}: write a positive duration, e.g. 30s",
+                args.timeout
+            ))
+        })?;
+    let client = PromClient::new(&args.prometheus)
+        .map_err(|e| user(format!("--prometheus {e}")))?
+        .with_timeout(std::time::Duration::from_secs_f64(timeout));
     let range = parse_duration(&args.range).map_err(|e| user(format!("--range: {e}")))?;
     let step = parse_duration(&args.step).map_err(|e| user(format!("--step: {e}")))?;
     if step <= 0.0 || range <= 0.0 {
