@@ -224,7 +224,15 @@ pub enum InputError {
     /// Times are not strictly increasing.
     #[error("time at sample {0} is not after the one before")]
     Unsorted(usize),
+    /// A value or time so large that sums of squares overflow (beyond an exabyte, or a time
+    /// past the year 5000).
+    #[error("sample {0} is out of range: values up to 1e18 and times up to 1e11 s (the year 5138) can be analysed")]
+    OutOfRange(usize),
 }
+
+/// Largest magnitude of a value (an exabyte is far beyond any process) and of a time.
+const MAX_VALUE: f64 = 1e18;
+const MAX_TIME: f64 = 1e11;
 
 fn check(t: &[f64], y: &[f64]) -> Result<(), InputError> {
     if t.len() != y.len() {
@@ -238,6 +246,9 @@ fn check(t: &[f64], y: &[f64]) -> Result<(), InputError> {
     }
     if let Some(i) = (1..t.len()).find(|&i| t[i] <= t[i - 1]) {
         return Err(InputError::Unsorted(i));
+    }
+    if let Some(i) = (0..t.len()).find(|&i| t[i].abs() > MAX_TIME || y[i].abs() > MAX_VALUE) {
+        return Err(InputError::OutOfRange(i));
     }
     Ok(())
 }
