@@ -218,6 +218,26 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// `watch` of this test process every 50 ms for `secs` with its database on a 16 MiB tmpfs,
+/// two seconds in. Returns the child, the database as seen from here, and where the database
+/// is copied when the watch ends.
+fn watch_on_small_tmpfs(d: &Dir, secs: &str) -> (Child, PathBuf, PathBuf) {
+    let (mnt, out) = (d.path("small"), d.path("out"));
+    std::fs::create_dir_all(&mnt).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let me = std::process::id().to_string();
+    let child = on_small_tmpfs(
+        &mnt,
+        &out,
+        "16m",
+        &["watch", "--pid", &me, "--interval", "50ms", "--for", secs],
+    );
+    let db = inside(child.id(), &mnt).join("lh.db");
+    wait_for("the database on the tmpfs", 20, || db.exists());
+    std::thread::sleep(Duration::from_secs(2));
+    (child, db, out)
+}
+
 fn finish(child: Child) -> (i32, String) {
     let out = child.wait_with_output().unwrap();
     let code = out.status.code().unwrap_or(-1);
@@ -227,19 +247,7 @@ fn finish(child: Child) -> (i32, String) {
 #[test]
 fn a_full_disk_holds_samples_in_memory_until_it_frees() {
     let d = Dir::new();
-    let (mnt, out) = (d.path("small"), d.path("out"));
-    std::fs::create_dir_all(&mnt).unwrap();
-    std::fs::create_dir_all(&out).unwrap();
-    let me = std::process::id().to_string();
-    let child = on_small_tmpfs(
-        &mnt,
-        &out,
-        "16m",
-        &["watch", "--pid", &me, "--interval", "50ms", "--for", "9s"],
-    );
-    let db = inside(child.id(), &mnt).join("lh.db");
-    wait_for("the database on the tmpfs", 20, || db.exists());
-    std::thread::sleep(Duration::from_secs(2));
+    let (child, db, out) = watch_on_small_tmpfs(&d, "9s");
     let filler = fill(db.parent().unwrap());
     let full_from = wall();
     std::thread::sleep(Duration::from_secs(3));
@@ -275,19 +283,7 @@ fn a_full_disk_holds_samples_in_memory_until_it_frees() {
 #[test]
 fn a_disk_that_stays_full_is_a_clear_error_and_keeps_what_was_stored() {
     let d = Dir::new();
-    let (mnt, out) = (d.path("small"), d.path("out"));
-    std::fs::create_dir_all(&mnt).unwrap();
-    std::fs::create_dir_all(&out).unwrap();
-    let me = std::process::id().to_string();
-    let child = on_small_tmpfs(
-        &mnt,
-        &out,
-        "16m",
-        &["watch", "--pid", &me, "--interval", "50ms", "--for", "4s"],
-    );
-    let db = inside(child.id(), &mnt).join("lh.db");
-    wait_for("the database on the tmpfs", 20, || db.exists());
-    std::thread::sleep(Duration::from_secs(2));
+    let (child, db, out) = watch_on_small_tmpfs(&d, "4s");
     let full_from = wall();
     let _filler = fill(db.parent().unwrap());
     let (code, stderr) = finish(child);
