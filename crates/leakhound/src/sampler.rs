@@ -150,6 +150,13 @@ struct Interval {
 /// so that leakhound never becomes the process that fills the memory.
 const MAX_HELD_SAMPLES: usize = 1_000_000;
 
+fn new_series_failed(store: &Store, name: &str, e: &leakhound_store::StoreError) -> String {
+    format!(
+        "cannot add series {name} to {}: {e}; its samples are skipped until it can be",
+        store.path()
+    )
+}
+
 /// Most series one run takes from `--scrape` endpoints.
 const MAX_SCRAPED_SERIES: usize = 5000;
 
@@ -396,9 +403,16 @@ impl Sampler {
                         } else {
                             "count"
                         };
-                        let id = self.store.series(self.run, &s.name, &labels, kind, unit)?;
-                        self.scraped.insert(key, id);
-                        id
+                        match self.store.series(self.run, &s.name, &labels, kind, unit) {
+                            Ok(id) => {
+                                self.scraped.insert(key, id);
+                                id
+                            }
+                            Err(e) => {
+                                warnings.push(new_series_failed(&self.store, &s.name, &e));
+                                continue;
+                            }
+                        }
                     }
                 };
                 rows.push((id, now, s.value));
@@ -410,21 +424,29 @@ impl Sampler {
         Ok(())
     }
 
-    /// The id of series `name` of `target`, created on first use.
+    /// The id of series `name` of `target`, created on first use. When the database cannot
+    /// create it (disk full), the reason goes to `failed` and this interval skips the series;
+    /// the next interval tries again.
     fn series_id(
         store: &Store,
         run: RunId,
         target: &mut Target,
-        name: &str,
-        kind: SeriesKind,
-        unit: &str,
-    ) -> anyhow::Result<SeriesId> {
+        (name, kind, unit): (&str, SeriesKind, &str),
+        failed: &mut Vec<String>,
+    ) -> Option<SeriesId> {
         if let Some(id) = target.series.get(name) {
-            return Ok(*id);
+            return Some(*id);
         }
-        let id = store.series(run, name, &target.labels, kind, unit)?;
-        target.series.insert(name.to_string(), id);
-        Ok(id)
+        match store.series(run, name, &target.labels, kind, unit) {
+            Ok(id) => {
+                target.series.insert(name.to_string(), id);
+                Some(id)
+            }
+            Err(e) => {
+                failed.push(new_series_failed(store, name, &e));
+                None
+            }
+        }
     }
 
     fn warn_once(&mut self, key: String, events: &mut Vec<Event>, now: f64) {
@@ -446,6 +468,7 @@ impl Sampler {
         let mut events: Vec<Event> = Vec::new();
         let mut summary = TickSummary::default();
         let mut live_keys: Vec<ProcKey> = Vec::new();
+        let mut failed: Vec<String> = Vec::new();
         let mut targets = std::mem::take(&mut self.targets);
         for (ti, target) in targets.iter_mut().enumerate() {
             if target.done {
@@ -499,7 +522,14 @@ impl Sampler {
                     }
                     tree
                 }
-                TargetSpec::Name(matcher) => matcher.matching()?,
+                TargetSpec::Name(matcher) => match matcher.matching() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // The targets are out of `self` during the loop: note and go on.
+                        failed.push(format!("listing processes for {}: {e}", target.label));
+                        continue;
+                    }
+                },
             };
             // Instances: each root-level match (or the tree root) is one incarnation.
             let current: BTreeSet<ProcKey> = match &target.spec {
@@ -586,27 +616,21 @@ impl Sampler {
                         } else {
                             "bytes"
                         };
-                        let id = Self::series_id(
-                            &self.store,
-                            self.run,
-                            target,
-                            name,
-                            SeriesKind::Gauge,
-                            unit,
-                        )?;
-                        rows.push((id, now, v));
+                        let key = (name, SeriesKind::Gauge, unit);
+                        if let Some(id) =
+                            Self::series_id(&self.store, self.run, target, key, &mut failed)
+                        {
+                            rows.push((id, now, v));
+                        }
                     }
                 }
                 for (name, v) in agent.counters(&target.pids_seen) {
-                    let id = Self::series_id(
-                        &self.store,
-                        self.run,
-                        target,
-                        &name,
-                        SeriesKind::Counter,
-                        "count",
-                    )?;
-                    rows.push((id, now, v));
+                    let key = (name.as_str(), SeriesKind::Counter, "count");
+                    if let Some(id) =
+                        Self::series_id(&self.store, self.run, target, key, &mut failed)
+                    {
+                        rows.push((id, now, v));
+                    }
                 }
             }
             if ti == 0 {
@@ -615,17 +639,15 @@ impl Sampler {
         }
         if let (Some(r), Some(first)) = (&self.replay, targets.first_mut()) {
             let sent = r.sent.load(std::sync::atomic::Ordering::Relaxed) as f64;
-            let id = Self::series_id(
-                &self.store,
-                self.run,
-                first,
-                "replay.requests",
-                SeriesKind::Counter,
-                "count",
-            )?;
-            rows.push((id, now, sent));
+            let key = ("replay.requests", SeriesKind::Counter, "count");
+            if let Some(id) = Self::series_id(&self.store, self.run, first, key, &mut failed) {
+                rows.push((id, now, sent));
+            }
         }
         self.targets = targets;
+        for f in failed {
+            self.warn_once(f, &mut events, now);
+        }
         self.reader.retain(&live_keys);
         self.scrape_all(now, &mut rows, &mut events)?;
         if self.exposition.is_some() {

@@ -218,20 +218,17 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// `watch` of this test process every 50 ms for `secs` with its database on a 16 MiB tmpfs,
-/// two seconds in. Returns the child, the database as seen from here, and where the database
+/// `watch` of this test process every 50 ms for `secs` (and `extra` arguments) with its
+/// database on a 16 MiB tmpfs, two seconds in. Returns the child, the database as seen from here, and where the database
 /// is copied when the watch ends.
-fn watch_on_small_tmpfs(d: &Dir, secs: &str) -> (Child, PathBuf, PathBuf) {
+fn watch_on_small_tmpfs(d: &Dir, secs: &str, extra: &[&str]) -> (Child, PathBuf, PathBuf) {
     let (mnt, out) = (d.path("small"), d.path("out"));
     std::fs::create_dir_all(&mnt).unwrap();
     std::fs::create_dir_all(&out).unwrap();
     let me = std::process::id().to_string();
-    let child = on_small_tmpfs(
-        &mnt,
-        &out,
-        "16m",
-        &["watch", "--pid", &me, "--interval", "50ms", "--for", secs],
-    );
+    let mut args = vec!["watch", "--pid", &me, "--interval", "50ms", "--for", secs];
+    args.extend(extra);
+    let child = on_small_tmpfs(&mnt, &out, "16m", &args);
     let db = inside(child.id(), &mnt).join("lh.db");
     wait_for("the database on the tmpfs", 20, || db.exists());
     std::thread::sleep(Duration::from_secs(2));
@@ -247,9 +244,32 @@ fn finish(child: Child) -> (i32, String) {
 #[test]
 fn a_full_disk_holds_samples_in_memory_until_it_frees() {
     let d = Dir::new();
-    let (child, db, out) = watch_on_small_tmpfs(&d, "9s");
+    // A real HTTP server with a metrics page that gains a series while the disk is full.
+    let page = d.path("web");
+    std::fs::create_dir(&page).unwrap();
+    std::fs::write(page.join("metrics.txt"), "early_metric 1\n").unwrap();
+    let port = util::free_port();
+    let web = Kids(vec![Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&page)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()]);
+    let url = format!("http://127.0.0.1:{port}/metrics.txt");
+    wait_for("the metrics page", 10, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let (child, db, out) = watch_on_small_tmpfs(&d, "9s", &["--scrape", &url]);
     let filler = fill(db.parent().unwrap());
     let full_from = wall();
+    std::fs::write(page.join("metrics.txt"), "early_metric 1\nlate_metric 42\n").unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let freed_at = wall();
     std::fs::remove_file(&filler).unwrap();
@@ -260,7 +280,17 @@ fn a_full_disk_holds_samples_in_memory_until_it_frees() {
         "the failure names the database: {stderr}"
     );
     assert!(stderr.contains("writable again"), "{stderr}");
+    // The series that could not be added while the disk was full is added after.
+    assert!(stderr.contains("cannot add series late_metric"), "{stderr}");
+    drop(web);
     let conn = rusqlite::Connection::open(out.join("lh.db")).unwrap();
+    let late = series(&conn, 1, "late_metric");
+    assert!(
+        late.first()
+            .is_some_and(|&(t, v)| t > full_from && v == 42.0),
+        "{late:?}"
+    );
+    assert!(late.len() >= 20, "{} late samples", late.len());
     assert_eq!(integrity(&conn), "ok");
     let rss = series(&conn, 1, "rss");
     // Every interval is there, those read while the disk was full included.
@@ -283,7 +313,7 @@ fn a_full_disk_holds_samples_in_memory_until_it_frees() {
 #[test]
 fn a_disk_that_stays_full_is_a_clear_error_and_keeps_what_was_stored() {
     let d = Dir::new();
-    let (child, db, out) = watch_on_small_tmpfs(&d, "4s");
+    let (child, db, out) = watch_on_small_tmpfs(&d, "4s", &[]);
     let full_from = wall();
     let _filler = fill(db.parent().unwrap());
     let (code, stderr) = finish(child);
