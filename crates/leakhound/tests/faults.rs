@@ -77,23 +77,31 @@ fn repeated_kill_9_under_heavy_writes_loses_nothing_committed() {
     let mut seed = 0x2545_f491_u64;
     let (mut survived, mut max_tail, mut runs_with_samples) = (0, 0.0f64, 0);
     for k in 0..KILLS {
-        // The first kills land while the file and schema are being created; later ones at any
-        // point of the write loop.
+        // The first kills land while the file and schema are being created; later ones at a
+        // random point of the write loop, once it is writing (however slow the start is).
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let delay_ms = if k < 3 {
-            10 * k as u64
-        } else {
-            150 + (seed >> 33) % 900
-        };
+        let stored: i64 = before.iter().map(|r| r.1).sum();
         let mut w = d
             .cmd(&args)
             .stderr(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        if k < 3 {
+            std::thread::sleep(Duration::from_millis(10 * k as u64));
+        } else {
+            wait_for("the watch to write", 20, || {
+                d.db().exists()
+                    && samples_per_run(&d.open_db())
+                        .iter()
+                        .map(|r| r.1)
+                        .sum::<i64>()
+                        > stored
+            });
+            std::thread::sleep(Duration::from_millis((seed >> 33) % 700));
+        }
         w.kill().unwrap(); // SIGKILL
         let killed_at = wall();
         w.wait().unwrap();
