@@ -196,6 +196,15 @@ impl Store {
         })
     }
 
+    /// Caps SQLite's page cache at `kib` KiB. SQLite keeps every page it writes until its cache
+    /// (2 MB by default) is full, which reads as slow growth of a long sampler's memory; an
+    /// appending writer needs only the last pages of each index.
+    pub fn limit_cache(&self, kib: u32) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib}"))?;
+        Ok(())
+    }
+
     /// The file this store was opened from, for messages.
     pub fn path(&self) -> &str {
         &self.path

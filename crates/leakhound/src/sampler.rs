@@ -157,6 +157,10 @@ fn new_series_failed(store: &Store, name: &str, e: &leakhound_store::StoreError)
     )
 }
 
+/// SQLite page cache of a sampling session, KiB: room for the pages appended to and for a look
+/// (20,000 samples of one series, about 120 pages), without holding the whole run's pages.
+const SAMPLER_CACHE_KIB: u32 = 512;
+
 /// Most series one run takes from `--scrape` endpoints.
 const MAX_SCRAPED_SERIES: usize = 5000;
 
@@ -307,6 +311,7 @@ impl Sampler {
         clock: Clock,
         smaps: bool,
     ) -> anyhow::Result<Sampler> {
+        store.limit_cache(SAMPLER_CACHE_KIB)?;
         let many = targets.len() > 1;
         let mut names = HashMap::new();
         for t in &mut targets {
