@@ -67,7 +67,7 @@ echo "- watcher A stored $ticks intervals of rss in $((MIN * 60)) s at 1 s"
 echo "- A's stderr tail:"
 tail -n 3 "$WORK/a.err" | sed 's/^/    /'
 echo "- leakhound's verdict on watcher A (observer B, every 5 s):"
-"$LH" --db "$WORK/b.db" analyze 1 --series rss --series uss --series fds --series threads | sed 's/^/    /'
+"$LH" --db "$WORK/b.db" analyze 1 --series rss --series anon --series uss --series fds --series threads | sed 's/^/    /'
 "$LH" --db "$WORK/b.db" analyze 1 --series rss --format json >"$WORK/verdict.json"
 "$LH" --db "$WORK/b.db" export 1 --format csv \
   | awk -F, 'NR == 1 {for (c = 1; c <= NF; c++) if ($c == "rss") k = c; next}
