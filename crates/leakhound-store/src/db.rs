@@ -439,7 +439,8 @@ impl Store {
         let (Some(t0), Some(t1)) = (t0, t1) else {
             return Ok((Vec::new(), Vec::new()));
         };
-        if n as usize <= max_points.max(1) {
+        let max_points = max_points.max(1);
+        if n as usize <= max_points {
             return self.samples(series);
         }
         let width = (t1 - t0) / max_points as f64;

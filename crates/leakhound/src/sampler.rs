@@ -133,9 +133,9 @@ pub struct Sampler {
     held: VecDeque<Interval>,
     held_samples: usize,
     /// Samples of held intervals given up because too many were held.
-    pub dropped_samples: u64,
-    /// The database error of the first refused write, and when it happened.
-    write_failure: Option<(f64, String)>,
+    dropped_samples: u64,
+    /// When the database first refused a write, while it still does.
+    failing_since: Option<f64>,
 }
 
 /// One interval's rows and events, as written in one transaction.
@@ -348,7 +348,7 @@ impl Sampler {
             held: VecDeque::new(),
             held_samples: 0,
             dropped_samples: 0,
-            write_failure: None,
+            failing_since: None,
         })
     }
 
@@ -672,7 +672,7 @@ impl Sampler {
     fn store_interval(&mut self, interval: Interval, now: f64) {
         self.held_samples += interval.rows.len();
         self.held.push_back(interval);
-        if let Some(since) = self.write_failure.as_ref().map(|f| f.0) {
+        if let Some(since) = self.failing_since {
             if self.write_db().is_ok() {
                 let detail = format!(
                     "database writes failed for {:.0} s; the intervals read meanwhile were held in memory and stored late{}",
@@ -696,14 +696,14 @@ impl Sampler {
                         detail,
                     }],
                 );
-                self.write_failure = None;
+                self.failing_since = None;
             }
         } else if let Err(e) = self.write_db() {
             eprintln!(
                 "leakhound: warning: cannot write to {}: {e}; keeping samples in memory and retrying every interval",
                 self.store.path()
             );
-            self.write_failure = Some((now, e.to_string()));
+            self.failing_since = Some(now);
         }
         while self.held_samples > MAX_HELD_SAMPLES {
             let Some(old) = self.held.pop_front() else {
