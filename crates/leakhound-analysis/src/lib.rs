@@ -33,5 +33,6 @@ pub use attribution::{
 };
 pub use sequential::SequentialLooks;
 pub use verdict::{
-    analyze, default_tolerance, Config, Finding, InputError, Note, Pattern, Verdict,
+    analyze, analyze_with, default_tolerance, Config, Finding, InputError, Load, Note, Pattern,
+    Verdict, DEFAULT_CONFIDENCE,
 };

@@ -80,6 +80,46 @@ impl Pattern {
     }
 }
 
+/// What drives the working set, as far as the user knows: whether a daily load cycle may be
+/// hiding in (or posing as) growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Load {
+    /// Constant load (a soak): no daily cycle to allow for.
+    Constant,
+    /// Production traffic: daily (and weekly) cycles.
+    Cyclic,
+    /// Decide from the data and the workload counters.
+    #[default]
+    Auto,
+}
+
+impl Load {
+    /// `constant`, `cyclic`, `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Load::Constant => "constant",
+            Load::Cyclic => "cyclic",
+            Load::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for Load {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Load, String> {
+        match s {
+            "constant" => Ok(Load::Constant),
+            "cyclic" => Ok(Load::Cyclic),
+            "auto" => Ok(Load::Auto),
+            _ => Err(format!("{s:?}: write constant, cyclic or auto")),
+        }
+    }
+}
+
+/// Confidence level of intervals and decisions unless told otherwise.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+
 /// What the analysis needs besides the samples.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -89,8 +129,11 @@ pub struct Config {
     pub limit: Option<f64>,
     /// Known restart times (unix seconds), e.g. from stored process instances.
     pub restarts: Vec<f64>,
-    /// Confidence level of intervals and decisions (0.95).
+    /// Confidence level of intervals and decisions ([`DEFAULT_CONFIDENCE`]; sequential looks
+    /// decide at higher levels).
     pub confidence: f64,
+    /// What drives the working set.
+    pub load: Load,
 }
 
 impl Config {
@@ -100,7 +143,8 @@ impl Config {
             tolerance,
             limit: None,
             restarts: Vec::new(),
-            confidence: 0.95,
+            confidence: DEFAULT_CONFIDENCE,
+            load: Load::Auto,
         }
     }
 }
@@ -152,8 +196,14 @@ pub struct Finding {
     pub pattern: Pattern,
     /// Sustained growth of the floor, units per day.
     pub rate_per_day: Option<f64>,
-    /// 95% interval of the rate.
-    pub rate_ci95_per_day: Option<(f64, f64)>,
+    /// Interval of the rate at [`Finding::confidence`].
+    pub rate_ci_per_day: Option<(f64, f64)>,
+    /// Confidence level of the interval and the verdict.
+    pub confidence: f64,
+    /// The load the verdict assumed (never `auto`: what auto decided).
+    pub load: Load,
+    /// The workload counter whose event rate was used as the working set's covariate, if any.
+    pub load_counter: Option<String>,
     /// Standard error of the rate (per day), for comparisons between runs.
     pub rate_se_per_day: Option<f64>,
     /// The tolerance used, units per day.
@@ -257,6 +307,19 @@ const MIN_FLOOR_POINTS: usize = 10;
 
 /// Analyses one series: times in unix seconds (sorted), values in bytes (or counts).
 pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError> {
+    analyze_with(t, y, cfg, &[])
+}
+
+/// [`analyze`] with the run's workload counters: a leak follows cumulative events while the
+/// working set follows the current event rate, so a counter whose rate varies separates a
+/// load cycle from growth.
+pub fn analyze_with(
+    t: &[f64],
+    y: &[f64],
+    cfg: &Config,
+    counters: &[crate::attribution::Counter],
+) -> Result<Finding, InputError> {
+    let _ = counters;
     check(t, y)?;
     let span = if t.is_empty() {
         0.0
@@ -270,7 +333,14 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
         verdict: Verdict::Inconclusive,
         pattern: Pattern::Flat,
         rate_per_day: None,
-        rate_ci95_per_day: None,
+        rate_ci_per_day: None,
+        confidence: cfg.confidence,
+        load: if cfg.load == Load::Auto {
+            Load::Cyclic
+        } else {
+            cfg.load
+        },
+        load_counter: None,
         rate_se_per_day: None,
         tolerance_per_day: cfg.tolerance,
         detectable_rate_per_day: None,
@@ -417,7 +487,7 @@ pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError
     let rate = chosen.slope;
     finding.rate_per_day = Some(rate);
     finding.trend_end = Some(trend_end(&x, v, rate, t0));
-    finding.rate_ci95_per_day = Some((lo, hi));
+    finding.rate_ci_per_day = Some((lo, hi));
     finding.rate_se_per_day = Some(chosen.se);
     finding.rate_from = t0 + from * DAY;
     let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);

@@ -82,7 +82,7 @@ pub fn run(method: Method, t: &[f64], y: &[f64], tol: f64) -> Outcome {
             Outcome {
                 verdict: f.verdict,
                 rate: f.rate_per_day,
-                ci: f.rate_ci95_per_day,
+                ci: f.rate_ci_per_day,
             }
         }
         Method::Trendline => match trendline(t, y) {

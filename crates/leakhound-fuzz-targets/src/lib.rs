@@ -24,7 +24,7 @@ pub const TARGETS: &[(&str, Target)] = &[
 fn analyse_series(name: &str, t: &[f64], v: &[f64], unit: &str) {
     let cfg = Config::with_tolerance(default_tolerance(v, unit == "bytes"));
     if let Ok(f) = analyze(t, v, &cfg) {
-        if let (Some(r), Some((lo, hi))) = (f.rate_per_day, f.rate_ci95_per_day) {
+        if let (Some(r), Some((lo, hi))) = (f.rate_per_day, f.rate_ci_per_day) {
             assert!(r.is_finite(), "rate {r} of {name}");
             assert!(lo <= hi, "interval {lo}..{hi} of {name}");
         }

@@ -169,7 +169,7 @@ fn draw_memory<DB: DrawingBackend>(
 
     // Trend with its 95% band, from where the rate was estimated to the end.
     if let (Some(rate), Some((lo_r, hi_r)), Some((te, le))) =
-        (f.rate_per_day, f.rate_ci95_per_day, f.trend_end)
+        (f.rate_per_day, f.rate_ci_per_day, f.trend_end)
     {
         let from = f.rate_from.max(t0);
         let at = |r: f64, t: f64| (le + r * (t - te) / 86400.0) / div;

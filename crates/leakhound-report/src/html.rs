@@ -82,7 +82,7 @@ fn numbers_table(f: &Finding, unit: &str) -> String {
         ("verdict", f.verdict.as_str().to_string()),
         ("pattern", f.pattern.as_str().to_string()),
     ];
-    if let (Some(r), Some((lo, hi))) = (f.rate_per_day, f.rate_ci95_per_day) {
+    if let (Some(r), Some((lo, hi))) = (f.rate_per_day, f.rate_ci_per_day) {
         rows.push((
             "rate of the floor",
             format!("{}/day", format_amount(r, unit)),
@@ -183,7 +183,7 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
         out.push_str("<table class=\"others\"><tr><th>series</th><th>verdict</th><th>pattern</th><th>rate/day (95% CI)</th></tr>");
         for s in &judged {
             let f = s.finding.expect("judged");
-            let rate = match (f.rate_per_day, f.rate_ci95_per_day) {
+            let rate = match (f.rate_per_day, f.rate_ci_per_day) {
                 (Some(r), Some((lo, hi))) => {
                     format!(
                         "{} ({})",

@@ -81,7 +81,7 @@ impl SeriesJson {
             pattern: f.pattern.as_str(),
             rate_bytes_per_day: finite(f.rate_per_day),
             rate_ci95_bytes_per_day: f
-                .rate_ci95_per_day
+                .rate_ci_per_day
                 .filter(|(a, b)| a.is_finite() && b.is_finite())
                 .map(|(a, b)| [a, b]),
             tolerance_bytes_per_day: f.tolerance_per_day,

@@ -9,7 +9,7 @@ fn rate(v: f64, unit: &str) -> String {
 }
 
 fn ci(f: &Finding, unit: &str) -> String {
-    match f.rate_ci95_per_day {
+    match f.rate_ci_per_day {
         Some((lo, hi)) => format!("95% CI {}/day", format_range(lo, hi, unit)),
         None => String::new(),
     }

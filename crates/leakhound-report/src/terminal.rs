@@ -85,7 +85,7 @@ pub fn table(rows: &[Row]) -> String {
     );
     for r in rows {
         let f = r.finding;
-        let rate = match (f.rate_per_day, f.rate_ci95_per_day) {
+        let rate = match (f.rate_per_day, f.rate_ci_per_day) {
             (Some(v), Some((lo, hi))) => format!(
                 "{} ({})",
                 format_amount(v, &r.unit),

@@ -222,12 +222,12 @@ fn metrics_text(
         (
             "leakhound_leak_rate_ci_low",
             "Lower end of the 95% interval of the rate, bytes/day.",
-            |f| f.rate_ci95_per_day.map(|c| c.0),
+            |f| f.rate_ci_per_day.map(|c| c.0),
         ),
         (
             "leakhound_leak_rate_ci_high",
             "Upper end of the 95% interval of the rate, bytes/day.",
-            |f| f.rate_ci95_per_day.map(|c| c.1),
+            |f| f.rate_ci_per_day.map(|c| c.1),
         ),
         (
             "leakhound_time_to_limit_seconds",

@@ -87,6 +87,7 @@ pub fn analyse_input(
             },
             restarts: input.restarts.clone(),
             confidence,
+            load: leakhound_analysis::Load::Auto,
         };
         let finding = analyze(&s.t, &s.v, &cfg)
             .map_err(|e| user(format!("series {}: {e}", s.display_name())))?;

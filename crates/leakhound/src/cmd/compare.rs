@@ -33,7 +33,7 @@ impl Comparison {
         let side = |(label, a): &(String, Analysed)| {
             serde_json::json!({
                 "label": label, "series": a.series.display_name(), "verdict": a.finding.verdict.as_str(),
-                "rate_bytes_per_day": a.finding.rate_per_day, "rate_ci95_bytes_per_day": a.finding.rate_ci95_per_day,
+                "rate_bytes_per_day": a.finding.rate_per_day, "rate_ci95_bytes_per_day": a.finding.rate_ci_per_day,
             })
         };
         serde_json::json!({

@@ -233,7 +233,7 @@ pub fn run(_db: &Option<PathBuf>, args: &FleetArgs) -> anyhow::Result<bool> {
             );
             for j in &judged {
                 let f = &j.finding;
-                let rate = match (f.rate_per_day, f.rate_ci95_per_day) {
+                let rate = match (f.rate_per_day, f.rate_ci_per_day) {
                     (Some(r), Some((lo, hi))) => format!(
                         "{} ({})",
                         format_amount(r, "bytes"),
@@ -291,6 +291,7 @@ fn judge(s: PromSeries, tolerance: Option<f64>, limit: Option<f64>) -> Option<Ju
         limit,
         restarts: Vec::new(),
         confidence: 0.95,
+        load: leakhound_analysis::Load::Auto,
     };
     let finding = analyze(&s.t, &s.v, &cfg).ok()?;
     Some(Judged {
