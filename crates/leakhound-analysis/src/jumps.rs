@@ -58,13 +58,29 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
         .collect();
     cands.sort_by(|a, b| (b.size - drift).abs().total_cmp(&(a.size - drift).abs()));
     // A jump happens between two floor points; a rise spread over many points is a ramp or a
-    // warm-up, whatever its size.
+    // warm-up, whatever its size. So the biggest step near the shift must carry half of it
+    // and stand out (three times) from the other steps around it: on a steep warm-up every
+    // step is big.
     let sharp = |s: &Shift| {
         let k = s.index;
-        let biggest = (k.saturating_sub(1)..=(k + 1).min(n - 2))
-            .map(|i| v[i + 1] - v[i])
-            .fold(0.0f64, |m, d| if d.abs() > m.abs() { d } else { m });
-        biggest.signum() == s.size.signum() && biggest.abs() >= 0.5 * s.size.abs()
+        let (at, biggest) = (k.saturating_sub(1)..=(k + 1).min(n - 2))
+            .map(|i| (i, v[i + 1] - v[i]))
+            .fold(
+                (k, 0.0f64),
+                |m, (i, d)| if d.abs() > m.1.abs() { (i, d) } else { m },
+            );
+        let others: Vec<f64> = (at.saturating_sub(SIDE)..(at + SIDE + 1).min(n - 1))
+            .filter(|&i| i != at)
+            .map(|i| (v[i + 1] - v[i]).abs())
+            .collect();
+        let typical = if others.is_empty() {
+            0.0
+        } else {
+            median3(&others)
+        };
+        biggest.signum() == s.size.signum()
+            && biggest.abs() >= 0.5 * s.size.abs()
+            && biggest.abs() >= 3.0 * typical
     };
     cands.retain(sharp);
     let mut chosen: Vec<Shift> = Vec::new();

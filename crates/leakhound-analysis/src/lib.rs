@@ -20,6 +20,7 @@ pub mod attribution;
 pub mod baselines;
 pub mod floor;
 pub mod jumps;
+mod load;
 mod model;
 pub mod regression;
 pub mod sequential;

@@ -201,6 +201,10 @@ fn prais_winsten(x: &DMatrix<f64>, y: &[f64], gaps: &[f64], rho: f64) -> Transfo
     }
 }
 
+/// One point of the restricted likelihood: (log-likelihood, coefficients, posterior covariance
+/// over σ², σ², effective number of parameters).
+type Profiled = (f64, DVector<f64>, DMatrix<f64>, f64, f64);
+
 /// How the AR(1) correlation of [`gls_ar1`] is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rho {
@@ -218,9 +222,29 @@ pub enum Rho {
 /// in median gaps, and the correlation is that of points one median gap apart). Include a
 /// column of ones for an intercept.
 pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<Ar1Gls, FitError> {
+    gls_ar1_prior(columns, y, t, rho, &vec![None; columns.len()])
+}
+
+/// [`gls_ar1`] with a zero-mean Gaussian prior of standard deviation `prior_sd[j]` (in units of
+/// y per unit of column j) on the coefficients that have one: a random effect. The correlation
+/// and the noise variance are estimated by restricted maximum likelihood of the mixed model,
+/// and the standard errors are posterior ones, so they carry what the data cannot tell apart
+/// from a coefficient of the prior's size. Used for a daily cycle in windows shorter than a
+/// cycle, where its harmonics and the trend are nearly collinear: without the prior the
+/// design is singular, with it the slope's interval includes what a cycle of plausible size
+/// could produce.
+pub fn gls_ar1_prior(
+    columns: &[Vec<f64>],
+    y: &[f64],
+    t: &[f64],
+    rho: Rho,
+    prior_sd: &[Option<f64>],
+) -> Result<Ar1Gls, FitError> {
     let n = y.len();
     let p = columns.len();
-    if n < p + 2 {
+    let k = prior_sd.iter().filter(|s| s.is_some()).count();
+    let p_fixed = p - k;
+    if n < p_fixed + 2 || n < 3 {
         return Err(FitError::TooFew { n, p });
     }
     let (x, scale) = scaled_design(columns, n);
@@ -229,6 +253,16 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<A
         .sqrt()
         .max(f64::MIN_POSITIVE);
     let yc: Vec<f64> = y.iter().map(|v| (v - ymean) / ysd).collect();
+    // Prior precision of each coefficient in the scaled, standardised problem.
+    let precision: Vec<f64> = (0..p)
+        .map(|j| match prior_sd[j] {
+            Some(sd) => {
+                let s = (sd * scale[j] / ysd).max(1e-12);
+                1.0 / (s * s)
+            }
+            None => 0.0,
+        })
+        .collect();
     let mut gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
     let median_gap = {
         let mut g = gaps.clone();
@@ -239,28 +273,71 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<A
     for g in &mut gaps {
         *g /= median_gap;
     }
-    // Restricted log-likelihood profiled over σ²; None where X'V⁻¹X is singular.
-    let reml = |rho: f64| -> Option<(f64, DVector<f64>, DMatrix<f64>, f64)> {
+    // Restricted log-likelihood with σ² profiled; None where the (penalised) X'V⁻¹X is
+    // singular.
+    let reml = |rho: f64| -> Option<Profiled> {
         let tr = prais_winsten(&x, &yc, &gaps, rho);
-        let chol = tr.xtx.clone().cholesky()?;
-        let b = chol.solve(&tr.xty);
-        let rss = (tr.yty - b.dot(&tr.xty)).max(1e-300);
-        let logdet_xtx: f64 = 2.0 * chol.l().diagonal().iter().map(|d| d.ln()).sum::<f64>();
-        let df = (n - p) as f64;
-        let ll = -0.5 * (df * (rss / df).ln() + tr.logdet_v + logdet_xtx);
-        Some((ll, b, chol.inverse(), rss / df))
+        if k == 0 {
+            let chol = tr.xtx.clone().cholesky()?;
+            let b = chol.solve(&tr.xty);
+            let rss = (tr.yty - b.dot(&tr.xty)).max(1e-300);
+            let logdet: f64 = 2.0 * chol.l().diagonal().iter().map(|d| d.ln()).sum::<f64>();
+            let df = (n - p) as f64;
+            let ll = -0.5 * (df * (rss / df).ln() + tr.logdet_v + logdet);
+            return Some((ll, b, chol.inverse(), rss / df, p as f64));
+        }
+        // σ² by a fixed point of s² = RSS / (n - effective parameters), from the total
+        // variance down.
+        let mut s2 = (tr.yty / n as f64).max(1e-12);
+        let mut out = None;
+        for _ in 0..6 {
+            let mut m = tr.xtx.clone();
+            for j in 0..p {
+                m[(j, j)] += s2 * precision[j];
+            }
+            let chol = m.cholesky()?;
+            let b = chol.solve(&tr.xty);
+            let inv = chol.inverse();
+            let fit = b.dot(&(&tr.xtx * &b));
+            let rss = (tr.yty - 2.0 * b.dot(&tr.xty) + fit).max(1e-300);
+            let edf = (&inv * &tr.xtx).trace();
+            let pen: f64 = (0..p).map(|j| precision[j] * b[j] * b[j]).sum();
+            let logdet: f64 = 2.0 * chol.l().diagonal().iter().map(|d| d.ln()).sum::<f64>();
+            let prior_logdet: f64 = (0..p)
+                .filter(|&j| precision[j] > 0.0)
+                .map(|j| (s2 * precision[j]).ln())
+                .sum();
+            // -2 ll = (n - p_f - k) ln s² + ln|M| - ln|s² Λ| + Q / s² + ln|V| with
+            // M = X'X + s² Λ (the k ln s² of the random effects cancels with the last term).
+            let ll = -0.5
+                * ((n - p_fixed) as f64 * s2.ln() + logdet - prior_logdet
+                    + (rss + s2 * pen) / s2
+                    + tr.logdet_v);
+            out = Some((ll, b, inv, s2, edf));
+            let next = (rss / (n as f64 - edf).max(1.0)).max(1e-12);
+            if (next / s2 - 1.0).abs() < 1e-4 {
+                break;
+            }
+            s2 = next;
+        }
+        out
     };
-    // Coarse grid in -log10(1 - ρ), then golden-section refinement around the best point.
-    if let Rho::Known(r) = rho {
-        let (_, b, inv, s2) = reml(r.clamp(0.0, 0.999)).ok_or(FitError::Singular)?;
-        return Ok(Ar1Gls {
+    let finish = |rho: f64, df: f64| -> Result<Ar1Gls, FitError> {
+        let (_, b, inv, s2, _) = reml(rho).ok_or(FitError::Singular)?;
+        Ok(Ar1Gls {
             coef: (0..p).map(|j| b[j] * ysd / scale[j]).collect(),
             se: (0..p)
                 .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j])
                 .collect(),
-            rho: r,
-            df: (n - p) as f64,
-        });
+            rho,
+            df,
+        })
+    };
+    let edf_at = |rho: f64| reml(rho).map_or(p as f64, |r| r.4);
+    // Coarse grid in -log10(1 - ρ), then golden-section refinement around the best point.
+    if let Rho::Known(r) = rho {
+        let r = r.clamp(0.0, 0.999);
+        return finish(r, (n as f64 - edf_at(r)).max(1.0));
     }
     let Rho::Reml { min: min_rho } = rho else {
         unreachable!("known handled above")
@@ -300,18 +377,15 @@ pub fn gls_ar1(columns: &[Vec<f64>], y: &[f64], t: &[f64], rho: Rho) -> Result<A
         }
     }
     let rho = (lo + hi) / 2.0;
-    let (_, b, inv, s2) = reml(rho).ok_or(FitError::Singular)?;
     // Degrees of freedom from the effective sample size: ρ̂ and σ̂ are themselves uncertain,
-    // and with strong correlation few points carry independent information.
+    // and with strong correlation few points carry independent information. A coefficient
+    // under a prior counts for the share of it the data determine.
     let n_eff = n as f64 * (1.0 - rho) / (1.0 + rho);
-    Ok(Ar1Gls {
-        coef: (0..p).map(|j| b[j] * ysd / scale[j]).collect(),
-        se: (0..p)
-            .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j])
-            .collect(),
+    let edf = edf_at(rho);
+    finish(
         rho,
-        df: (n_eff - p as f64).max(((n - p) as f64).min(MIN_DF)),
-    })
+        (n_eff - edf).max((n as f64 - edf).min(MIN_DF)).max(0.5),
+    )
 }
 
 /// Lag-1 autocorrelation of `x` (mean removed).

@@ -4,7 +4,7 @@
 
 use crate::floor::{floor_of, median_interval, Floor};
 use crate::jumps::{find_shifts, Shift};
-use crate::model::{best_saturation, fit, SlopeFit, Terms, DAY};
+use crate::model::{best_saturation, fit, warmup_ruled_out, SlopeFit, Terms, DAY};
 use crate::regression::normal_quantile;
 
 /// The answer for one series.
@@ -181,6 +181,11 @@ pub enum Note {
     RateFromTail,
     /// The floor grew overall but not in the most recent third: not called a leak yet.
     GrowthStopped,
+    /// The growth may be a warm-up that has not levelled off yet: not called a leak yet.
+    WarmupNotRuledOut,
+    /// The first samples, far below the rest, were taken while the program was loading and
+    /// were left out.
+    StartupSkipped,
 }
 
 /// The full result for one series: the contract fields plus what charts and sentences need.
@@ -232,6 +237,10 @@ pub struct Finding {
     pub restarts: Vec<f64>,
     /// Warm-up knee, unix seconds.
     pub knee: Option<f64>,
+    /// For `leak`: the growth has outlasted any warm-up that levels off within this many
+    /// seconds (three time constants of the longest saturating curve that cannot explain it).
+    /// A longer warm-up still running is what the verdict cannot rule out.
+    pub warmup_ruled_out_seconds: Option<f64>,
     /// Fitted daily profile of the floor, 24 hourly offsets (UTC hours), when a daily cycle
     /// was modelled.
     pub daily_profile: Option<Vec<f64>>,
@@ -319,14 +328,16 @@ pub fn analyze_with(
     cfg: &Config,
     counters: &[crate::attribution::Counter],
 ) -> Result<Finding, InputError> {
-    let _ = counters;
     check(t, y)?;
     let span = if t.is_empty() {
         0.0
     } else {
         t[t.len() - 1] - t[0]
     };
-    let fl = floor_of(t, y);
+    // Readings taken while the program was still loading (the first sample of a `run` can be
+    // the freshly exec'd binary) are startup, not a lifetime that restarted.
+    let skip = startup_len(y);
+    let fl = floor_of(&t[skip..], &y[skip..]);
     let mut finding = Finding {
         samples: t.len(),
         span_seconds: span,
@@ -354,11 +365,15 @@ pub fn analyze_with(
         jumps: Vec::new(),
         restarts: Vec::new(),
         knee: None,
+        warmup_ruled_out_seconds: None,
         daily_profile: None,
         notes: Vec::new(),
         attribution: None,
         memory_kind: None,
     };
+    if skip > 0 {
+        finding.notes.push(Note::StartupSkipped);
+    }
     if fl.v.len() < MIN_FLOOR_POINTS {
         finding.notes.push(Note::TooFewSamples);
         if t.len() >= 2 {
@@ -373,10 +388,13 @@ pub fn analyze_with(
     let x: Vec<f64> = fl.t.iter().map(|t| (t - t0) / DAY).collect();
     let v = &fl.v;
     let span_days = x[x.len() - 1];
+    let resolved = crate::load::resolve(cfg.load, span, &fl, counters);
+    finding.load = resolved.load;
+    finding.load_counter = resolved.workload.as_ref().map(|w| w.name.clone());
     let mut periods = Vec::new();
     if span / DAY >= 2.0 {
         periods.push(1.0);
-    } else {
+    } else if resolved.cycle_prior.is_some() {
         finding.notes.push(Note::DailyCycleNotResolved);
     }
     if span / DAY >= 14.0 {
@@ -415,6 +433,11 @@ pub fn analyze_with(
     let base = Terms {
         segments: segs.clone(),
         periods: periods.clone(),
+        daily_prior: resolved.cycle_prior,
+        short_cycle_prior: (resolved.load == Load::Cyclic && resolved.workload.is_none())
+            .then(|| crate::load::CYCLE_PRIOR * median(v).abs()),
+        leak_clock: resolved.workload.as_ref().map(|w| w.clock.clone()),
+        covariates: resolved.workload.iter().map(|w| w.rate.clone()).collect(),
         ..Terms::default()
     };
 
@@ -431,6 +454,7 @@ pub fn analyze_with(
         Pattern::Restarts
     };
     let mut from = 0.0;
+    let mut rival: Option<SlopeFit> = None;
 
     // With restarts, lifetimes carry their own intercepts; a jump inside one is part of its
     // growth, not a bounded step.
@@ -445,7 +469,11 @@ pub fn analyze_with(
             // The rate that matters is the tail's: a smooth rise detected as several jumps
             // would bend a whole-span fit.
             let last = jumps[jumps.len() - 1].index + 2;
-            if let Some(tf) = tail_fit(&x, v, last.min(x.len()), &periods, &[]) {
+            let no_restarts = Terms {
+                segments: Vec::new(),
+                ..base.clone()
+            };
+            if let Some(tf) = tail_fit(&x, v, last.min(x.len()), &no_restarts) {
                 chosen = tf;
                 from = x[last.min(x.len() - 1)];
                 finding.notes.push(Note::RateFromTail);
@@ -459,14 +487,21 @@ pub fn analyze_with(
             // Jumps keep coming: the staircase itself is the growth.
             pattern_if_leak = Pattern::Stepwise;
         }
-    } else if let Some((tau, sat)) = best_saturation(&x, v, &base).filter(|_| restarts.is_empty()) {
-        // Warm-up: growth that saturates (caches filling). The time slope of the saturating
-        // model is the growth that remains once it is over, estimated on all the data.
-        chosen = sat;
-        from = (3.0 * tau).min(span_days);
-        pattern_if_bounded = Pattern::Warmup;
-        finding.knee = Some(t0 + from * DAY);
-        finding.notes.push(Note::RateFromTail);
+    } else if let Some(w) = best_saturation(&x, v, &base).filter(|_| restarts.is_empty()) {
+        // A warm-up that levelled off (its knee, three time constants, leaves 30% of the span
+        // flat) and fits clearly better than a line: growth that saturated, caches filling.
+        // The time slope of the saturating model is the growth that remains once it is over,
+        // estimated on all the data. A warm-up that fits about as well, or has not levelled
+        // off yet, competes with the line: a leak must be a leak under it too.
+        if w.gain >= 10.0 && 3.0 * w.tau <= 0.7 * span_days {
+            chosen = w.fit;
+            from = 3.0 * w.tau;
+            pattern_if_bounded = Pattern::Warmup;
+            finding.knee = Some(t0 + from * DAY);
+            finding.notes.push(Note::RateFromTail);
+        } else {
+            rival = Some(w.fit);
+        }
     }
 
     let seasonal = !periods.is_empty() && harmonics_matter(&x, v, &base, &linear);
@@ -479,11 +514,19 @@ pub fn analyze_with(
     if periods.contains(&1.0) {
         finding.daily_profile = Some(daily_profile(&linear, t0));
     }
-    if chosen.fit.resid_acf1() > 0.5 {
+    if chosen.resid_acf1() > 0.5 {
         finding.notes.push(Note::Autocorrelated);
     }
 
-    let (lo, hi) = chosen.ci(cfg.confidence);
+    let (mut lo, mut hi) = chosen.ci(cfg.confidence);
+    // Memory moves in pages: a series that sat on one page count still cannot tell a change
+    // of less than a page over the span from none. The interval is never narrower.
+    let quantum = quantum(&y[skip..]);
+    let min_half = quantum / (span_days - from).max(1e-9);
+    if (hi - lo) / 2.0 < min_half {
+        let mid = chosen.slope;
+        (lo, hi) = (mid - min_half, mid + min_half);
+    }
     let rate = chosen.slope;
     finding.rate_per_day = Some(rate);
     finding.trend_end = Some(trend_end(&x, v, rate, t0));
@@ -492,16 +535,18 @@ pub fn analyze_with(
     finding.rate_from = t0 + from * DAY;
     let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);
     finding.detectable_rate_per_day = Some(tol + z * chosen.se);
-    finding.verdict = if lo > tol {
+    let rival_lo = rival.as_ref().map(|r| r.ci(cfg.confidence).0);
+    finding.verdict = if lo > tol && rival_lo.is_none_or(|l| l > tol) {
         Verdict::Leak
+    } else if lo > tol {
+        finding.notes.push(Note::WarmupNotRuledOut);
+        Verdict::Inconclusive
     } else if hi < tol {
         Verdict::NoLeak
     } else {
         Verdict::Inconclusive
     };
-    if finding.verdict == Verdict::Leak
-        && growth_stopped(&x, v, from, &restarts, t0, &periods, tol, cfg.confidence)
-    {
+    if finding.verdict == Verdict::Leak && growth_stopped(&x, v, from, &base, tol, cfg.confidence) {
         // A leak keeps growing: if the latest third is confidently flat, the growth seen
         // earlier may have been a step or a warm-up that the model did not separate.
         finding.verdict = Verdict::Inconclusive;
@@ -525,6 +570,15 @@ pub fn analyze_with(
         let needed = used * (half / gap).powf(2.0 / 3.0);
         finding.time_to_verdict_seconds = Some((needed - used).clamp(60.0, 365.0 * DAY));
     }
+    if finding.verdict == Verdict::Leak
+        && from == 0.0
+        && restarts.is_empty()
+        && pattern_if_leak == Pattern::Steady
+    {
+        let q = crate::regression::t_quantile(0.5 + cfg.confidence / 2.0, chosen.df);
+        finding.warmup_ruled_out_seconds =
+            warmup_ruled_out(&x, v, &base, &chosen, q, tol).map(|tau| 3.0 * tau * DAY);
+    }
     if let (Verdict::Leak, Some(limit)) = (finding.verdict, cfg.limit) {
         finding.time_to_limit_seconds = Some(time_to_limit(t, y, &fl, limit, rate));
     }
@@ -547,53 +601,57 @@ fn trend_end(x: &[f64], v: &[f64], rate: f64, t0: f64) -> (f64, f64) {
 
 /// Whether the most recent third of the stretch the rate was estimated on is confidently
 /// growing slower than the tolerance.
-#[allow(clippy::too_many_arguments)]
 fn growth_stopped(
     x: &[f64],
     v: &[f64],
     from: f64,
-    restarts: &[f64],
-    t0: f64,
-    periods: &[f64],
+    base: &Terms,
     tol: f64,
     confidence: f64,
 ) -> bool {
     let end = x[x.len() - 1];
     let start = end - (end - from) / 3.0;
-    let segments: Vec<f64> = restarts.iter().map(|r| (r - t0) / DAY).collect();
     x.iter()
         .position(|&xi| xi >= start)
-        .and_then(|i| tail_fit(x, v, i, periods, &segments))
+        .and_then(|i| tail_fit(x, v, i, base))
         .is_some_and(|f| f.ci(confidence).1 < tol)
 }
 
-/// The floor model fitted on points `from..` only (at least 10 of them), with the restarts
-/// (days, on `x`'s scale) that fall inside.
-fn tail_fit(
-    x: &[f64],
-    v: &[f64],
-    from: usize,
-    periods: &[f64],
-    segments: &[f64],
-) -> Option<SlopeFit> {
+/// The floor model `base` fitted on points `from..` only (at least 10 of them): the restarts
+/// that fall inside, the per-point covariates cut to the tail, harmonics only where the tail
+/// holds two periods (a cycle under a prior stays).
+fn tail_fit(x: &[f64], v: &[f64], from: usize, base: &Terms) -> Option<SlopeFit> {
     if x.len().saturating_sub(from) < MIN_FLOOR_POINTS {
         return None;
     }
     let tail_x: Vec<f64> = x[from..].iter().map(|xi| xi - x[from]).collect();
     let span = tail_x[tail_x.len() - 1];
     let terms = Terms {
-        segments: segments
+        segments: base
+            .segments
             .iter()
             .map(|s| s - x[from])
             .filter(|&s| s > 0.0 && s < span)
             .collect(),
-        // Harmonics need two periods inside the tail itself.
-        periods: periods
+        steps: Vec::new(),
+        periods: base
+            .periods
             .iter()
             .copied()
             .filter(|p| span >= 2.0 * p)
             .collect(),
-        ..Terms::default()
+        // A cyclic load keeps its cycle in a tail too short to fit one freely.
+        daily_prior: base.daily_prior.or_else(|| {
+            base.short_cycle_prior
+                .filter(|_| base.periods.contains(&1.0) && span < 2.0)
+        }),
+        short_cycle_prior: base.short_cycle_prior,
+        leak_clock: base.leak_clock.as_ref().map(|c| {
+            let c0 = c[from];
+            c[from..].iter().map(|v| v - c0).collect()
+        }),
+        covariates: base.covariates.iter().map(|c| c[from..].to_vec()).collect(),
+        saturation: None,
     };
     fit(&tail_x, &v[from..], &terms).ok()
 }
@@ -659,11 +717,11 @@ fn harmonics_matter(x: &[f64], v: &[f64], base: &Terms, with: &SlopeFit) -> bool
 /// swings with the load (more objects in flight at the peak) falls every night, so a steady
 /// leak under a daily cycle is not mistaken for one.
 fn growth_follows_cycle(f: &SlopeFit) -> bool {
-    let r = f.fit.coef[1];
+    let r = f.coef[1];
     if r <= 0.0 || f.harmonic_cols.len() < 4 {
         return false;
     }
-    let c = &f.fit.coef;
+    let c = &f.coef;
     let h0 = f.harmonic_cols.start;
     let rates: Vec<f64> = (0..96)
         .map(|k| {
@@ -693,10 +751,70 @@ fn daily_profile(f: &SlopeFit, t0: f64) -> Vec<f64> {
             cols.clone()
                 .take(4)
                 .zip(hv)
-                .map(|(j, c)| f.fit.coef[j] * c[0])
+                .map(|(j, c)| f.coef[j] * c[0])
                 .sum()
         })
         .collect()
+}
+
+/// How many leading samples are startup: each far below (under half of) the median of the
+/// five after it. At most a tenth of the series, and never more than 20 samples.
+fn startup_len(y: &[f64]) -> usize {
+    let limit = (y.len() / 10).min(20);
+    let mut i = 0;
+    while i < limit {
+        let next = &y[i + 1..(i + 6).min(y.len())];
+        if next.is_empty() || y[i] >= 0.5 * median(next) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The resolution of the values: the greatest common divisor of their differences when they
+/// are whole numbers (4096 for RSS in pages), the largest power of two up to 4096 that divides
+/// a constant whole value, else a millionth of the level.
+fn quantum(y: &[f64]) -> f64 {
+    let Some(&first) = y.first() else {
+        return 0.0;
+    };
+    let whole = y.iter().all(|v| v.fract() == 0.0 && v.abs() < 9e15);
+    if !whole {
+        return 1e-6 * first.abs();
+    }
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let mut g = 0u64;
+    for v in y {
+        g = gcd(g, (v - first).abs() as u64);
+        if g == 1 {
+            break;
+        }
+    }
+    if g == 0 {
+        let v = first.abs() as u64;
+        g = if v == 0 {
+            1
+        } else {
+            1 << v.trailing_zeros().min(12)
+        };
+    }
+    g as f64
+}
+
+/// Median of `v` (0 for none).
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut a = v.to_vec();
+    let m = a.len() / 2;
+    *a.select_nth_unstable_by(m, f64::total_cmp).1
 }
 
 /// Seconds until the peaks reach `limit` growing at `rate` per day: headroom above the current

@@ -3,8 +3,10 @@
 #![deny(missing_docs)]
 
 pub mod corpus;
+pub mod families;
 pub mod rng;
 pub mod score;
+pub mod service;
 
 /// The number after `--name` on the command line, or `default`.
 pub fn arg(name: &str, default: u64) -> u64 {

@@ -1,9 +1,9 @@
 //! The methods compared and the metrics they are scored on.
 
 use leakhound_analysis::baselines::{mann_kendall, sens_slope_index, trendline};
-use leakhound_analysis::{analyze, Config, Verdict};
+use leakhound_analysis::{analyze_with, Config, Counter, Load, Verdict};
 
-use crate::corpus::{Shape, Spec};
+use crate::families::{Case, Family};
 
 const DAY: f64 = 86400.0;
 
@@ -74,11 +74,22 @@ pub fn decimate(t: &[f64], y: &[f64], bins: usize) -> (Vec<f64>, Vec<f64>) {
         .unzip()
 }
 
-/// Runs `method` on a series with tolerance `tol` (bytes/day).
-pub fn run(method: Method, t: &[f64], y: &[f64], tol: f64) -> Outcome {
+/// Runs `method` on a series with tolerance `tol` (bytes/day); leakhound is told the load
+/// (`constant` for a soak, as `run` assumes; `auto` for production data) and given the
+/// workload counters, which the other methods cannot use.
+pub fn run(
+    method: Method,
+    t: &[f64],
+    y: &[f64],
+    tol: f64,
+    load: Load,
+    counters: &[Counter],
+) -> Outcome {
     match method {
         Method::Leakhound => {
-            let f = analyze(t, y, &Config::with_tolerance(tol)).expect("corpus series are valid");
+            let mut cfg = Config::with_tolerance(tol);
+            cfg.load = load;
+            let f = analyze_with(t, y, &cfg, counters).expect("corpus series are valid");
             Outcome {
                 verdict: f.verdict,
                 rate: f.rate_per_day,
@@ -121,9 +132,7 @@ pub fn run(method: Method, t: &[f64], y: &[f64], tol: f64) -> Outcome {
 #[derive(Debug, Clone)]
 pub struct Scored {
     /// The case.
-    pub spec: Spec,
-    /// Whether it is a clearly detectable leak.
-    pub detectable: bool,
+    pub case: Case,
     /// Outcomes, in the order of [`Method::ALL`].
     pub outcomes: Vec<Outcome>,
 }
@@ -158,39 +167,36 @@ fn share(hits: usize, n: usize) -> f64 {
 
 /// Metrics of method number `m` over `scored`.
 pub fn metrics(scored: &[Scored], m: usize) -> Metrics {
-    let bounded: Vec<&Scored> = scored.iter().filter(|s| !s.spec.shape.is_leak()).collect();
-    let leaks: Vec<&Scored> = scored.iter().filter(|s| s.spec.shape.is_leak()).collect();
-    let detectable: Vec<&Scored> = leaks.iter().copied().filter(|s| s.detectable).collect();
+    let bounded: Vec<&Scored> = scored.iter().filter(|s| !s.case.leak).collect();
+    let leaks: Vec<&Scored> = scored.iter().filter(|s| s.case.leak).collect();
+    let detectable: Vec<&Scored> = leaks
+        .iter()
+        .copied()
+        .filter(|s| s.case.detectable)
+        .collect();
     let long: Vec<&Scored> = bounded
         .iter()
         .copied()
-        .filter(|s| s.spec.span >= 3.0 * DAY)
+        .filter(|s| s.case.span >= 3.0 * DAY)
         .collect();
     let v = |s: &Scored| s.outcomes[m].verdict;
     let mut errors: Vec<f64> = leaks
         .iter()
+        .filter(|s| s.case.true_rate > 0.0)
         .filter_map(|s| {
             s.outcomes[m]
                 .rate
-                .map(|r| ((r - s.spec.true_rate()) / s.spec.true_rate()).abs())
+                .map(|r| ((r - s.case.true_rate) / s.case.true_rate).abs())
         })
         .collect();
     errors.sort_by(f64::total_cmp);
-    let linear: Vec<&Scored> = scored
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.spec.shape,
-                Shape::Steady | Shape::LoadProportional | Shape::Flat | Shape::Seasonal
-            )
-        })
-        .collect();
+    let linear: Vec<&Scored> = scored.iter().filter(|s| s.case.linear).collect();
     let covered = linear
         .iter()
         .filter(|s| {
             s.outcomes[m]
                 .ci
-                .is_some_and(|(lo, hi)| lo <= s.spec.true_rate() && s.spec.true_rate() <= hi)
+                .is_some_and(|(lo, hi)| lo <= s.case.true_rate && s.case.true_rate <= hi)
         })
         .count();
     let has_ci = linear.iter().any(|s| s.outcomes[m].ci.is_some());
@@ -221,4 +227,24 @@ pub fn metrics(scored: &[Scored], m: usize) -> Metrics {
             linear.len(),
         ),
     }
+}
+
+/// Leakhound's verdicts on one family: (leak, no_leak, inconclusive) counts for its leaking
+/// and its bounded cases.
+pub fn by_family(scored: &[Scored], family: Family) -> ([usize; 3], [usize; 3]) {
+    let mut leaks = [0; 3];
+    let mut bounded = [0; 3];
+    for s in scored.iter().filter(|s| s.case.family == family) {
+        let k = match s.outcomes[0].verdict {
+            Verdict::Leak => 0,
+            Verdict::NoLeak => 1,
+            Verdict::Inconclusive => 2,
+        };
+        if s.case.leak {
+            leaks[k] += 1;
+        } else {
+            bounded[k] += 1;
+        }
+    }
+    (leaks, bounded)
 }
