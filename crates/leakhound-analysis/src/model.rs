@@ -45,6 +45,12 @@ pub(crate) struct SlopeFit {
     pub df: f64,
     pub rss: f64,
     pub harmonic_cols: std::ops::Range<usize>,
+    /// Correlation of neighbouring points (one median gap apart).
+    pub rho: f64,
+    /// Stationary variance of the noise.
+    pub sigma2: f64,
+    /// Median gap between points, days.
+    pub gap: f64,
 }
 
 impl SlopeFit {
@@ -165,7 +171,52 @@ pub(crate) fn fit(x: &[f64], v: &[f64], terms: &Terms) -> Result<SlopeFit, FitEr
         df: g.df,
         rss,
         harmonic_cols: d.harmonic_cols,
+        rho: g.rho,
+        sigma2: g.sigma2,
+        gap: median_gap(x),
     })
+}
+
+fn median_gap(x: &[f64]) -> f64 {
+    let mut gaps: Vec<f64> = x.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        return 0.0;
+    }
+    let m = gaps.len() / 2;
+    *gaps.select_nth_unstable_by(m, f64::total_cmp).1
+}
+
+/// The standard error of the slope after watching `days` in all, at the same number of floor
+/// points, noise and load model as `f` was fitted with: a daily cycle under its prior while
+/// the span is under two days, fitted freely after, when `cycle_prior` is given.
+pub(crate) fn projected_slope_se(
+    f: &SlopeFit,
+    n: usize,
+    days: f64,
+    cycle_prior: Option<f64>,
+) -> Option<f64> {
+    if n < 4 || f.gap <= 0.0 {
+        return None;
+    }
+    let x: Vec<f64> = (0..n).map(|i| days * i as f64 / (n - 1) as f64).collect();
+    let gap = days / (n - 1) as f64;
+    let terms = Terms {
+        daily_prior: cycle_prior.filter(|_| days < 2.0),
+        periods: if cycle_prior.is_some() && days >= 2.0 {
+            vec![1.0]
+        } else {
+            Vec::new()
+        },
+        ..Terms::default()
+    };
+    let d = design(&x, &terms);
+    // The correlation of neighbours at the new spacing, never below the assumed wander.
+    let rho = f
+        .rho
+        .clamp(0.0, 0.999)
+        .powf(gap / f.gap)
+        .max((-gap * DAY / MIN_WANDER_SECONDS).exp());
+    crate::regression::projected_se(&d.cols, &x, rho, f.sigma2, &d.prior, 1)
 }
 
 /// `v - X b`.
@@ -198,12 +249,14 @@ pub(crate) struct Warmup {
     pub gain: f64,
 }
 
-/// Time constants tried for a warm-up, as shares of the span: 1% to 30%.
+/// Time constants tried for a warm-up, as shares of the span: 1% to 100%, a factor 1.26
+/// apart. One of the whole span is still visibly curved (the slope falls to 37% by the end);
+/// longer ones look like a line and are what the verdict cannot rule out.
 fn warmup_taus(span: f64) -> impl Iterator<Item = f64> {
-    (0..16).map(move |k| span * 10f64.powf(-2.0 + 1.5 * k as f64 / 15.0))
+    (0..21).map(move |k| span * 10f64.powf(-2.0 + 2.0 * k as f64 / 20.0))
 }
 
-/// The best rising saturating warm-up over time constants from 1% to 30% of the span, by
+/// The best rising saturating warm-up over time constants from 1% to 100% of the span, by
 /// residual sum of squares, with its BIC gain over `base`; `None` when it does not rise, cannot
 /// be fitted, or fits clearly worse (by 2 BIC points or more), so it is no rival to a line.
 pub(crate) fn best_saturation(x: &[f64], v: &[f64], base: &Terms) -> Option<Warmup> {
@@ -237,7 +290,7 @@ pub(crate) fn best_saturation(x: &[f64], v: &[f64], base: &Terms) -> Option<Warm
         )
         .map_or(f64::INFINITY, |r| r.0)
     };
-    let step = 10f64.powf(1.5 / 15.0);
+    let step = 10f64.powf(2.0 / 20.0);
     let (mut lo, mut hi) = ((tau / step).ln(), (tau * step).ln());
     let g = (5f64.sqrt() - 1.0) / 2.0;
     for _ in 0..20 {
@@ -294,7 +347,7 @@ pub(crate) fn warmup_ruled_out(
     let plain = LinearFit::fit(&d.cols, v).ok()?;
     let plain_se = plain.se_iid(1).max(f64::MIN_POSITIVE);
     let mut ruled_out = None;
-    for tau in warmup_taus(span).chain([0.5, 1.0, 2.0, 4.0].map(|k| k * span)) {
+    for tau in warmup_taus(span).chain([2.0, 4.0].map(|k| k * span)) {
         let terms = Terms {
             saturation: Some(tau),
             ..base.clone()

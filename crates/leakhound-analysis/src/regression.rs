@@ -160,6 +160,8 @@ pub struct Ar1Gls {
     /// Degrees of freedom for t quantiles: effective sample size n(1-ρ)/(1+ρ) less the
     /// parameters, at least 1.
     pub df: f64,
+    /// Stationary variance of the AR(1) noise, in units of y squared.
+    pub sigma2: f64,
 }
 
 struct Transformed {
@@ -331,6 +333,7 @@ pub fn gls_ar1_prior(
                 .collect(),
             rho,
             df,
+            sigma2: s2 * ysd * ysd,
         })
     };
     let edf_at = |rho: f64| reml(rho).map_or(p as f64, |r| r.4);
@@ -386,6 +389,48 @@ pub fn gls_ar1_prior(
         rho,
         (n_eff - edf).max((n as f64 - edf).min(MIN_DF)).max(0.5),
     )
+}
+
+/// The standard error coefficient `j` would have with AR(1) noise of known correlation `rho`
+/// (between points one median gap apart) and stationary variance `sigma2`, at design
+/// `columns` over times `t`, with priors as in [`gls_ar1_prior`]: what a longer watch would
+/// give, before its data exist. `None` where the design is singular.
+pub fn projected_se(
+    columns: &[Vec<f64>],
+    t: &[f64],
+    rho: f64,
+    sigma2: f64,
+    prior_sd: &[Option<f64>],
+    j: usize,
+) -> Option<f64> {
+    let n = t.len();
+    let p = columns.len();
+    if n < p + 2 || sigma2 <= 0.0 {
+        return None;
+    }
+    let (x, scale) = scaled_design(columns, n);
+    let mut gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    let median_gap = {
+        let mut g = gaps.clone();
+        let m = g.len() / 2;
+        *g.select_nth_unstable_by(m, f64::total_cmp).1
+    }
+    .max(f64::MIN_POSITIVE);
+    for g in &mut gaps {
+        *g /= median_gap;
+    }
+    let zeros = vec![0.0; n];
+    let tr = prais_winsten(&x, &zeros, &gaps, rho.clamp(0.0, 0.999));
+    // Information in units of σ² = 1, the priors scaled to match.
+    let mut m = tr.xtx;
+    for k in 0..p {
+        if let Some(sd) = prior_sd[k] {
+            let s = (sd * scale[k]).max(1e-300);
+            m[(k, k)] += sigma2 / (s * s);
+        }
+    }
+    let inv = m.cholesky()?.inverse();
+    Some((sigma2 * inv[(j, j)]).max(0.0).sqrt() / scale[j])
 }
 
 /// Lag-1 autocorrelation of `x` (mean removed).

@@ -4,7 +4,9 @@
 
 use crate::floor::{floor_of, median_interval, Floor};
 use crate::jumps::{find_shifts, Shift};
-use crate::model::{best_saturation, fit, warmup_ruled_out, SlopeFit, Terms, DAY};
+use crate::model::{
+    best_saturation, fit, projected_slope_se, warmup_ruled_out, SlopeFit, Terms, DAY,
+};
 use crate::regression::normal_quantile;
 
 /// The answer for one series.
@@ -560,14 +562,25 @@ pub fn analyze_with(
         Verdict::Inconclusive => pattern_if_bounded,
     };
     if finding.verdict == Verdict::Inconclusive {
-        // The half-width of a trend interval shrinks like T^(-3/2) at a fixed sampling rate.
         let used = (span_days - from).max(1e-9) * DAY;
         let half = (hi - lo) / 2.0;
         let gap = (rate - tol)
             .abs()
             .max(0.25 * tol.abs())
             .max(f64::MIN_POSITIVE);
-        let needed = used * (half / gap).powf(2.0 / 3.0);
+        // How long until the interval, at the rate seen, clears the tolerance: projected with
+        // the noise and load model as fitted (a daily cycle that a short window cannot show
+        // whole stops mattering only as the span nears a day or two), else by the T^(-3/2)
+        // shrinking of a trend interval at a fixed sampling rate.
+        let z = normal_quantile(0.5 + cfg.confidence / 2.0);
+        let cycle_prior = base.daily_prior.or(base.short_cycle_prior);
+        let projected = cycle_prior.and_then(|_| {
+            (1..=80).map(|k| used * 1.08f64.powi(k)).find(|&days_s| {
+                projected_slope_se(&chosen, x.len(), days_s / DAY, cycle_prior)
+                    .is_some_and(|se| z * se < gap)
+            })
+        });
+        let needed = projected.unwrap_or_else(|| used * (half / gap).powf(2.0 / 3.0));
         finding.time_to_verdict_seconds = Some((needed - used).clamp(60.0, 365.0 * DAY));
     }
     if finding.verdict == Verdict::Leak
