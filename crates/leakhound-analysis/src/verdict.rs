@@ -175,7 +175,8 @@ pub fn default_tolerance(values: &[f64], bytes: bool) -> f64 {
 pub enum Note {
     /// Fewer than 10 floor points: too little to say anything.
     TooFewSamples,
-    /// The span is under two days: a daily load cycle could look like growth.
+    /// The span is under two days and the load may be cyclic: the interval allows for a daily
+    /// cycle the window cannot show whole.
     DailyCycleNotResolved,
     /// The floor noise is strongly autocorrelated; intervals were widened for it.
     Autocorrelated,

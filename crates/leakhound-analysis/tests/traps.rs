@@ -97,7 +97,11 @@ fn the_rising_phase_of_a_daily_cycle_is_no_leak_without_one() {
                 v: &req[..n],
             }];
             let f = analyze_with(&t[..n], &y[..n], &cfg(Load::Auto), &c).unwrap();
-            assert_ne!(f.verdict, Verdict::Leak, "seed {seed}, {hours} h with counter");
+            assert_ne!(
+                f.verdict,
+                Verdict::Leak,
+                "seed {seed}, {hours} h with counter"
+            );
         }
     }
 }
@@ -153,7 +157,10 @@ fn warmup(tau: f64, hours: f64) -> (Vec<f64>, Vec<f64>) {
         .iter()
         .map(|&ti| {
             let s = ti - EVENING;
-            200e6 + 100e6 * (1.0 - (-s / tau).exp()) + 3e5 * rng.normal() + 2e6 * ((s % 60.0) / 60.0)
+            200e6
+                + 100e6 * (1.0 - (-s / tau).exp())
+                + 3e5 * rng.normal()
+                + 2e6 * ((s % 60.0) / 60.0)
         })
         .collect();
     (t, y)
@@ -181,7 +188,9 @@ fn a_leak_says_which_warm_ups_it_outlasted() {
         .collect();
     let f = analyze(&t, &y, &cfg(Load::Constant)).unwrap();
     assert_eq!(f.verdict, Verdict::Leak);
-    let ruled_out = f.warmup_ruled_out_seconds.expect("a clear ramp outlasts short warm-ups");
+    let ruled_out = f
+        .warmup_ruled_out_seconds
+        .expect("a clear ramp outlasts short warm-ups");
     assert!(ruled_out >= 600.0, "{ruled_out}");
 }
 
@@ -210,5 +219,8 @@ fn a_series_on_one_page_count_is_not_known_to_the_byte() {
     let (lo, hi) = f.rate_ci_per_day.unwrap();
     // One page over the span: 4096 B in 479 s is 739 KB/day.
     let page_per_span = 4096.0 / (479.0 / DAY);
-    assert!(lo <= -0.99 * page_per_span && hi >= 0.99 * page_per_span, "{lo} {hi}");
+    assert!(
+        lo <= -0.99 * page_per_span && hi >= 0.99 * page_per_span,
+        "{lo} {hi}"
+    );
 }

@@ -8,9 +8,23 @@ fn rate(v: f64, unit: &str) -> String {
     format!("{}/day", format_amount(v, unit))
 }
 
+/// "95% CI", or the level a sequential look decided at ("99.4% CI").
+pub fn ci_label(confidence: f64) -> String {
+    let pct = confidence * 100.0;
+    if (pct - pct.round()).abs() < 0.05 {
+        format!("{pct:.0}% CI")
+    } else {
+        format!("{pct:.1}% CI")
+    }
+}
+
 fn ci(f: &Finding, unit: &str) -> String {
     match f.rate_ci_per_day {
-        Some((lo, hi)) => format!("95% CI {}/day", format_range(lo, hi, unit)),
+        Some((lo, hi)) => format!(
+            "{} {}/day",
+            ci_label(f.confidence),
+            format_range(lo, hi, unit)
+        ),
         None => String::new(),
     }
 }
@@ -98,6 +112,17 @@ pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
                 s.push_str("; ");
                 s.push_str(&cause);
             }
+            // On a short soak, what the verdict assumes: no warm-up slower than those the growth
+            // has outlasted.
+            if let Some(w) = f
+                .warmup_ruled_out_seconds
+                .filter(|_| f.span_seconds < 2.0 * 86400.0)
+            {
+                s.push_str(&format!(
+                    ", unless a warm-up that takes longer than {} to level off is still running",
+                    format_duration(w)
+                ));
+            }
             s
         }
         Verdict::NoLeak => {
@@ -119,15 +144,22 @@ pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
                 .time_to_verdict_seconds
                 .map(|s| format!("; watch about {} more to decide", format_duration(s)))
                 .unwrap_or_default();
-            let caveat = if f.notes.contains(&Note::DailyCycleNotResolved)
-                && f.span_seconds > 4.0 * 3600.0
-            {
-                " (a daily load cycle cannot be told apart from growth in under two days)"
+            // Why not yet, when the reason is not just noise: the part of a daily cycle a
+            // short window shows, a warm-up still running, growth that stopped.
+            let why = if f.notes.contains(&Note::DailyCycleNotResolved) {
+                format!(
+                    ", which in {} a daily load cycle could produce (the interval allows for one; --load constant if the load was steady)",
+                    format_duration(f.span_seconds)
+                )
+            } else if f.notes.contains(&Note::WarmupNotRuledOut) {
+                ", which may be a warm-up that has not levelled off yet".to_string()
+            } else if f.notes.contains(&Note::GrowthStopped) {
+                ", but it has not grown lately".to_string()
             } else {
-                ""
+                format!(", not yet distinguishable from the {tol} tolerance")
             };
             format!(
-                "inconclusive: {name} floor changes {} ({}), not yet distinguishable from the {tol} tolerance{caveat}{wait}",
+                "inconclusive: {name} floor changes {} ({}){why}{wait}",
                 rate(r, unit),
                 ci(f, unit)
             )

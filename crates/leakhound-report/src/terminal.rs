@@ -52,8 +52,12 @@ pub fn summary(name: &str, unit: &str, f: &Finding) -> String {
         format_amount(lo, unit),
         format_amount(hi, unit)
     ));
+    let load = match &f.load_counter {
+        Some(c) => format!("load follows {c}"),
+        None => format!("load {}", f.load.as_str()),
+    };
     out.push_str(&format!(
-        "  {} samples over {}, pattern {}, tolerance {}/day",
+        "  {} samples over {}, pattern {}, {load}, tolerance {}/day",
         f.samples,
         format_duration(f.span_seconds),
         f.pattern.as_str(),
