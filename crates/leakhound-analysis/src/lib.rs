@@ -25,6 +25,7 @@ mod load;
 mod model;
 pub mod regression;
 pub mod sequential;
+pub mod sites;
 #[cfg(test)]
 mod testdata;
 pub mod verdict;

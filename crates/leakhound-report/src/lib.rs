@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod chart;
+pub mod flame;
 pub mod html;
 pub mod json;
 pub mod sentence;

@@ -40,6 +40,31 @@ impl SeriesKind {
     }
 }
 
+/// An allocation site: a call stack whose live bytes are the series `site.bytes` with label
+/// `site` = its hash.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SiteInfo {
+    /// 16 hex digits.
+    pub hash: String,
+    /// Where the stack came from: `node`, `native`, `go`, `python`, `jvm`.
+    pub source: String,
+    /// Frames, innermost (allocating) first, e.g. `handleRequest (server.js:42)`.
+    pub frames: Vec<String>,
+}
+
+/// The stable hash of a stack: FNV-1a over its frames, as 16 hex digits. The same stack gets
+/// the same hash in every run, so sites can be compared across runs.
+pub fn site_hash(frames: &[String]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in frames {
+        for b in f.bytes().chain(std::iter::once(0u8)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// What is known when a run starts.
 #[derive(Debug, Clone)]
 pub struct NewRun {
@@ -389,6 +414,38 @@ impl Store {
             .flatten())
     }
 
+    /// Records the stack behind site `hash` of `run` (once; later calls change nothing).
+    pub fn site(
+        &self,
+        run: RunId,
+        hash: &str,
+        source: &str,
+        frames: &[String],
+    ) -> Result<(), StoreError> {
+        let frames = serde_json::to_string(frames).expect("strings serialise");
+        self.conn.execute(
+            "INSERT OR IGNORE INTO sites (run_id, hash, source, frames) VALUES (?1, ?2, ?3, ?4)",
+            params![run, hash, source, frames],
+        )?;
+        Ok(())
+    }
+
+    /// The allocation sites of a run, by hash.
+    pub fn sites_of(&self, run: RunId) -> Result<Vec<SiteInfo>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT hash, source, frames FROM sites WHERE run_id = ?1 ORDER BY hash")?;
+        let rows = st.query_map([run], |r| {
+            let frames: String = r.get(2)?;
+            Ok(SiteInfo {
+                hash: r.get(0)?,
+                source: r.get(1)?,
+                frames: serde_json::from_str(&frames).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The series of a run, in creation order.
     pub fn series_of(&self, run: RunId) -> Result<Vec<SeriesInfo>, StoreError> {
         let mut st = self.conn.prepare(
@@ -599,6 +656,48 @@ mod tests {
         assert!(err.to_string().contains("holds no runs yet"));
         // A writer takes it over.
         assert!(Store::open(&path).unwrap().runs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn sites_are_named_once_and_their_hash_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("lh.db")).unwrap();
+        let run = s.create_run(&new_run()).unwrap();
+        let frames = vec![
+            "rememberVisitor (server.js:12)".to_string(),
+            "onRequest (server.js:40)".to_string(),
+        ];
+        let h = site_hash(&frames);
+        assert_eq!(h.len(), 16);
+        assert_eq!(h, site_hash(&frames.clone()));
+        // Frames are separated: ["ab", "c"] is not ["a", "bc"].
+        assert_ne!(
+            site_hash(&["ab".into(), "c".into()]),
+            site_hash(&["a".into(), "bc".into()])
+        );
+        s.site(run, &h, "node", &frames).unwrap();
+        s.site(run, &h, "native", &[]).unwrap();
+        assert_eq!(
+            s.sites_of(run).unwrap(),
+            vec![SiteInfo {
+                hash: h,
+                source: "node".into(),
+                frames
+            }]
+        );
+    }
+
+    #[test]
+    fn a_version_one_database_gains_sites_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lh.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        drop(conn);
+        let s = Store::open(&path).unwrap();
+        let run = s.create_run(&new_run()).unwrap();
+        assert!(s.sites_of(run).unwrap().is_empty());
     }
 
     #[test]

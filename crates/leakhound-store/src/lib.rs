@@ -12,6 +12,8 @@ mod error;
 mod schema;
 mod time;
 
-pub use db::{Event, NewRun, RunId, RunInfo, SeriesId, SeriesInfo, SeriesKind, Store};
+pub use db::{
+    site_hash, Event, NewRun, RunId, RunInfo, SeriesId, SeriesInfo, SeriesKind, SiteInfo, Store,
+};
 pub use error::StoreError;
 pub use time::{format_rfc3339, format_rfc3339_ms, parse_timestamp};

@@ -39,4 +39,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX events_by_run ON events(run_id, t);",
+    // 2: allocation sites. Their live bytes and objects are ordinary series (`site.bytes`,
+    // `site.objects`, label `site` = the hash); this table names the stack behind a hash.
+    "CREATE TABLE sites (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,             -- 16 hex digits, FNV-1a of the frames
+        source TEXT NOT NULL,           -- node | native | go | python | jvm
+        frames TEXT NOT NULL,           -- JSON array, innermost (allocating) frame first
+        PRIMARY KEY (run_id, hash)
+    ) WITHOUT ROWID;",
 ];
