@@ -147,4 +147,84 @@
     }
   }, intervalMs);
   timer.unref();
+
+  // Allocation sites: V8's sampling heap profiler, in process, through the inspector protocol
+  // (no debugger attached, no port opened). It samples one allocation per SAMPLING bytes on
+  // average and keeps only samples whose objects are still alive, so each stack's bytes
+  // estimate what it holds live now. Off unless leakhound asks (run/watch --sites).
+  const sitesMs = Number(process.env.LEAKHOUND_SITES_INTERVAL_MS) || 0;
+  if (sitesMs > 0) {
+    try {
+      startSites(Math.max(1000, sitesMs));
+    } catch (e) {
+      // No inspector in this build of Node: no sites, everything else works.
+    }
+  }
+
+  function startSites(everyMs) {
+    const inspector = require('inspector');
+    const sampling = Math.max(1024, Number(process.env.LEAKHOUND_SITES_SAMPLING) || 32768);
+    const top = Math.max(1, Number(process.env.LEAKHOUND_SITES_TOP) || 200);
+    const cwd = process.cwd() + '/';
+    const session = new inspector.Session();
+    session.connect();
+    session.post('HeapProfiler.enable');
+    session.post('HeapProfiler.startSampling', {
+      samplingInterval: sampling,
+      includeObjectsCollectedByMajorGC: false,
+      includeObjectsCollectedByMinorGC: false,
+    });
+    const frameName = (cf) => {
+      // CommonJS modules come as paths, ES modules as file:// URLs; both relative to the cwd.
+      let url = cf.url || '';
+      if (url.startsWith('file://')) url = url.slice(7);
+      if (url.startsWith(cwd)) url = url.slice(cwd.length);
+      const fn = cf.functionName || '(anonymous)';
+      return url ? `${fn} (${url}:${cf.lineNumber + 1})` : fn;
+    };
+    const collect = () => {
+      session.post('HeapProfiler.getSamplingProfile', (err, res) => {
+        if (err || !res || !res.profile) return;
+        try {
+          sendSites(res.profile);
+        } catch (e) {
+          // Never disturb the application.
+        }
+      });
+    };
+    const sendSites = (profile) => {
+      // Objects per node: each sample stands for 1 / P(sampled) objects of its size.
+      const objects = new Map();
+      for (const s of profile.samples || []) {
+        const scale = 1 / (1 - Math.exp(-s.size / sampling));
+        objects.set(s.nodeId, (objects.get(s.nodeId) || 0) + scale);
+      }
+      const sites = [];
+      const walk = (node, path) => {
+        const frames = node.callFrame.functionName === '(root)' ? path : [frameName(node.callFrame)].concat(path);
+        if (node.selfSize > 0 && frames.length > 0) {
+          sites.push({ frames: frames.slice(0, 32), bytes: node.selfSize, objects: objects.get(node.id) || 0 });
+        }
+        for (const c of node.children || []) walk(c, frames);
+      };
+      walk(profile.head, []);
+      sites.sort((a, b) => b.bytes - a.bytes);
+      const kept = sites.slice(0, top);
+      let otherBytes = 0;
+      let otherObjects = 0;
+      for (const s of sites.slice(top)) {
+        otherBytes += s.bytes;
+        otherObjects += s.objects;
+      }
+      connect();
+      if (socket && !socket.connecting && socket.writableLength < 65536) {
+        socket.write(JSON.stringify({
+          v: 1, type: 'sites', source: 'node', pid: process.pid, t: Date.now() / 1000,
+          sampling_bytes: sampling, sites: kept, other_bytes: otherBytes, other_objects: otherObjects,
+        }) + '\n');
+      }
+    };
+    const sitesTimer = setInterval(collect, everyMs);
+    sitesTimer.unref();
+  }
 })();

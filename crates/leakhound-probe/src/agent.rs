@@ -104,7 +104,29 @@ pub fn gauges(reports: &[&AgentReport]) -> Vec<(&'static str, f64)> {
 #[derive(Debug, Default)]
 struct Reports {
     latest: HashMap<i32, AgentReport>,
+    /// The newest sites report of each process not taken yet.
+    sites: HashMap<i32, crate::sites::SitesReport>,
     rejected: u64,
+}
+
+/// A line an agent sends: a memory report, or (`"type":"sites"`) live memory by allocation
+/// site.
+fn accept(r: &mut Reports, line: &str) {
+    if line.contains("\"type\":\"sites\"") {
+        match crate::sites::parse_sites(line) {
+            Ok(s) => {
+                r.sites.insert(s.pid, s);
+            }
+            Err(_) => r.rejected += 1,
+        }
+        return;
+    }
+    match parse_report(line) {
+        Ok(rep) => {
+            r.latest.insert(rep.pid, rep);
+        }
+        Err(_) => r.rejected += 1,
+    }
 }
 
 /// Listens on a Unix socket in a private directory for agent reports.
@@ -147,12 +169,7 @@ impl AgentListener {
                                         break;
                                     }
                                     let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
-                                    match parse_report(line.trim_end()) {
-                                        Ok(rep) => {
-                                            r.latest.insert(rep.pid, rep);
-                                        }
-                                        Err(_) => r.rejected += 1,
-                                    }
+                                    accept(&mut r, line.trim_end());
                                 }
                             });
                 }
@@ -207,6 +224,12 @@ impl AgentListener {
             }
         }
         out
+    }
+
+    /// The sites reports of `pids` received since the last call (each is returned once).
+    pub fn take_sites(&self, pids: &[i32]) -> Vec<crate::sites::SitesReport> {
+        let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        pids.iter().filter_map(|p| r.sites.remove(p)).collect()
     }
 
     /// Reports rejected as malformed so far.
@@ -301,6 +324,23 @@ mod tests {
         assert_eq!(l.counters(&[42].into())["node.http.client.requests"], 7.0);
         assert!(l.counters(&[43].into()).is_empty());
         assert_eq!(l.rejected(), 1);
+        let mut s = std::os::unix::net::UnixStream::connect(l.socket()).unwrap();
+        writeln!(
+            s,
+            r#"{{"v":1,"type":"sites","source":"node","pid":42,"t":2,"sites":[{{"frames":["f (a.js:1)"],"bytes":4096}}]}}"#
+        )
+        .unwrap();
+        drop(s);
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = l.take_sites(&[42]);
+            if !got.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(got[0].sites[0].bytes, 4096.0);
+        assert!(l.take_sites(&[42]).is_empty(), "a report is taken once");
         let dir = l.socket().parent().unwrap().to_path_buf();
         drop(l);
         assert!(!dir.exists(), "private directory removed");

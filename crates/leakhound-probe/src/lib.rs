@@ -14,6 +14,7 @@ mod error;
 pub mod exposition;
 mod process;
 pub mod proctext;
+pub mod sites;
 mod table;
 
 pub use cgroup::{

@@ -1,0 +1,96 @@
+//! Allocation-site reports, the shared shape of every source of sites (the Node agent's heap
+//! profiler, the native malloc profiler, Go's pprof, Python's tracemalloc, the JVM's class
+//! histogram): live bytes and objects per call stack at one time, the top stacks and a
+//! remainder.
+
+/// Most sites one report may hold; a profile's long tail goes into the remainder.
+pub const MAX_SITES: usize = 2000;
+
+/// Most frames kept per stack (innermost first).
+pub const MAX_FRAMES: usize = 64;
+
+/// One stack's live memory.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct SiteSample {
+    /// Frames, innermost (allocating) first, e.g. `handleRequest (server.js:42)`.
+    pub frames: Vec<String>,
+    /// Estimated live bytes allocated there.
+    pub bytes: f64,
+    /// Estimated live objects.
+    #[serde(default)]
+    pub objects: f64,
+}
+
+/// Live memory by allocation site in one process at one time.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct SitesReport {
+    /// `node`, `native`, `go`, `python`, `jvm`.
+    pub source: String,
+    /// Process id.
+    pub pid: i32,
+    /// Unix seconds.
+    pub t: f64,
+    /// Mean bytes between samples of the profiler (0 when it counts everything).
+    #[serde(default)]
+    pub sampling_bytes: f64,
+    /// The top sites by live bytes.
+    pub sites: Vec<SiteSample>,
+    /// Live bytes of the sites left out.
+    #[serde(default)]
+    pub other_bytes: f64,
+    /// Live objects of the sites left out.
+    #[serde(default)]
+    pub other_objects: f64,
+}
+
+/// Checks a report: finite non-negative numbers, bounded sizes, frames as given.
+pub fn check(r: &SitesReport) -> Result<(), String> {
+    let ok = |v: f64| v.is_finite() && v >= 0.0;
+    if r.pid <= 0 || !r.t.is_finite() || !ok(r.sampling_bytes) {
+        return Err("bad sites report: pid, time or sampling".into());
+    }
+    if !ok(r.other_bytes) || !ok(r.other_objects) {
+        return Err("bad sites report: remainder".into());
+    }
+    if r.sites.len() > MAX_SITES {
+        return Err(format!("bad sites report: more than {MAX_SITES} sites"));
+    }
+    if r.sites.iter().any(|s| {
+        !ok(s.bytes)
+            || !ok(s.objects)
+            || s.frames.is_empty()
+            || s.frames.len() > MAX_FRAMES
+            || s.frames.iter().any(|f| f.len() > 1024)
+    }) {
+        return Err("bad sites report: a site's numbers or frames".into());
+    }
+    Ok(())
+}
+
+/// Parses a sites report line.
+pub fn parse_sites(line: &str) -> Result<SitesReport, String> {
+    let r: SitesReport =
+        serde_json::from_str(line).map_err(|e| format!("bad sites report: {e}"))?;
+    check(&r)?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks() {
+        let line = r#"{"v":1,"type":"sites","source":"node","pid":7,"t":1.5,"sampling_bytes":32768,"sites":[{"frames":["f (a.js:1)","g (a.js:9)"],"bytes":65536,"objects":2}],"other_bytes":10,"other_objects":1}"#;
+        let r = parse_sites(line).unwrap();
+        assert_eq!(r.sites[0].frames[1], "g (a.js:9)");
+        assert_eq!(r.other_bytes, 10.0);
+        for bad in [
+            line.replace("65536", "-1"),
+            line.replace("\"pid\":7", "\"pid\":0"),
+            line.replace(r#"["f (a.js:1)","g (a.js:9)"]"#, "[]"),
+        ] {
+            assert!(parse_sites(&bad).is_err(), "{bad}");
+        }
+    }
+}
