@@ -10,8 +10,6 @@ pub mod csv;
 mod db;
 mod error;
 mod schema;
-mod time;
 
 pub use db::{Event, NewRun, RunId, RunInfo, SeriesId, SeriesInfo, SeriesKind, Store};
 pub use error::StoreError;
-pub use time::{format_rfc3339, format_rfc3339_ms, parse_timestamp};

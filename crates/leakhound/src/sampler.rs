@@ -746,7 +746,7 @@ impl Sampler {
                 self.held.len(),
                 self.held_samples,
                 since
-                    .map(|t| format!(", from {}", leakhound_store::format_rfc3339(t)))
+                    .map(|t| format!(", from {}", leakhound_report::units::format_rfc3339(t)))
                     .unwrap_or_default()
             )));
         }
