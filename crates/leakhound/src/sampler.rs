@@ -127,7 +127,7 @@ pub struct Sampler {
     latest: BTreeMap<(String, String), f64>,
     names: HashMap<SeriesId, (String, String)>,
     /// Latest verdicts per (target, series), for the exporter.
-    pub verdicts: Vec<(String, String, leakhound_analysis::Finding)>,
+    pub verdicts: Vec<leakhound_net::metrics::VerdictMetrics>,
     /// Intervals read but not stored yet, oldest first: the database refused them (disk full,
     /// I/O error) and they are retried every interval.
     held: VecDeque<Interval>,
@@ -163,103 +163,6 @@ const SAMPLER_CACHE_KIB: u32 = 512;
 
 /// Most series one run takes from `--scrape` endpoints.
 const MAX_SCRAPED_SERIES: usize = 5000;
-
-/// Prometheus name of a leakhound series.
-fn metric_name(series: &str) -> String {
-    match series {
-        "rss" => "leakhound_process_resident_memory_bytes".into(),
-        "pss" => "leakhound_process_proportional_memory_bytes".into(),
-        "uss" => "leakhound_process_unique_memory_bytes".into(),
-        "anon" => "leakhound_process_anonymous_memory_bytes".into(),
-        "file" => "leakhound_process_file_memory_bytes".into(),
-        "shmem" => "leakhound_process_shared_memory_bytes".into(),
-        "swap" => "leakhound_process_swap_bytes".into(),
-        "threads" => "leakhound_process_threads".into(),
-        "fds" => "leakhound_process_open_fds".into(),
-        "processes" => "leakhound_processes".into(),
-        "memory.current" => "leakhound_cgroup_memory_bytes".into(),
-        other => format!("leakhound_{}", other.replace(['.', '-'], "_")),
-    }
-}
-
-/// Reads one number off a finding.
-type FindingValue = fn(&leakhound_analysis::Finding) -> Option<f64>;
-
-/// The exposition text of the latest readings and verdicts.
-fn metrics_text(
-    latest: &BTreeMap<(String, String), f64>,
-    verdicts: &[(String, String, leakhound_analysis::Finding)],
-) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let mut last = String::new();
-    let mut by_metric: BTreeMap<String, Vec<(&str, f64)>> = BTreeMap::new();
-    for ((target, series), v) in latest {
-        by_metric
-            .entry(metric_name(series))
-            .or_default()
-            .push((target, *v));
-    }
-    for (metric, values) in &by_metric {
-        if *metric != last {
-            let _ = writeln!(out, "# TYPE {metric} gauge");
-            last = metric.clone();
-        }
-        for (target, v) in values {
-            let _ = writeln!(
-                out,
-                "{metric}{{target=\"{}\"}} {v}",
-                exposition::escape_label(target)
-            );
-        }
-    }
-    let gauges: [(&str, &str, FindingValue); 4] = [
-        (
-            "leakhound_leak_rate_bytes_per_day",
-            "Sustained growth of the floor.",
-            |f| f.rate_per_day,
-        ),
-        (
-            "leakhound_leak_rate_ci_low",
-            "Lower end of the 95% interval of the rate, bytes/day.",
-            |f| f.rate_ci_per_day.map(|c| c.0),
-        ),
-        (
-            "leakhound_leak_rate_ci_high",
-            "Upper end of the 95% interval of the rate, bytes/day.",
-            |f| f.rate_ci_per_day.map(|c| c.1),
-        ),
-        (
-            "leakhound_time_to_limit_seconds",
-            "Time until peaks reach the memory limit at this rate.",
-            |f| f.time_to_limit_seconds.filter(|s| s.is_finite()),
-        ),
-    ];
-    for (metric, help, get) in gauges {
-        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
-        for (target, series, f) in verdicts {
-            if let Some(v) = get(f) {
-                let _ = writeln!(
-                    out,
-                    "{metric}{{target=\"{}\",series=\"{series}\"}} {v}",
-                    exposition::escape_label(target)
-                );
-            }
-        }
-    }
-    let _ = writeln!(out, "# HELP leakhound_verdict 1 for the current verdict of a series.\n# TYPE leakhound_verdict gauge");
-    for (target, series, f) in verdicts {
-        for v in ["leak", "no_leak", "inconclusive"] {
-            let on = u8::from(f.verdict.as_str() == v);
-            let _ = writeln!(
-                out,
-                "leakhound_verdict{{target=\"{}\",series=\"{series}\",verdict=\"{v}\"}} {on}",
-                exposition::escape_label(target)
-            );
-        }
-    }
-    out
-}
 
 /// A process tree is walked for new members every this many intervals (and at once after a
 /// member vanished).
@@ -756,7 +659,7 @@ impl Sampler {
     /// Rewrites the `/metrics` text from the latest readings and verdicts.
     pub fn publish(&self) {
         if let Some(e) = &self.exposition {
-            let text = metrics_text(&self.latest, &self.verdicts);
+            let text = leakhound_net::metrics::metrics_text(&self.latest, &self.verdicts);
             *e.lock().unwrap_or_else(|p| p.into_inner()) = text;
         }
     }

@@ -143,7 +143,14 @@ fn publish_verdicts(sampler: &mut Sampler, input: &crate::input::Input) {
                         .map(|t| t.label.clone())
                         .unwrap_or_default()
                 });
-                (target, a.series.name.clone(), a.finding)
+                leakhound_net::metrics::VerdictMetrics {
+                    target,
+                    series: a.series.name.clone(),
+                    verdict: a.finding.verdict.as_str(),
+                    rate_per_day: a.finding.rate_per_day,
+                    rate_ci_per_day: a.finding.rate_ci_per_day,
+                    time_to_limit_seconds: a.finding.time_to_limit_seconds,
+                }
             })
             .collect();
         sampler.publish();
