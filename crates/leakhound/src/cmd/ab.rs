@@ -97,10 +97,11 @@ pub fn run(db: &Option<PathBuf>, args: &AbArgs) -> anyhow::Result<bool> {
         .finish_run(run_id, sampler.clock.now(), end.status(), None)?;
     let input = input::from_run(&sampler.store, run_id)?;
     let cmp = compare_variants(&input, "rss", &args.sampling.verdict, 0.95)?;
-    sampler.store.set_verdict(run_id, &cmp.sentence())?;
+    let out = cmp.output();
+    sampler.store.set_verdict(run_id, &out.text())?;
     match args.sampling.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&cmp.json())?),
-        Format::Text => eprintln!("{}", cmp.sentence()),
+        Format::Json => println!("{}", out.json_text()),
+        Format::Text => eprintln!("{}", out.text()),
     }
     Ok(false)
 }

@@ -6,7 +6,7 @@ use leakhound_analysis::{
     analyze, default_tolerance, memory_kind, Config, Counter, Finding, Verdict,
 };
 use leakhound_report::units::{parse_rate, parse_size};
-use leakhound_report::{terminal, AnalysisJson, SeriesJson};
+use leakhound_report::{AnalysisOutput, SeriesOutput};
 use leakhound_store::SeriesKind;
 
 use crate::cli::{AnalyzeArgs, FailOn, Format, VerdictArgs};
@@ -165,43 +165,25 @@ fn explain_causes(input: &Input, results: &mut [Analysed]) {
     }
 }
 
-pub fn to_json(results: &[Analysed]) -> String {
-    let doc = AnalysisJson {
-        series: results
-            .iter()
-            .map(|a| {
-                let mut j = SeriesJson::new(&a.series.name, &a.series.unit, &a.finding);
-                j.labels = a.series.labels.clone();
-                j
-            })
-            .collect(),
-    };
-    serde_json::to_string_pretty(&doc).expect("analysis serialises")
+/// The output model of these verdicts (judged series only).
+pub fn output(results: &[Analysed]) -> AnalysisOutput<'_> {
+    AnalysisOutput {
+        series: results.iter().map(Analysed::output).collect(),
+    }
 }
 
-/// Text output: the full summary of the first series, a table row for each other.
-pub fn to_text(results: &[Analysed]) -> String {
-    let Some((first, rest)) = results.split_first() else {
-        return String::new();
-    };
-    let mut out = terminal::summary(
-        &first.series.display_name(),
-        &first.series.unit,
-        &first.finding,
-    );
-    if !rest.is_empty() {
-        let rows: Vec<terminal::Row> = rest
-            .iter()
-            .map(|a| terminal::Row {
-                name: a.series.display_name(),
-                unit: a.series.unit.clone(),
-                finding: &a.finding,
-            })
-            .collect();
-        out.push('\n');
-        out.push_str(&terminal::table(&rows));
+impl Analysed {
+    /// This series and its finding, as the outputs show them.
+    pub fn output(&self) -> SeriesOutput<'_> {
+        SeriesOutput {
+            name: &self.series.name,
+            labels: &self.series.labels,
+            unit: &self.series.unit,
+            t: &self.series.t,
+            v: &self.series.v,
+            finding: Some(&self.finding),
+        }
     }
-    out
 }
 
 /// Exit code 1 when `fail_on` matches a verdict.
@@ -217,8 +199,8 @@ pub fn run(db: &Option<PathBuf>, args: &AnalyzeArgs) -> anyhow::Result<bool> {
     let input = input::resolve(db, args.input.as_deref())?;
     let results = analyse_input(&input, &args.series, &args.verdict, 0.95)?;
     match args.format {
-        Format::Json => println!("{}", to_json(&results)),
-        Format::Text => print!("{}", to_text(&results)),
+        Format::Json => println!("{}", output(&results).json_text()),
+        Format::Text => print!("{}", output(&results).text()),
     }
     Ok(gate(&results, args.fail_on))
 }

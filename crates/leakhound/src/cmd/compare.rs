@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use leakhound_analysis::{rate_ratio, RateRatio};
-use leakhound_report::compare_sentence;
+use leakhound_report::{CompareSide, ComparisonOutput};
 
 use crate::cli::{CompareArgs, Format, VerdictArgs};
 use crate::cmd::analyze::{analyse_input, Analysed};
@@ -15,35 +15,27 @@ pub struct Comparison {
     pub a: (String, Analysed),
     pub b: (String, Analysed),
     pub ratio: Option<RateRatio>,
+    a_name: String,
+    b_name: String,
 }
 
 impl Comparison {
-    pub fn sentence(&self) -> String {
-        compare_sentence(
-            &self.a.0,
-            &self.b.0,
-            self.ratio.as_ref(),
-            &self.a.1.finding,
-            &self.b.1.finding,
-            &self.a.1.series.unit,
-        )
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        let side = |(label, a): &(String, Analysed)| {
-            serde_json::json!({
-                "label": label, "series": a.series.display_name(), "verdict": a.finding.verdict.as_str(),
-                "rate_bytes_per_day": a.finding.rate_per_day, "rate_ci95_bytes_per_day": a.finding.rate_ci_per_day,
-            })
-        };
-        serde_json::json!({
-            "a": side(&self.a), "b": side(&self.b),
-            "ratio": self.ratio.map(|r| r.ratio), "ratio_se": self.ratio.map(|r| r.se),
-            "ratio_ci95": self.ratio.map(|r| [r.ci95.0, r.ci95.1]),
-            "difference_bytes_per_day": self.ratio.map(|r| r.difference),
-            "difference_ci95_bytes_per_day": self.ratio.map(|r| [r.difference_ci95.0, r.difference_ci95.1]),
-            "explanation": self.sentence(),
-        })
+    /// The output model of this comparison.
+    pub fn output(&self) -> ComparisonOutput<'_> {
+        ComparisonOutput {
+            a: CompareSide {
+                label: &self.a.0,
+                series: &self.a_name,
+                finding: &self.a.1.finding,
+            },
+            b: CompareSide {
+                label: &self.b.0,
+                series: &self.b_name,
+                finding: &self.b.1.finding,
+            },
+            ratio: self.ratio,
+            unit: &self.a.1.series.unit,
+        }
     }
 
     /// Whether the comparison has an answer: both verdicts are in, and when both leak, their
@@ -107,6 +99,8 @@ fn make(la: String, a: Analysed, lb: String, b: Analysed) -> Comparison {
         _ => None,
     };
     Comparison {
+        a_name: a.series.display_name(),
+        b_name: b.series.display_name(),
         a: (la, a),
         b: (lb, b),
         ratio,
@@ -130,8 +124,8 @@ pub fn run(db: &Option<PathBuf>, args: &CompareArgs) -> anyhow::Result<bool> {
         }
     };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&cmp.json())?),
-        Format::Text => println!("{}", cmp.sentence()),
+        Format::Json => println!("{}", cmp.output().json_text()),
+        Format::Text => println!("{}", cmp.output().text()),
     }
     Ok(false)
 }

@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use leakhound_analysis::{analyze, default_tolerance, fleet_attribution, Config, Finding, Verdict};
 use leakhound_net::prom::{selector, PromClient, PromSeries};
-use leakhound_report::units::{
-    format_amount, format_duration, format_range, parse_duration, parse_rate, parse_size,
-};
-use leakhound_report::SeriesJson;
+use leakhound_report::units::{format_duration, parse_duration, parse_rate, parse_size};
+use leakhound_report::{FleetOutput, FleetRow};
 
 use crate::cli::{FleetArgs, Format};
 use crate::error::user;
@@ -195,74 +193,25 @@ pub fn run(_db: &Option<PathBuf>, args: &FleetArgs) -> anyhow::Result<bool> {
         None => None,
     };
     let analysis_seconds = fetched.elapsed().as_secs_f64();
+    let keys = distinguishing(&judged.iter().map(|j| j.labels.clone()).collect::<Vec<_>>());
+    let names: Vec<String> = judged.iter().map(|j| short(&j.labels, &keys)).collect();
+    let out = FleetOutput {
+        query: &args.query,
+        rows: judged
+            .iter()
+            .zip(&names)
+            .map(|(j, name)| FleetRow {
+                instance: name,
+                labels: &j.labels,
+                finding: &j.finding,
+            })
+            .collect(),
+        attribution: attribution.as_ref(),
+    };
     match args.format {
-        Format::Json => {
-            let series: Vec<SeriesJson> = judged
-                .iter()
-                .map(|j| {
-                    let name = j
-                        .labels
-                        .get("__name__")
-                        .cloned()
-                        .unwrap_or_else(|| args.query.clone());
-                    let mut s = SeriesJson::new(&name, "bytes", &j.finding);
-                    s.labels = j
-                        .labels
-                        .iter()
-                        .filter(|(k, _)| k.as_str() != "__name__")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    s
-                })
-                .collect();
-            let mut doc = serde_json::json!({ "series": series });
-            if let Some(a) = &attribution {
-                doc["attribution"] = serde_json::json!([{
-                    "counter": a.counter, "bytes_per_event": a.bytes_per_event,
-                    "bytes_per_event_ci95": [a.bytes_per_event_ci95.0, a.bytes_per_event_ci95.1],
-                    "explained": a.explained,
-                }]);
-            }
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
+        Format::Json => println!("{}", out.json_text()),
         Format::Text => {
-            let keys = distinguishing(&judged.iter().map(|j| j.labels.clone()).collect::<Vec<_>>());
-            println!(
-                "{:<40}  {:<12}  {:>30}  {:>12}",
-                "series", "verdict", "rate/day (95% CI)", "to limit"
-            );
-            for j in &judged {
-                let f = &j.finding;
-                let rate = match (f.rate_per_day, f.rate_ci_per_day) {
-                    (Some(r), Some((lo, hi))) => format!(
-                        "{} ({})",
-                        format_amount(r, "bytes"),
-                        format_range(lo, hi, "bytes")
-                    ),
-                    _ => "-".into(),
-                };
-                let ttl = f
-                    .time_to_limit_seconds
-                    .filter(|s| s.is_finite())
-                    .map(format_duration)
-                    .unwrap_or_else(|| "-".into());
-                println!(
-                    "{:<40}  {:<12}  {:>30}  {:>12}",
-                    short(&j.labels, &keys),
-                    f.verdict.as_str(),
-                    rate,
-                    ttl
-                );
-            }
-            if let Some(a) = &attribution {
-                println!(
-                    "\nacross the fleet, leak rate tracks {} at {}/event (95% CI {}), R² {:.2}",
-                    a.counter,
-                    format_amount(a.bytes_per_event, "bytes"),
-                    format_range(a.bytes_per_event_ci95.0, a.bytes_per_event_ci95.1, "bytes"),
-                    a.explained
-                );
-            }
+            print!("{}", out.text());
             let fetch = *fetch_seconds.lock().unwrap_or_else(|p| p.into_inner());
             eprintln!(
                 "leakhound: {} series over {}; fetching {:.1} s (summed over requests), fetch + analysis {:.1} s wall",
@@ -274,8 +223,7 @@ pub fn run(_db: &Option<PathBuf>, args: &FleetArgs) -> anyhow::Result<bool> {
         }
     }
     if let Some(path) = &args.report {
-        let page = fleet_page(&judged, &args.query, attribution.as_ref());
-        std::fs::write(path, page)
+        std::fs::write(path, out.html())
             .map_err(|e| user(format!("--report {}: {e}", path.display())))?;
         eprintln!("leakhound: wrote {}", path.display());
     }
@@ -298,39 +246,4 @@ fn judge(s: PromSeries, tolerance: Option<f64>, limit: Option<f64>) -> Option<Ju
         labels: s.labels,
         finding,
     })
-}
-
-fn fleet_page(
-    judged: &[Judged],
-    query: &str,
-    attribution: Option<&leakhound_analysis::Attribution>,
-) -> String {
-    use leakhound_report::html::escape;
-    let keys = distinguishing(&judged.iter().map(|j| j.labels.clone()).collect::<Vec<_>>());
-    let mut rows = String::new();
-    for j in judged {
-        rows.push_str(&format!(
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
-            j.finding.verdict.as_str(),
-            escape(&short(&j.labels, &keys)),
-            j.finding.verdict.as_str(),
-            escape(&leakhound_report::explain("memory", &j.finding, "bytes"))
-        ));
-    }
-    let attr = attribution
-        .map(|a| {
-            format!(
-                "<p>Across the fleet, leak rate tracks {} at {}/event.</p>",
-                escape(&a.counter),
-                format_amount(a.bytes_per_event, "bytes")
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>leakhound fleet</title><style>\
-         body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px}} td{{padding:.2rem .6rem;border-bottom:1px solid #eee}}\
-         tr.leak td:nth-child(2){{color:#c81e1e;font-weight:600}} tr.no_leak td:nth-child(2){{color:#2a9641}}</style></head><body>\
-         <h1>leakhound fleet: {}</h1>{attr}<table><tr><th>series</th><th>verdict</th><th>explanation</th></tr>{rows}</table></body></html>\n",
-        escape(query)
-    )
 }

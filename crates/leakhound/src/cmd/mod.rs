@@ -119,14 +119,14 @@ pub fn conclude(
         sampler.store.set_verdict(sampler.run, &sentence)?;
     }
     match s.format {
-        Format::Json => println!("{}", analyze::to_json(&results)),
+        Format::Json => println!("{}", analyze::output(&results).json_text()),
         Format::Text => {
             let mut out = String::new();
             if let Some(n) = note {
                 out.push_str(&n);
                 out.push('\n');
             }
-            out.push_str(&analyze::to_text(&results));
+            out.push_str(&analyze::output(&results).text());
             // The command's own stdout may be the terminal too; the verdict goes to stderr so a
             // pipe of the command's output stays clean.
             eprint!("{out}");

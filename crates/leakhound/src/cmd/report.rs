@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use leakhound_report::html::{html, ReportMeta, ReportSeries};
+use leakhound_report::html::ReportMeta;
+use leakhound_report::SeriesOutput;
 use leakhound_store::SeriesKind;
 
 use crate::cli::ReportArgs;
@@ -13,24 +14,16 @@ use crate::input::{self, Input};
 /// The report page for `input`, with the series analysed under `verdict` options.
 pub fn page(input: &Input, verdict: &crate::cli::VerdictArgs) -> anyhow::Result<String> {
     let results = analyse_input(input, &[], verdict, 0.95)?;
-    let mut series: Vec<ReportSeries> = results
-        .iter()
-        .map(|a| ReportSeries {
-            name: a.series.display_name(),
-            unit: a.series.unit.clone(),
-            t: &a.series.t,
-            v: &a.series.v,
-            finding: Some(&a.finding),
-        })
-        .collect();
-    series.extend(
+    let mut out = crate::cmd::analyze::output(&results);
+    out.series.extend(
         input
             .series
             .iter()
             .filter(|s| s.kind == SeriesKind::Counter)
-            .map(|s| ReportSeries {
-                name: s.display_name(),
-                unit: s.unit.clone(),
+            .map(|s| SeriesOutput {
+                name: &s.name,
+                labels: &s.labels,
+                unit: &s.unit,
                 t: &s.t,
                 v: &s.v,
                 finding: None,
@@ -45,7 +38,7 @@ pub fn page(input: &Input, verdict: &crate::cli::VerdictArgs) -> anyhow::Result<
         limit: input.limit,
         version: env!("CARGO_PKG_VERSION").into(),
     };
-    html(&meta, &series).map_err(|e| anyhow::anyhow!(e))
+    out.html(&meta).map_err(|e| anyhow::anyhow!(e))
 }
 
 pub fn run(db: &Option<PathBuf>, args: &ReportArgs) -> anyhow::Result<bool> {
