@@ -109,19 +109,16 @@ impl<'a> AnalysisOutput<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testdata::{finding, series};
     use leakhound_analysis::{analyze, Config};
 
     #[test]
     fn text_json_and_html_show_the_same_judged_series() {
-        let t: Vec<f64> = (0..600).map(|i| 1.7e9 + i as f64 * 60.0).collect();
-        let rss: Vec<f64> = t
-            .iter()
-            .map(|t| 2e8 + 5e7 * (t - 1.7e9) / 86400.0)
-            .collect();
+        let (t, rss) = series(5e7);
+        let f_rss = finding(5e7);
         let fds: Vec<f64> = vec![12.0; t.len()];
-        let requests: Vec<f64> = (0..600).map(|i| i as f64 * 10.0).collect();
-        let f_rss = analyze(&t, &rss, &Config::with_tolerance(1048576.0)).unwrap();
         let f_fds = analyze(&t, &fds, &Config::with_tolerance(1.0)).unwrap();
+        let requests: Vec<f64> = (0..t.len()).map(|i| i as f64 * 10.0).collect();
         let labels = BTreeMap::from([("target".to_string(), "A".to_string())]);
         let none = BTreeMap::new();
         let out = AnalysisOutput {

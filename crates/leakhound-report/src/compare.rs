@@ -116,21 +116,12 @@ impl ComparisonOutput<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakhound_analysis::{analyze, rate_ratio, Config};
-
-    fn leaking(rate: f64) -> Finding {
-        let t: Vec<f64> = (0..2000).map(|i| 1.7e9 + i as f64 * 60.0).collect();
-        let y: Vec<f64> = t
-            .iter()
-            .enumerate()
-            .map(|(i, t)| 2e8 + rate * (t - 1.7e9) / 86400.0 + (i % 5) as f64 * 1e5)
-            .collect();
-        analyze(&t, &y, &Config::with_tolerance(1048576.0)).unwrap()
-    }
+    use crate::testdata::finding;
+    use leakhound_analysis::rate_ratio;
 
     #[test]
     fn sentence_and_json_agree() {
-        let (fa, fb) = (leaking(2e7), leaking(6e7));
+        let (fa, fb) = (finding(2e7), finding(6e7));
         let ratio = rate_ratio(
             fa.rate_per_day.unwrap(),
             fa.rate_se_per_day.unwrap(),

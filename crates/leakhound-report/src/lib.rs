@@ -13,6 +13,8 @@ pub mod html;
 pub mod json;
 pub mod sentence;
 pub mod terminal;
+#[cfg(test)]
+mod testdata;
 pub mod units;
 
 pub use analysis::{display_name, AnalysisOutput, SeriesOutput};

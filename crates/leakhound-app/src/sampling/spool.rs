@@ -191,6 +191,15 @@ mod tests {
         }
     }
 
+    impl Disk {
+        fn full() -> Disk {
+            Disk {
+                full: true,
+                written: Vec::new(),
+            }
+        }
+    }
+
     fn interval(t: f64, samples: usize) -> Interval {
         Interval {
             rows: (0..samples).map(|s| (s as i64, t, 1.0)).collect(),
@@ -228,13 +237,7 @@ mod tests {
 
     #[test]
     fn beyond_the_bound_the_oldest_are_dropped_and_said() {
-        let (mut spool, mut disk) = (
-            Spool::new(5),
-            Disk {
-                full: true,
-                ..Disk::default()
-            },
-        );
+        let (mut spool, mut disk) = (Spool::new(5), Disk::full());
         for t in 1..=4 {
             spool.store(&mut disk, interval(f64::from(t), 2), f64::from(t));
         }
@@ -248,13 +251,7 @@ mod tests {
 
     #[test]
     fn a_flush_that_fails_says_what_was_not_stored() {
-        let (mut spool, mut disk) = (
-            Spool::new(100),
-            Disk {
-                full: true,
-                ..Disk::default()
-            },
-        );
+        let (mut spool, mut disk) = (Spool::new(100), Disk::full());
         spool.store(&mut disk, interval(1795753980.0, 2), 1795753980.0);
         spool.store(&mut disk, interval(1795753981.0, 2), 1795753981.0);
         let e = spool.flush(&mut disk).unwrap_err().to_string();
