@@ -156,7 +156,7 @@ pub fn units(data: &[u8]) {
         ("size", parse_size),
         ("duration", parse_duration),
         ("rate", parse_rate),
-        ("timestamp", leakhound_store::parse_timestamp),
+        ("timestamp", leakhound_time::parse_timestamp),
     ];
     for (what, parse) in parsers {
         match parse(s) {

@@ -5,6 +5,7 @@
 mod body;
 pub mod exporter;
 pub mod har;
+pub mod metrics;
 pub mod prom;
 pub mod record;
 pub mod replay;

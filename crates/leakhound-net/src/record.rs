@@ -18,7 +18,7 @@ use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use leakhound_store::format_rfc3339_ms;
+use leakhound_time::format_rfc3339_ms;
 use tokio::net::TcpListener;
 
 use crate::body::{into_slot, Captured, Slot, TeeBody};

@@ -12,7 +12,7 @@ use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use leakhound_store::parse_timestamp;
+use leakhound_time::parse_timestamp;
 use tokio::sync::Semaphore;
 
 use crate::har::{Entry, REDACTED};

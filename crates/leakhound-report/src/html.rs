@@ -293,6 +293,48 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
     Ok(out)
 }
 
+/// What the fleet page adds to the report's style: the verdict column in the verdict's colour.
+const FLEET_CSS: &str = "
+td:first-child { white-space: nowrap; }
+tr.leak td:nth-child(2) { color: #c81e1e; font-weight: 600; }
+tr.no_leak td:nth-child(2) { color: #2a9641; }
+tr.inconclusive td:nth-child(2) { color: #a87400; }
+";
+
+/// The `fleet --report` page: a row per series (`rows` as (instance name, finding), worst
+/// first) under the fleet-wide attribution, in the report's look.
+pub fn fleet_html(query: &str, attribution: Option<&str>, rows: &[(&str, &Finding)]) -> String {
+    let mut out = String::with_capacity(256 + rows.len() * 256);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    out.push_str(&format!(
+        "<title>leakhound fleet: {}</title><style>{CSS}{FLEET_CSS}</style></head><body>",
+        escape(query)
+    ));
+    out.push_str(&format!("<h1>leakhound fleet: {}</h1>", escape(query)));
+    if let Some(a) = attribution {
+        out.push_str(&format!("<p class=\"next\">{}</p>", escape(a)));
+    }
+    out.push_str(
+        "<table class=\"others\"><tr><th>series</th><th>verdict</th><th>explanation</th></tr>",
+    );
+    for (name, f) in rows {
+        let v = f.verdict.as_str();
+        out.push_str(&format!(
+            "<tr class=\"{v}\"><td>{}</td><td>{v}</td><td>{}</td></tr>",
+            escape(name),
+            escape(&explain("memory", f, "bytes"))
+        ));
+    }
+    out.push_str("</table>");
+    out.push_str(&format!(
+        "<footer>Made by leakhound. {} series; the worst first: leaks by rate, then inconclusive, then the rest.</footer>",
+        rows.len()
+    ));
+    out.push_str("</body></html>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

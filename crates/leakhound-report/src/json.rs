@@ -145,3 +145,10 @@ pub struct AnalysisJson {
     /// One entry per analysed series.
     pub series: Vec<SeriesJson>,
 }
+
+/// Pretty JSON with every object's keys in alphabetical order: the order `compare` and `fleet`
+/// have always printed (they built their documents as `serde_json::Value`s, whose maps sort).
+pub fn sorted_pretty<T: Serialize>(doc: &T) -> String {
+    let value = serde_json::to_value(doc).expect("output models serialise");
+    serde_json::to_string_pretty(&value).expect("a JSON value serialises")
+}

@@ -1,14 +1,25 @@
 //! Presentation: turns findings into sentences, terminal summaries and the JSON contract, and
 //! reads and writes human units. Pure: strings in, strings out.
+//!
+//! Each command's output has one model here ([`AnalysisOutput`], [`ComparisonOutput`],
+//! [`FleetOutput`]) that renders as text, JSON and HTML, so the formats cannot drift apart.
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod chart;
+pub mod compare;
 pub mod flame;
+pub mod fleet;
 pub mod html;
 pub mod json;
 pub mod sentence;
 pub mod terminal;
+#[cfg(test)]
+mod testdata;
 pub mod units;
 
+pub use analysis::{display_name, AnalysisOutput, SeriesOutput};
+pub use compare::{CompareSide, ComparisonOutput};
+pub use fleet::{FleetOutput, FleetRow};
 pub use json::{AnalysisJson, SeriesJson};
 pub use sentence::{compare_sentence, explain};

@@ -173,7 +173,7 @@ pub fn format_duration(secs: f64) -> String {
     }
 }
 
-pub use leakhound_store::format_rfc3339;
+pub use leakhound_time::format_rfc3339;
 
 /// A short UTC time label for a chart axis: `11-27 04:33` for spans over a day, `04:33:05`
 /// otherwise.

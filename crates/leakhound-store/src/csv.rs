@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::time::parse_timestamp;
+use leakhound_time::parse_timestamp;
 
 /// A parsed CSV file: one time axis, several series on it.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,8 @@ pub mod csv;
 mod db;
 mod error;
 mod schema;
-mod time;
 
 pub use db::{
     site_hash, Event, NewRun, RunId, RunInfo, SeriesId, SeriesInfo, SeriesKind, SiteInfo, Store,
 };
 pub use error::StoreError;
-pub use time::{format_rfc3339, format_rfc3339_ms, parse_timestamp};

@@ -1,8 +1,10 @@
-//! Command-line options.
+//! Command-line options as clap parses them: strings, checked and turned into the typed
+//! options of `leakhound-app` once, by [`crate::options`].
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use leakhound_analysis::Load;
 
 /// leakhound finds slow memory leaks in long-running services and tells you what causes them.
 #[derive(Debug, Parser)]
@@ -78,6 +80,11 @@ pub struct VerdictArgs {
     /// Memory limit, e.g. 2GiB [default: the run's recorded limit]
     #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
+    /// What drives the working set: constant (a soak), cyclic (production traffic with daily
+    /// cycles) or auto (the data and the workload counters decide) [default: constant for
+    /// `run`, unless it replays traffic at the recorded pace; else auto]
+    #[arg(long, value_name = "LOAD")]
+    pub load: Option<Load>,
 }
 
 #[derive(Debug, Args)]
@@ -300,6 +307,9 @@ pub struct FleetArgs {
     /// Memory limit of each instance, e.g. 2GiB
     #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
+    /// What drives the working set: constant, cyclic (daily cycles) or auto
+    #[arg(long, value_name = "LOAD", default_value = "auto")]
+    pub load: Load,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -1,14 +1,11 @@
-//! The `leakhound` binary: parse options, run the subcommand, map errors to exit codes
-//! (0 ok, 1 a verdict matched `--fail-on`, 2 usage or input error).
+//! The `leakhound` binary: parse options, run the subcommand (`leakhound-app` does the work),
+//! print, and map the outcome to an exit code (0 ok, 1 a verdict matched `--fail-on`, 2 usage
+//! or input error).
 
 mod cli;
 mod cmd;
-mod dbpath;
-mod error;
-mod input;
 mod live;
-mod sampler;
-mod session;
+mod options;
 
 use std::process::ExitCode;
 
@@ -39,22 +36,26 @@ fn main() -> ExitCode {
             };
         }
     };
+    let db = cli
+        .db
+        .clone()
+        .unwrap_or_else(leakhound_app::database::default_path);
     let result = match &cli.command {
-        cli::Command::Run(a) => cmd::run::run(&cli.db, a),
-        cli::Command::Watch(a) => cmd::watch::run(&cli.db, a),
-        cli::Command::Analyze(a) => cmd::analyze::run(&cli.db, a),
-        cli::Command::Report(a) => cmd::report::run(&cli.db, a),
-        cli::Command::Compare(a) => cmd::compare::run(&cli.db, a),
-        cli::Command::Ab(a) => cmd::ab::run(&cli.db, a),
-        cli::Command::Plot(a) => cmd::plot::run(&cli.db, a),
-        cli::Command::Runs(a) => cmd::runs::run(&cli.db, a),
-        cli::Command::Export(a) => cmd::export::run(&cli.db, a),
-        cli::Command::Import(a) => cmd::import::run(&cli.db, a),
-        cli::Command::Demo(a) => cmd::demo::run(&cli.db, a),
+        cli::Command::Run(a) => cmd::run::run(&db, a),
+        cli::Command::Watch(a) => cmd::watch::run(&db, a),
+        cli::Command::Analyze(a) => cmd::analyze::run(&db, a),
+        cli::Command::Report(a) => cmd::report::run(&db, a),
+        cli::Command::Compare(a) => cmd::compare::run(&db, a),
+        cli::Command::Ab(a) => cmd::ab::run(&db, a),
+        cli::Command::Plot(a) => cmd::plot::run(&db, a),
+        cli::Command::Runs(a) => cmd::runs::run(&db, a),
+        cli::Command::Export(a) => cmd::export::run(&db, a),
+        cli::Command::Import(a) => cmd::import::run(&db, a),
+        cli::Command::Demo(a) => cmd::demo::run(&db, a),
         cli::Command::Agent(a) => cmd::agent::run(a),
-        cli::Command::Fleet(a) => cmd::fleet::run(&cli.db, a),
-        cli::Command::Record(a) => cmd::traffic::record(a),
-        cli::Command::Replay(a) => cmd::traffic::replay(a),
+        cli::Command::Fleet(a) => cmd::fleet::run(a),
+        cli::Command::Record(a) => cmd::record::run(a),
+        cli::Command::Replay(a) => cmd::replay::run(a),
     };
     match result {
         Ok(false) => ExitCode::SUCCESS,

@@ -2,8 +2,9 @@
 
 use leakhound_probe::agent::{node_options, NODE_AGENT_JS};
 
+use leakhound_app::user;
+
 use crate::cli::AgentArgs;
-use crate::error::user;
 
 pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
     let dir = std::fs::canonicalize(&args.dir)

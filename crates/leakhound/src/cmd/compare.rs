@@ -1,137 +1,26 @@
 //! `leakhound compare`: the ratio of two leak rates with a 95% interval.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use leakhound_analysis::{rate_ratio, RateRatio};
-use leakhound_report::compare_sentence;
+use leakhound_analysis::Load;
+use leakhound_app::compare::{compare_inputs, compare_variants};
+use leakhound_app::input::resolve;
 
-use crate::cli::{CompareArgs, Format, VerdictArgs};
-use crate::cmd::analyze::{analyse_input, Analysed};
-use crate::error::user;
-use crate::input::{self, Input};
+use crate::cli::{CompareArgs, Format};
+use crate::options::verdict_policy;
 
-/// Two analysed sides and their ratio.
-pub struct Comparison {
-    pub a: (String, Analysed),
-    pub b: (String, Analysed),
-    pub ratio: Option<RateRatio>,
-}
-
-impl Comparison {
-    pub fn sentence(&self) -> String {
-        compare_sentence(
-            &self.a.0,
-            &self.b.0,
-            self.ratio.as_ref(),
-            &self.a.1.finding,
-            &self.b.1.finding,
-            &self.a.1.series.unit,
-        )
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        let side = |(label, a): &(String, Analysed)| {
-            serde_json::json!({
-                "label": label, "series": a.series.display_name(), "verdict": a.finding.verdict.as_str(),
-                "rate_bytes_per_day": a.finding.rate_per_day, "rate_ci95_bytes_per_day": a.finding.rate_ci_per_day,
-            })
-        };
-        serde_json::json!({
-            "a": side(&self.a), "b": side(&self.b),
-            "ratio": self.ratio.map(|r| r.ratio), "ratio_se": self.ratio.map(|r| r.se),
-            "ratio_ci95": self.ratio.map(|r| [r.ci95.0, r.ci95.1]),
-            "difference_bytes_per_day": self.ratio.map(|r| r.difference),
-            "difference_ci95_bytes_per_day": self.ratio.map(|r| [r.difference_ci95.0, r.difference_ci95.1]),
-            "explanation": self.sentence(),
-        })
-    }
-
-    /// Whether the comparison has an answer: both verdicts are in, and when both leak, their
-    /// ratio's interval excludes 1.
-    pub fn conclusive(&self) -> bool {
-        use leakhound_analysis::Verdict::*;
-        match (self.a.1.finding.verdict, self.b.1.finding.verdict) {
-            (Inconclusive, _) | (_, Inconclusive) => false,
-            (Leak, Leak) => self.ratio.is_some_and(|r| r.ci95.0 > 1.0 || r.ci95.1 < 1.0),
-            _ => true,
-        }
-    }
-}
-
-fn one(
-    input: &Input,
-    name: &str,
-    verdict: &VerdictArgs,
-    confidence: f64,
-) -> anyhow::Result<Analysed> {
-    let mut r = analyse_input(input, &[name.to_string()], verdict, confidence)?;
-    if r.len() != 1 {
-        return Err(user(format!(
-            "{name:?} names {} series; name one (e.g. rss{{target=\"A\"}})",
-            r.len()
-        )));
-    }
-    Ok(r.remove(0))
-}
-
-/// Compares the two variants (`target` labels `A` and `B`) of an `ab` run.
-pub fn compare_variants(
-    input: &Input,
-    series: &str,
-    verdict: &VerdictArgs,
-    confidence: f64,
-) -> anyhow::Result<Comparison> {
-    let a = one(
-        input,
-        &format!("{series}{{target=\"A\"}}"),
-        verdict,
-        confidence,
-    )?;
-    let b = one(
-        input,
-        &format!("{series}{{target=\"B\"}}"),
-        verdict,
-        confidence,
-    )?;
-    Ok(make("A".into(), a, "B".into(), b))
-}
-
-fn make(la: String, a: Analysed, lb: String, b: Analysed) -> Comparison {
-    let ratio = match (
-        a.finding.rate_per_day,
-        a.finding.rate_se_per_day,
-        b.finding.rate_per_day,
-        b.finding.rate_se_per_day,
-    ) {
-        (Some(ra), Some(sa), Some(rb), Some(sb)) => rate_ratio(ra, sa, rb, sb),
-        _ => None,
-    };
-    Comparison {
-        a: (la, a),
-        b: (lb, b),
-        ratio,
-    }
-}
-
-pub fn run(db: &Option<PathBuf>, args: &CompareArgs) -> anyhow::Result<bool> {
+pub fn run(db: &Path, args: &CompareArgs) -> anyhow::Result<bool> {
+    let policy = verdict_policy(&args.verdict, Load::Auto)?;
     let cmp = match &args.b {
-        None => compare_variants(
-            &input::resolve(db, Some(&args.a))?,
-            &args.series,
-            &args.verdict,
-            0.95,
-        )?,
+        None => compare_variants(&resolve(db, Some(&args.a))?, &args.series, &policy)?,
         Some(b) => {
-            let ia = input::resolve(db, Some(&args.a))?;
-            let ib = input::resolve(db, Some(b))?;
-            let a = one(&ia, &args.series, &args.verdict, 0.95)?;
-            let b = one(&ib, &args.series, &args.verdict, 0.95)?;
-            make(ia.about.source.clone(), a, ib.about.source.clone(), b)
+            let (ia, ib) = (resolve(db, Some(&args.a))?, resolve(db, Some(b))?);
+            compare_inputs(&ia, &ib, &args.series, &policy)?
         }
     };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&cmp.json())?),
-        Format::Text => println!("{}", cmp.sentence()),
+        Format::Json => println!("{}", cmp.output().json_text()),
+        Format::Text => println!("{}", cmp.output().text()),
     }
     Ok(false)
 }

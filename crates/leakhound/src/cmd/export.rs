@@ -1,16 +1,15 @@
 //! `leakhound export RUN`: samples as contract CSV, or JSON with labels and events.
 
-use std::path::PathBuf;
+use std::path::Path;
 
+use leakhound_app::database::open_ro;
+use leakhound_app::{input, user};
 use leakhound_store::csv;
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::dbpath;
-use crate::error::user;
-use crate::input;
 
-pub fn run(db: &Option<PathBuf>, args: &ExportArgs) -> anyhow::Result<bool> {
-    let (store, _) = dbpath::open_ro(db)?;
+pub fn run(db: &Path, args: &ExportArgs) -> anyhow::Result<bool> {
+    let store = open_ro(db)?;
     let input = input::from_run(&store, args.run)?;
     let text = match args.format {
         ExportFormat::Csv => csv::write(

@@ -1,25 +1,23 @@
 //! `leakhound import FILE.csv`: store an external series as a run.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use leakhound_analysis::floor::median_interval;
-use leakhound_report::units::parse_size;
+use leakhound_app::database::{new_run, open_rw};
+use leakhound_app::input;
 
 use crate::cli::ImportArgs;
-use crate::cmd::new_run;
-use crate::dbpath;
-use crate::error::user;
-use crate::input;
+use crate::options::size;
 
-pub fn run(db: &Option<PathBuf>, args: &ImportArgs) -> anyhow::Result<bool> {
+pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<bool> {
     let limit = args
         .limit
         .as_deref()
-        .map(|s| parse_size(s).map_err(|e| user(format!("--limit: {e}"))))
+        .map(|s| size("--limit", s))
         .transpose()?;
     let input = input::from_csv(&args.file)?;
-    let (mut store, _) = dbpath::open_rw(db)?;
+    let mut store = open_rw(db)?;
     let first_t = input
         .series
         .iter()

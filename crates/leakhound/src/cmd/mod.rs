@@ -1,4 +1,5 @@
-//! One module per subcommand.
+//! One module per subcommand: parse the options, call `leakhound-app`, print. Each returns
+//! whether `--fail-on` matched (exit code 1).
 
 pub mod ab;
 pub mod agent;
@@ -9,128 +10,55 @@ pub mod export;
 pub mod fleet;
 pub mod import;
 pub mod plot;
+pub mod record;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod runs;
-pub mod traffic;
 pub mod watch;
 
-use leakhound_report::units::parse_duration;
-use leakhound_store::NewRun;
+use leakhound_analysis::Verdict;
+use leakhound_app::conclude::Concluded;
+use leakhound_app::{judge, Judged};
 
-use crate::cli::{Format, SamplingArgs};
-use crate::error::user;
-use crate::input;
-use crate::sampler::Sampler;
-use crate::session::End;
+use crate::cli::{FailOn, Format};
 
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+/// Whether `fail_on` matches a verdict.
+pub fn gate(judged: &[Judged], fail_on: Option<FailOn>) -> bool {
+    judged.iter().any(|a| match fail_on {
+        Some(FailOn::Leak) => a.finding.verdict == Verdict::Leak,
+        Some(FailOn::Inconclusive) => a.finding.verdict != Verdict::NoLeak,
+        None => false,
+    })
 }
 
-pub fn new_run(
-    kind: &str,
-    target: String,
-    started_at: f64,
-    interval: Option<f64>,
-    limit: Option<u64>,
-) -> NewRun {
-    NewRun {
-        kind: kind.into(),
-        target,
-        host: host_name(),
-        started_at,
-        interval_s: interval,
-        limit_bytes: limit,
-        version: env!("CARGO_PKG_VERSION").into(),
-    }
-}
-
-/// `--scrape` URLs, checked.
-pub fn scrape_urls(s: &SamplingArgs) -> anyhow::Result<Vec<leakhound_net::Uri>> {
-    s.scrape
-        .iter()
-        .map(|u| {
-            let uri: leakhound_net::Uri = u
-                .parse()
-                .map_err(|_| user(format!("--scrape {u:?}: not a URL")))?;
-            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-                return Err(user(format!(
-                    "--scrape {u:?}: write http://HOST:PORT/metrics"
-                )));
-            }
-            Ok(uri)
-        })
-        .collect()
-}
-
-/// `--for` in seconds, checked.
-pub fn for_duration(d: Option<&str>) -> anyhow::Result<Option<f64>> {
-    d.map(|d| parse_duration(d).map_err(|e| user(format!("--for: {e}"))))
-        .transpose()
-}
-
-/// `--interval` and `--for` in seconds, checked.
-pub fn timing(s: &SamplingArgs) -> anyhow::Result<(f64, Option<f64>)> {
-    let interval = parse_duration(&s.interval).map_err(|e| user(format!("--interval: {e}")))?;
-    if interval < 0.01 {
-        return Err(user(format!(
-            "--interval {}: must be at least 10ms",
-            s.interval
-        )));
-    }
-    let duration = for_duration(s.duration.as_deref())?;
-    Ok((interval, duration))
-}
-
-/// Ends the run in the database, prints the verdict, stores it. Returns whether `--fail-on`
-/// matched.
-pub fn conclude(
-    sampler: &mut Sampler,
-    end: &End,
-    s: &SamplingArgs,
+/// Prints the verdicts of a sampling session (`run`, `watch`), after `note` when given.
+/// Text goes to stderr: the command's own stdout may be the terminal too, and a pipe of the
+/// command's output stays clean.
+pub fn print_concluded(
+    concluded: Concluded,
+    format: Format,
+    fail_on: Option<FailOn>,
     note: Option<String>,
-) -> anyhow::Result<bool> {
-    sampler.flush()?;
-    let now = sampler.clock.now();
-    let code = match end {
-        End::Exited(st) => st.code(),
-        _ => None,
-    };
-    sampler
-        .store
-        .finish_run(sampler.run, now, end.status(), code)?;
-    let input = input::from_run(&sampler.store, sampler.run)?;
-    let results = match analyze::analyse_input(&input, &[], &s.verdict, 0.95) {
-        Ok(r) => r,
+) -> bool {
+    let judged = match concluded.verdicts {
+        Ok(j) => j,
         Err(e) => {
-            eprintln!("leakhound: run {}: no verdict: {e:#}", sampler.run);
-            return Ok(false);
+            eprintln!("leakhound: run {}: no verdict: {e:#}", concluded.run);
+            return false;
         }
     };
-    if let Some(first) = results.first() {
-        let sentence = leakhound_report::explain(
-            &first.series.display_name(),
-            &first.finding,
-            &first.series.unit,
-        );
-        sampler.store.set_verdict(sampler.run, &sentence)?;
-    }
-    match s.format {
-        Format::Json => println!("{}", analyze::to_json(&results)),
+    match format {
+        Format::Json => println!("{}", judge::output(&judged).json_text()),
         Format::Text => {
             let mut out = String::new();
             if let Some(n) = note {
                 out.push_str(&n);
                 out.push('\n');
             }
-            out.push_str(&analyze::to_text(&results));
-            // The command's own stdout may be the terminal too; the verdict goes to stderr so a
-            // pipe of the command's output stays clean.
+            out.push_str(&judge::output(&judged).text());
             eprint!("{out}");
         }
     }
-    Ok(analyze::gate(&results, s.fail_on))
+    gate(&judged, fail_on)
 }

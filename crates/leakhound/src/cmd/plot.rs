@@ -1,13 +1,13 @@
 //! `leakhound plot`: the main memory chart alone, for pasting into an issue tracker.
 
-use std::path::PathBuf;
+use std::path::Path;
 
+use leakhound_analysis::Load;
+use leakhound_app::{input, judge, user};
 use leakhound_report::chart::{memory_png, memory_svg, ChartSeries};
 
 use crate::cli::PlotArgs;
-use crate::cmd::analyze::analyse_input;
-use crate::error::user;
-use crate::input;
+use crate::options::verdict_policy;
 
 fn parse_size(s: &str) -> Option<(u32, u32)> {
     let (w, h) = s.split_once('x')?;
@@ -15,7 +15,7 @@ fn parse_size(s: &str) -> Option<(u32, u32)> {
     ((100..=8000).contains(&w) && (100..=8000).contains(&h)).then_some((w, h))
 }
 
-pub fn run(db: &Option<PathBuf>, args: &PlotArgs) -> anyhow::Result<bool> {
+pub fn run(db: &Path, args: &PlotArgs) -> anyhow::Result<bool> {
     let size = parse_size(&args.size).ok_or_else(|| {
         user(format!(
             "--size {:?}: write WIDTHxHEIGHT in pixels, e.g. 1000x450",
@@ -33,6 +33,7 @@ pub fn run(db: &Option<PathBuf>, args: &PlotArgs) -> anyhow::Result<bool> {
             args.out.display()
         )));
     }
+    let policy = verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
     let names: Vec<String> = match &args.series {
         Some(n) => vec![n.clone()],
@@ -43,8 +44,8 @@ pub fn run(db: &Option<PathBuf>, args: &PlotArgs) -> anyhow::Result<bool> {
             .map(|s| vec![s.name.clone()])
             .unwrap_or_default(),
     };
-    let results = analyse_input(&input, &names, &args.verdict, 0.95)?;
-    let a = results.first().ok_or_else(|| user("nothing to plot"))?;
+    let judged = judge::judge(&input, &names, &policy)?;
+    let a = judged.first().ok_or_else(|| user("nothing to plot"))?;
     let name = a.series.display_name();
     let cs = ChartSeries {
         name: &name,

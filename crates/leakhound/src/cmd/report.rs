@@ -1,56 +1,20 @@
 //! `leakhound report`: the self-contained HTML report.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use leakhound_report::html::{html, ReportMeta, ReportSeries};
-use leakhound_store::SeriesKind;
+use leakhound_analysis::Load;
+use leakhound_app::{input, judge, user};
 
 use crate::cli::ReportArgs;
-use crate::cmd::analyze::analyse_input;
-use crate::error::user;
-use crate::input::{self, Input};
+use crate::options::verdict_policy;
 
-/// The report page for `input`, with the series analysed under `verdict` options.
-pub fn page(input: &Input, verdict: &crate::cli::VerdictArgs) -> anyhow::Result<String> {
-    let results = analyse_input(input, &[], verdict, 0.95)?;
-    let mut series: Vec<ReportSeries> = results
-        .iter()
-        .map(|a| ReportSeries {
-            name: a.series.display_name(),
-            unit: a.series.unit.clone(),
-            t: &a.series.t,
-            v: &a.series.v,
-            finding: Some(&a.finding),
-        })
-        .collect();
-    series.extend(
-        input
-            .series
-            .iter()
-            .filter(|s| s.kind == SeriesKind::Counter)
-            .map(|s| ReportSeries {
-                name: s.display_name(),
-                unit: s.unit.clone(),
-                t: &s.t,
-                v: &s.v,
-                finding: None,
-            }),
-    );
-    let meta = ReportMeta {
-        source: input.about.source.clone(),
-        target: input.about.target.clone(),
-        kind: input.about.kind.clone(),
-        host: input.about.host.clone(),
-        interval_s: input.about.interval_s,
-        limit: input.limit,
-        version: env!("CARGO_PKG_VERSION").into(),
-    };
-    html(&meta, &series).map_err(|e| anyhow::anyhow!(e))
-}
-
-pub fn run(db: &Option<PathBuf>, args: &ReportArgs) -> anyhow::Result<bool> {
+pub fn run(db: &Path, args: &ReportArgs) -> anyhow::Result<bool> {
+    let policy = verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
-    let page = page(&input, &args.verdict)?;
+    let judged = judge::judge(&input, &[], &policy)?;
+    let page = judge::report_output(&input, &judged)
+        .html(&judge::report_meta(&input))
+        .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::write(&args.out, &page)
         .map_err(|e| user(format!("cannot write {}: {e}", args.out.display())))?;
     eprintln!(
@@ -60,15 +24,14 @@ pub fn run(db: &Option<PathBuf>, args: &ReportArgs) -> anyhow::Result<bool> {
     );
     if args.open {
         // Never through a shell: the path is an argument.
-        match std::process::Command::new("xdg-open")
+        if let Err(e) = std::process::Command::new("xdg-open")
             .arg(&args.out)
             .spawn()
         {
-            Ok(_) => {}
-            Err(e) => eprintln!(
+            eprintln!(
                 "leakhound: could not open a browser ({e}); open {} yourself",
                 args.out.display()
-            ),
+            );
         }
     }
     Ok(false)

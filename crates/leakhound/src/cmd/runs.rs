@@ -1,11 +1,12 @@
 //! `leakhound runs`: the stored runs.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use leakhound_report::units::{format_duration, format_rfc3339};
 
+use leakhound_app::database::open_ro;
+
 use crate::cli::{Format, RunsArgs};
-use crate::dbpath;
 
 fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
@@ -17,15 +18,15 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
-pub fn run(db: &Option<PathBuf>, args: &RunsArgs) -> anyhow::Result<bool> {
-    let (store, path) = dbpath::open_ro(db)?;
+pub fn run(db: &Path, args: &RunsArgs) -> anyhow::Result<bool> {
+    let store = open_ro(db)?;
     let runs = store.runs()?;
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(false);
     }
     if runs.is_empty() {
-        println!("no runs in {}", path.display());
+        println!("no runs in {}", db.display());
         return Ok(false);
     }
     println!(

@@ -1,44 +1,34 @@
 //! `leakhound watch`: sample running processes or a cgroup.
 
-use std::path::PathBuf;
+use std::path::Path;
 
+use leakhound_analysis::Load;
+use leakhound_app::user;
+use leakhound_app::watch::{watch, Targets, Watch};
 use leakhound_probe::agent::AgentListener;
-use leakhound_probe::{
-    memory_limit_of_pid, total_physical_memory, CgroupReader, NameMatcher, ProcKey,
-};
-use leakhound_report::units::format_duration;
 
 use crate::cli::WatchArgs;
-use crate::cmd::{conclude, new_run, timing};
-use crate::dbpath;
-use crate::error::user;
-use crate::sampler::{Clock, Sampler, Target, TargetSpec};
-use crate::session::{sample_loop, stop_flag, Options, Until};
+use crate::cmd::print_concluded;
+use crate::live::Live;
+use crate::options::sampling;
 
-pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
-    let (interval, duration) = timing(&args.sampling)?;
-    let scrapes = crate::cmd::scrape_urls(&args.sampling)?;
-    crate::cmd::analyze::analyse_check(&args.sampling.verdict)?;
-    let mut targets = Vec::new();
-    let mut limit: Option<u64> = None;
-    let tighter = |l: Option<u64>, new: Option<u64>| match (l, new) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
+    let sampling = sampling(&args.sampling, Load::Auto)?;
+    let mut targets = Targets::default();
     for &pid in &args.pid {
-        let key = ProcKey::of_pid(pid).map_err(|e| user(format!("--pid {pid}: {e}")))?;
-        limit = tighter(limit, memory_limit_of_pid(pid));
-        targets.push(Target::new(format!("pid {pid}"), TargetSpec::Tree(key)));
+        targets
+            .pid(pid)
+            .map_err(|e| user(format!("--pid {pid}: {e}")))?;
     }
     if let Some(pattern) = &args.name {
-        let m = NameMatcher::new(pattern).map_err(|e| user(format!("--name {pattern:?}: {e}")))?;
-        limit = tighter(limit, total_physical_memory());
-        targets.push(Target::new(format!("name {pattern}"), TargetSpec::Name(m)));
+        targets
+            .name(pattern)
+            .map_err(|e| user(format!("--name {pattern:?}: {e}")))?;
     }
     if let Some(cg) = &args.cgroup {
-        let r = CgroupReader::open(cg).map_err(|e| user(format!("--cgroup {cg}: {e}")))?;
-        limit = tighter(limit, r.limit().or_else(total_physical_memory));
-        targets.push(Target::new(format!("cgroup {cg}"), TargetSpec::Cgroup(r)));
+        targets
+            .cgroup(cg)
+            .map_err(|e| user(format!("--cgroup {cg}: {e}")))?;
     }
     let agent = match &args.agent_socket {
         Some(sock) => Some(
@@ -47,7 +37,7 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
         ),
         None => None,
     };
-    let listen: Option<std::net::SocketAddr> = args
+    let listen = args
         .listen
         .as_deref()
         .map(|a| {
@@ -58,46 +48,17 @@ pub fn run(db: &Option<PathBuf>, args: &WatchArgs) -> anyhow::Result<bool> {
             })
         })
         .transpose()?;
-    let description = targets
-        .iter()
-        .map(|t| t.label.clone())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (store, _) = dbpath::open_rw(db)?;
-    let stop = stop_flag()?;
-    let clock = Clock::start();
-    let run_id = store.create_run(&new_run(
-        "watch",
-        description.clone(),
-        clock.start_time(),
-        Some(interval),
-        limit,
-    ))?;
-    eprintln!(
-        "leakhound: run {run_id}: watching {description} every {}",
-        format_duration(interval)
-    );
-    let mut sampler = Sampler::new(store, run_id, targets, clock, !args.sampling.no_smaps)?;
-    sampler.scrape(scrapes)?;
-    sampler.agent = agent;
-    if let Some(addr) = listen {
-        let text: leakhound_net::exporter::Exposition = Default::default();
-        let bound = leakhound_net::exporter::serve(addr, std::sync::Arc::clone(&text))
-            .map_err(|e| user(format!("--listen {addr}: {e}")))?;
-        let scope = if bound.ip().is_loopback() {
-            "loopback only"
-        } else {
-            "reachable from other hosts"
-        };
-        eprintln!("leakhound: serving metrics on http://{bound}/metrics ({scope})");
-        sampler.exposition = Some(text);
-    }
-    let opts = Options {
-        interval,
-        duration,
-        until: Until::Never,
-        report_looks: true,
+    let w = Watch {
+        targets,
+        listen,
+        agent,
+        sampling,
     };
-    let end = sample_loop(&mut sampler, &mut [], &stop, &opts)?;
-    conclude(&mut sampler, &end, &args.sampling, None)
+    let concluded = watch(db, w, &mut Live::new(true))?;
+    Ok(print_concluded(
+        concluded,
+        args.sampling.format,
+        args.sampling.fail_on,
+        None,
+    ))
 }

@@ -1,4 +1,10 @@
-//! Timestamps: unix seconds (fractional allowed) or RFC 3339, as the CSV contract allows.
+//! Timestamps: unix seconds (fractional allowed) or RFC 3339, as the CSV contract allows, and
+//! RFC 3339 text for reports and HAR files.
+//!
+//! Its own crate because every layer needs it (the CSV format in the store, HAR files in the
+//! network crate, dates in reports) and none of them should pull in another's dependencies for
+//! a few lines of calendar arithmetic.
+#![deny(missing_docs)]
 
 /// Parses `1700000000`, `1700000000.25`, `2026-11-27T04:33:00Z`, `2026-11-27 04:33:00.5+01:00`
 /// into unix seconds.

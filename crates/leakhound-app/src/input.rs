@@ -6,39 +6,45 @@ use std::path::Path;
 use leakhound_store::{csv, RunId, SeriesKind, Store};
 
 use crate::error::user;
+use crate::kinds::{csv_kind, csv_unit, Unit};
 
 /// One series with its samples.
 #[derive(Debug, Clone)]
 pub struct SeriesData {
+    /// Series name (`rss`, `node.heap_used`, a CSV column).
     pub name: String,
+    /// Labels (`target` when a run has several).
     pub labels: BTreeMap<String, String>,
+    /// `bytes` or `count`.
     pub unit: String,
+    /// Gauge or counter.
     pub kind: SeriesKind,
+    /// Times, unix seconds, increasing.
     pub t: Vec<f64>,
+    /// Values.
     pub v: Vec<f64>,
 }
 
 impl SeriesData {
     /// `name` or `name{k="v",...}` when labelled.
     pub fn display_name(&self) -> String {
-        if self.labels.is_empty() {
-            self.name.clone()
-        } else {
-            let l: Vec<String> = self
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{v}\""))
-                .collect();
-            format!("{}{{{}}}", self.name, l.join(","))
-        }
+        leakhound_report::display_name(&self.name, &self.labels)
+    }
+
+    /// Whether it measures memory.
+    pub fn is_bytes(&self) -> bool {
+        self.unit == Unit::Bytes.as_str()
     }
 }
 
 /// Everything an analysis of one source needs.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
+    /// Its series.
     pub series: Vec<SeriesData>,
+    /// The memory limit recorded with it, bytes.
     pub limit: Option<f64>,
+    /// Restarts recorded while sampling, unix seconds.
     pub restarts: Vec<f64>,
     /// Where it came from, for reports.
     pub about: About,
@@ -47,15 +53,21 @@ pub struct Input {
 /// Description of a source: `run 3` or a file.
 #[derive(Debug, Clone, Default)]
 pub struct About {
+    /// `run 3` or the file name.
     pub source: String,
+    /// What was measured.
     pub target: String,
+    /// `run`, `watch`, `ab`, `import` or `csv`.
     pub kind: String,
+    /// Host it was measured on.
     pub host: Option<String>,
+    /// Sampling interval, seconds.
     pub interval_s: Option<f64>,
 }
 
-/// The input named on a command line: a run id, a CSV file, or (none) the latest run.
-pub fn resolve(db: &Option<std::path::PathBuf>, arg: Option<&str>) -> anyhow::Result<Input> {
+/// The input named on a command line: a run id, a CSV file, or (none) the latest run in the
+/// database at `db`.
+pub fn resolve(db: &Path, arg: Option<&str>) -> anyhow::Result<Input> {
     match arg {
         Some(s) if Path::new(s).is_file() || s.ends_with(".csv") => from_csv(Path::new(s)),
         Some(s) => {
@@ -64,45 +76,19 @@ pub fn resolve(db: &Option<std::path::PathBuf>, arg: Option<&str>) -> anyhow::Re
                     "{s:?} is neither a run id nor an existing CSV file"
                 ))
             })?;
-            let (store, _) = crate::dbpath::open_ro(db)?;
-            from_run(&store, id)
+            from_run(&crate::database::open_ro(db)?, id)
         }
         None => {
-            let (store, path) = crate::dbpath::open_ro(db)?;
+            let store = crate::database::open_ro(db)?;
             let id = store
                 .latest_run()?
-                .ok_or_else(|| user(format!("no runs in {} yet", path.display())))?;
+                .ok_or_else(|| user(format!("no runs in {} yet", db.display())))?;
             from_run(&store, id)
         }
     }
 }
 
-/// Whether a CSV column is a counter, by the naming conventions of Prometheus and of
-/// leakhound's agents (`_total`, `.requests`, `_count`, ...).
-pub fn looks_like_counter(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.ends_with("_total")
-        || n.ends_with(".total")
-        || n.ends_with("_count")
-        || n.ends_with(".count")
-        || n.ends_with("requests")
-        || n.ends_with("events")
-}
-
-/// Unit of a CSV column by name: counts for fds/threads/processes and counters, else bytes.
-pub fn unit_of(name: &str) -> &'static str {
-    let n = name.to_ascii_lowercase();
-    if looks_like_counter(&n)
-        || ["fds", "threads", "processes", "handles"]
-            .iter()
-            .any(|k| n.ends_with(k))
-    {
-        "count"
-    } else {
-        "bytes"
-    }
-}
-
+/// Every column of a CSV file (the contract in DESIGN.md) as a series.
 pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| user(format!("cannot read {}: {e}", path.display())))?;
@@ -116,12 +102,8 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
             SeriesData {
                 name: name.clone(),
                 labels: BTreeMap::new(),
-                unit: unit_of(name).to_string(),
-                kind: if looks_like_counter(name) {
-                    SeriesKind::Counter
-                } else {
-                    SeriesKind::Gauge
-                },
+                unit: csv_unit(name).as_str().to_string(),
+                kind: csv_kind(name),
                 t,
                 v,
             }
@@ -139,6 +121,7 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
     })
 }
 
+/// Every series of a stored run.
 pub fn from_run(store: &Store, run: RunId) -> anyhow::Result<Input> {
     load_run(store, run, None, None)
 }

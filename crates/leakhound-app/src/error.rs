@@ -1,4 +1,4 @@
-//! Errors a user can cause: they print one clear message and exit with code 2.
+//! Errors a user can cause: the binary prints them as one clear message and exits with code 2.
 
 /// An error in the user's input or environment (bad argument, missing file, unwritable
 /// database). Anything else is a bug and also exits 2, with its chain.

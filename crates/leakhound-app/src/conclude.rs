@@ -1,0 +1,42 @@
+//! The end of a sampling session: store what is held, close the run, judge it and store the
+//! headline verdict with it.
+
+use leakhound_store::RunId;
+
+use crate::input;
+use crate::judge::{judge, Judged};
+use crate::policy::Policy;
+use crate::sampling::Sampler;
+use crate::session::End;
+
+/// A closed run and its verdicts.
+#[derive(Debug)]
+pub struct Concluded {
+    /// The run.
+    pub run: RunId,
+    /// Its verdicts, strongest first; an error when nothing could be judged (too few
+    /// samples), which is not an error of the session.
+    pub verdicts: anyhow::Result<Vec<Judged>>,
+}
+
+/// Closes the run `sampler` wrote with the way it `end`ed, and judges it under `policy`.
+pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Result<Concluded> {
+    sampler.flush()?;
+    let (store, run) = (sampler.store(), sampler.run());
+    let code = match end {
+        End::Exited(st) => st.code(),
+        _ => None,
+    };
+    store.finish_run(run, sampler.clock().now(), end.status(), code)?;
+    let input = input::from_run(store, run)?;
+    let verdicts = judge(&input, &[], policy);
+    if let Some(first) = verdicts.as_ref().ok().and_then(|r| r.first()) {
+        let sentence = leakhound_report::explain(
+            &first.series.display_name(),
+            &first.finding,
+            &first.series.unit,
+        );
+        store.set_verdict(run, &sentence)?;
+    }
+    Ok(Concluded { run, verdicts })
+}

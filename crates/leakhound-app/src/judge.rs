@@ -1,0 +1,287 @@
+//! Judging a run or a CSV file: which series get a verdict by default, each under the policy
+//! with the run's workload counters as covariates, then what explains the leaks
+//! ([`crate::causes`]).
+
+use leakhound_analysis::{analyze_with, Counter, Finding};
+use leakhound_report::html::ReportMeta;
+use leakhound_report::{AnalysisOutput, SeriesOutput};
+use leakhound_store::SeriesKind;
+
+use crate::causes::explain_causes;
+use crate::error::user;
+use crate::input::{Input, SeriesData};
+use crate::policy::Policy;
+
+/// Series never judged by default: they count things whose growth is not a leak.
+const SKIP_BY_DEFAULT: &[&str] = &["processes"];
+
+/// A verdict on one series.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The series judged.
+    pub series: SeriesData,
+    /// Its verdict and everything behind it.
+    pub finding: Finding,
+}
+
+impl Judged {
+    /// This series and its finding, as the outputs show them.
+    pub fn output(&self) -> SeriesOutput<'_> {
+        series_output(&self.series, Some(&self.finding))
+    }
+}
+
+fn series_output<'a>(s: &'a SeriesData, finding: Option<&'a Finding>) -> SeriesOutput<'a> {
+    SeriesOutput {
+        name: &s.name,
+        labels: &s.labels,
+        unit: &s.unit,
+        t: &s.t,
+        v: &s.v,
+        finding,
+    }
+}
+
+/// Counters that are workload, not effects of allocation (GC counts follow the heap).
+fn is_workload_counter(name: &str) -> bool {
+    !name.starts_with("node.gc.")
+}
+
+/// The workload counters of `input`: covariates of the working set, and what attribution
+/// credits a leak to.
+pub fn workload_counters(input: &Input) -> Vec<Counter<'_>> {
+    input
+        .series
+        .iter()
+        .filter(|s| s.kind == SeriesKind::Counter && is_workload_counter(&s.name))
+        .map(|s| Counter {
+            name: &s.name,
+            t: &s.t,
+            v: &s.v,
+        })
+        .collect()
+}
+
+/// Whether `s` is named by `name` (its plain or labelled name).
+fn named(s: &SeriesData, name: &str) -> bool {
+    s.name == name || s.display_name() == name
+}
+
+/// Judges the series `names` of `input` or, with none named, every gauge but those skipped by
+/// default. Memory series are judged with the workload counters as covariates.
+pub fn judge(input: &Input, names: &[String], policy: &Policy) -> anyhow::Result<Vec<Judged>> {
+    if let Some(n) = names
+        .iter()
+        .find(|n| !input.series.iter().any(|s| named(s, n)))
+    {
+        let known: Vec<String> = input.series.iter().map(|s| s.display_name()).collect();
+        return Err(user(format!(
+            "no series {n:?}; available: {}",
+            known.join(", ")
+        )));
+    }
+    let counters = workload_counters(input);
+    let mut out = Vec::new();
+    for s in &input.series {
+        let wanted = if names.is_empty() {
+            s.kind == SeriesKind::Gauge && !SKIP_BY_DEFAULT.contains(&s.name.as_str())
+        } else {
+            names.iter().any(|n| named(s, n))
+        };
+        if !wanted {
+            continue;
+        }
+        let cfg = policy.config(&s.v, s.is_bytes(), input.limit, &input.restarts);
+        let covariates = if s.is_bytes() { &counters[..] } else { &[] };
+        let finding = analyze_with(&s.t, &s.v, &cfg, covariates)
+            .map_err(|e| user(format!("series {}: {e}", s.display_name())))?;
+        out.push(Judged {
+            series: s.clone(),
+            finding,
+        });
+    }
+    if out.is_empty() {
+        return Err(user("no memory series to analyse (counters are not analysed on their own; name one with --series)"));
+    }
+    explain_causes(&counters, &mut out);
+    Ok(out)
+}
+
+/// The verdicts as `analyze` prints them.
+pub fn output(judged: &[Judged]) -> AnalysisOutput<'_> {
+    AnalysisOutput {
+        series: judged.iter().map(Judged::output).collect(),
+    }
+}
+
+/// The verdicts with the input's counters beside them, as the report shows them.
+pub fn report_output<'a>(input: &'a Input, judged: &'a [Judged]) -> AnalysisOutput<'a> {
+    let mut out = output(judged);
+    out.series.extend(
+        input
+            .series
+            .iter()
+            .filter(|s| s.kind == SeriesKind::Counter)
+            .map(|s| series_output(s, None)),
+    );
+    out
+}
+
+/// Where the input came from, as the report says it.
+pub fn report_meta(input: &Input) -> ReportMeta {
+    ReportMeta {
+        source: input.about.source.clone(),
+        target: input.about.target.clone(),
+        kind: input.about.kind.clone(),
+        host: input.about.host.clone(),
+        interval_s: input.about.interval_s,
+        limit: input.limit,
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_analysis::{MemoryKind, Verdict};
+    use std::collections::BTreeMap;
+
+    fn series(name: &str, unit: &str, kind: SeriesKind, t: &[f64], v: Vec<f64>) -> SeriesData {
+        SeriesData {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            unit: unit.into(),
+            kind,
+            t: t.to_vec(),
+            v,
+        }
+    }
+
+    /// Two days at 60 s of a Node.js process whose RSS leaks 20 MB/day native memory (the JS
+    /// heap is flat) while it serves requests.
+    fn node_run() -> Input {
+        let t: Vec<f64> = (0..2880).map(|i| 1.7e9 + i as f64 * 60.0).collect();
+        let day = |t: f64| (t - 1.7e9) / 86400.0;
+        let saw = |i: usize| (i % 6) as f64 * 1e6;
+        let g = SeriesKind::Gauge;
+        Input {
+            series: vec![
+                series(
+                    "rss",
+                    "bytes",
+                    g,
+                    &t,
+                    t.iter()
+                        .enumerate()
+                        .map(|(i, t)| 3e8 + 2e7 * day(*t) + saw(i))
+                        .collect(),
+                ),
+                series(
+                    "node.heap_used",
+                    "bytes",
+                    g,
+                    &t,
+                    (0..t.len()).map(|i| 8e7 + saw(i)).collect(),
+                ),
+                series("node.external", "bytes", g, &t, vec![4e6; t.len()]),
+                series("fds", "count", g, &t, vec![40.0; t.len()]),
+                series("processes", "count", g, &t, vec![1.0; t.len()]),
+                series(
+                    "node.http.client.requests",
+                    "count",
+                    SeriesKind::Counter,
+                    &t,
+                    (0..t.len()).map(|i| i as f64 * 50.0).collect(),
+                ),
+                series(
+                    "node.gc.count",
+                    "count",
+                    SeriesKind::Counter,
+                    &t,
+                    (0..t.len()).map(|i| i as f64).collect(),
+                ),
+            ],
+            limit: Some(4e9),
+            ..Input::default()
+        }
+    }
+
+    #[test]
+    fn default_selection_judges_gauges_but_processes() {
+        let judged = judge(&node_run(), &[], &Policy::default()).unwrap();
+        let names: Vec<&str> = judged.iter().map(|j| j.series.name.as_str()).collect();
+        assert_eq!(names, ["rss", "node.heap_used", "node.external", "fds"]);
+        let rss = &judged[0].finding;
+        assert_eq!(rss.verdict, Verdict::Leak);
+        assert_eq!(rss.limit, Some(4e9), "memory takes the recorded limit");
+        assert_eq!(judged[3].finding.limit, None, "counts take none");
+        assert_eq!(judged[3].finding.tolerance_per_day, 1.0);
+    }
+
+    #[test]
+    fn a_native_leak_is_attributed_to_requests_not_gc() {
+        let judged = judge(&node_run(), &[], &Policy::default()).unwrap();
+        let rss = &judged[0].finding;
+        assert_eq!(rss.memory_kind, Some(MemoryKind::Native));
+        let report = rss
+            .attribution
+            .as_ref()
+            .expect("a leak with counters is attributed");
+        let counters: Vec<&str> = report.items.iter().map(|a| a.counter.as_str()).collect();
+        assert!(
+            counters.contains(&"node.http.client.requests"),
+            "{counters:?}"
+        );
+        assert!(
+            !counters.contains(&"node.gc.count"),
+            "GC counts are not workload"
+        );
+    }
+
+    #[test]
+    fn named_series_and_their_errors() {
+        let input = node_run();
+        let judged = judge(&input, &["processes".into()], &Policy::default()).unwrap();
+        assert_eq!(
+            judged.len(),
+            1,
+            "a series skipped by default is judged when named"
+        );
+        let e = judge(&input, &["heap".into()], &Policy::default()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no series \"heap\"; available: rss, node.heap_used"),
+            "{e}"
+        );
+        let only_counters = Input {
+            series: input.series[5..].to_vec(),
+            ..Input::default()
+        };
+        let e = judge(&only_counters, &[], &Policy::default()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("no memory series to analyse"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_policy_reaches_the_finding() {
+        let policy = Policy {
+            tolerance: Some(5e7),
+            limit: Some(1e9),
+            ..Policy::with_load(leakhound_analysis::Load::Constant)
+        }
+        .at_confidence(0.99);
+        let judged = judge(&node_run(), &["rss".into()], &policy).unwrap();
+        let f = &judged[0].finding;
+        assert_eq!(f.tolerance_per_day, 5e7);
+        assert_eq!(f.limit, Some(1e9));
+        assert_eq!(f.confidence, 0.99);
+        assert_eq!(f.load, leakhound_analysis::Load::Constant);
+        assert_ne!(
+            f.verdict,
+            Verdict::Leak,
+            "20 MB/day is within a 50 MB/day tolerance"
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! leakhound's application: what the commands do, as a library the binary calls and tests use
+//! without spawning it.
+//!
+//! - Sampling: [`sampling`] (targets, declared series, sources with their own schedule, the
+//!   spool), run by a [`session`] loop for [`soak`] (`run`), [`watch`] and [`ab`], closed by
+//!   [`conclude`].
+//! - Judging: [`input`] (a stored run or a CSV file), [`judge`] under a typed [`policy`],
+//!   [`causes`] of a leak, [`compare`] and [`fleet`].
+//!
+//! Outputs are returned as models of `leakhound-report`; the binary prints them. Progress and
+//! warnings of long sessions are printed to stderr as they happen, so a session that runs for
+//! days says what it is doing.
+#![deny(missing_docs)]
+
+pub mod ab;
+pub mod causes;
+pub mod child;
+pub mod compare;
+pub mod conclude;
+pub mod database;
+pub mod error;
+pub mod fleet;
+pub mod input;
+pub mod judge;
+pub mod kinds;
+pub mod policy;
+pub mod sampling;
+pub mod session;
+pub mod soak;
+pub mod traffic;
+pub mod watch;
+
+pub use error::{user, UserError};
+pub use judge::{judge, Judged};
+pub use policy::Policy;

@@ -1,0 +1,25 @@
+//! Sampling, split by responsibility: the [`clock`], the [`series`] each kind of target
+//! writes (declared once), the [`target`]s and their instances, runtime agents in them,
+//! [`source`]s with their own schedule (scrapes, the replay counter), the [`spool`] that holds
+//! intervals the database refuses, and the [`sampler`] that ties them together each interval.
+
+mod agent;
+pub mod catalog;
+pub mod clock;
+mod exporter;
+pub mod replay_counter;
+pub mod sampler;
+pub mod scrape;
+pub mod series;
+pub mod source;
+pub mod spool;
+pub mod target;
+mod warnings;
+
+pub use catalog::SeriesSpec;
+pub use clock::Clock;
+pub use replay_counter::ReplayCounter;
+pub use sampler::{Sampler, TickSummary};
+pub use scrape::Scrapes;
+pub use source::{Readings, Source};
+pub use target::{Target, TargetSpec};

@@ -1,0 +1,298 @@
+//! The sampler: each interval, read every target, the runtime agents in them and every source
+//! that is due, then store the interval's samples and events in one transaction (through the
+//! spool when the database refuses).
+
+use std::collections::HashMap;
+
+use leakhound_net::exporter::Exposition;
+use leakhound_net::metrics::VerdictMetrics;
+use leakhound_probe::agent::AgentListener;
+use leakhound_probe::ProcessReader;
+use leakhound_store::{RunId, Store};
+
+use super::agent::read_agents;
+use super::catalog::Catalog;
+use super::clock::Clock;
+use super::exporter::Exporter;
+use super::source::{Readings, Scheduled, Source};
+use super::spool::{Interval, RunSink, Spool, MAX_HELD_SAMPLES};
+use super::target::{Sampled, Target, TickOut};
+use super::warnings::Warnings;
+
+/// SQLite page cache of a sampling session, KiB: room for the pages appended to and for a look
+/// (20,000 samples of one series, about 120 pages), without holding the whole run's pages.
+const SAMPLER_CACHE_KIB: u32 = 512;
+
+/// What an interval saw, for the live display.
+#[derive(Debug, Clone, Default)]
+pub struct TickSummary {
+    /// RSS (or memory.current) of the first target, bytes.
+    pub primary: Option<f64>,
+    /// Processes read.
+    pub processes: usize,
+}
+
+/// Samples targets and sources into a run.
+pub struct Sampler {
+    store: Store,
+    run: RunId,
+    clock: Clock,
+    targets: Vec<Target>,
+    reader: ProcessReader,
+    /// Series the targets' agents add as they report.
+    agent_series: Catalog,
+    agent: Option<AgentListener>,
+    sources: Vec<Scheduled>,
+    spool: Spool,
+    warnings: Warnings,
+    exporter: Option<Exporter>,
+    /// (target, series) of each declared series, for the exporter.
+    declared: HashMap<leakhound_store::SeriesId, (String, String)>,
+}
+
+impl Sampler {
+    /// Samples `targets` into `run` of `store`, timed by `clock`; `smaps` reads PSS/USS too.
+    pub fn new(
+        store: Store,
+        run: RunId,
+        mut targets: Vec<Target>,
+        clock: Clock,
+        smaps: bool,
+    ) -> anyhow::Result<Sampler> {
+        store.limit_cache(SAMPLER_CACHE_KIB)?;
+        let labelled = targets.len() > 1;
+        let mut declared = HashMap::new();
+        for t in &mut targets {
+            for (id, name) in t.create_series(&store, run, labelled)? {
+                declared.insert(id, (t.label().to_string(), name.to_string()));
+            }
+        }
+        Ok(Sampler {
+            store,
+            run,
+            clock,
+            targets,
+            reader: ProcessReader::new(smaps),
+            agent_series: Catalog::new(usize::MAX),
+            agent: None,
+            sources: Vec::new(),
+            spool: Spool::new(MAX_HELD_SAMPLES),
+            warnings: Warnings::default(),
+            exporter: None,
+            declared,
+        })
+    }
+
+    /// Reads the reports of runtime agents in the targets too.
+    pub fn with_agent(&mut self, agent: AgentListener) {
+        self.agent = Some(agent);
+    }
+
+    /// Polls `source` on its own schedule too.
+    pub fn add_source(&mut self, source: Box<dyn Source>) {
+        self.sources.push(Scheduled::new(source));
+    }
+
+    /// Keeps `text` current with the latest readings and verdicts (`watch --listen`).
+    pub fn export_to(&mut self, text: Exposition) {
+        self.exporter = Some(Exporter::new(text, self.declared.clone()));
+    }
+
+    /// Whether readings are exported.
+    pub fn exporting(&self) -> bool {
+        self.exporter.is_some()
+    }
+
+    /// Replaces the verdicts exported.
+    pub fn export_verdicts(&mut self, verdicts: Vec<VerdictMetrics>) {
+        if let Some(e) = &mut self.exporter {
+            e.set_verdicts(verdicts);
+        }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The run sampled into.
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+
+    /// The session's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// Whether every target is gone for good.
+    pub fn all_done(&self) -> bool {
+        self.targets.iter().all(Target::done)
+    }
+
+    /// Reads every target and due source once and stores the interval atomically.
+    pub fn tick(&mut self) -> anyhow::Result<TickSummary> {
+        self.reader.next_tick();
+        let now = self.clock.now();
+        let mut rows = Vec::new();
+        let mut events = Vec::new();
+        // Warnings that wait for the targets to be read (they were said in this order before).
+        let mut later = Vec::new();
+        let mut summary = TickSummary::default();
+        let mut live = Vec::new();
+        for (ti, target) in self.targets.iter_mut().enumerate() {
+            let mut out = TickOut {
+                now,
+                rows: &mut rows,
+                events: &mut events,
+                warnings: &mut self.warnings,
+                later: &mut later,
+            };
+            let sampled = target.sample(&mut self.reader, &mut out);
+            let primary = match sampled {
+                Sampled::Nothing => continue,
+                Sampled::Cgroup { current } => current,
+                Sampled::Processes { procs, read } => {
+                    summary.processes += read.live.len();
+                    live.extend(read.live);
+                    if let Some(agent) = &self.agent {
+                        let mut out = Readings::new(
+                            now,
+                            (&self.store, self.run),
+                            &mut self.agent_series,
+                            &mut rows,
+                            &mut later,
+                        );
+                        read_agents(agent, target, &procs, &mut out);
+                    }
+                    read.rss
+                }
+            };
+            if ti == 0 {
+                summary.primary = Some(primary);
+            }
+        }
+        self.reader.retain(&live);
+        for s in &mut self.sources {
+            s.poll_if_due(now, (&self.store, self.run), &mut rows, &mut later);
+        }
+        for w in later {
+            self.warnings.once(w, &mut events, now);
+        }
+        if let Some(e) = &mut self.exporter {
+            e.observe(&rows);
+        }
+        let mut sink = RunSink {
+            store: &mut self.store,
+            run: self.run,
+        };
+        self.spool.store(&mut sink, Interval { rows, events }, now);
+        Ok(summary)
+    }
+
+    /// Stores what is still held, at the end of a session; an error says how much could not be
+    /// stored and why.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        let mut sink = RunSink {
+            store: &mut self.store,
+            run: self.run,
+        };
+        self.spool.flush(&mut sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::database::new_run;
+    use crate::sampling::target::TargetSpec;
+    use leakhound_probe::ProcKey;
+
+    /// A counter source polled once an hour.
+    struct Ticker {
+        n: f64,
+    }
+
+    impl Source for Ticker {
+        fn period(&self) -> Option<f64> {
+            Some(3600.0)
+        }
+        fn poll(&mut self, out: &mut Readings<'_>) {
+            self.n += 1.0;
+            let labels = std::collections::BTreeMap::new();
+            let spec = crate::sampling::SeriesSpec {
+                name: "ticker.polls",
+                labels: &labels,
+                kind: leakhound_store::SeriesKind::Counter,
+                unit: crate::kinds::Unit::Count,
+            };
+            out.record(&spec, self.n).unwrap();
+        }
+    }
+
+    #[test]
+    fn this_process_is_sampled_with_a_source_on_its_own_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let clock = Clock::start();
+        let run = store
+            .create_run(&new_run(
+                "watch",
+                "me".into(),
+                clock.start_time(),
+                Some(0.01),
+                None,
+            ))
+            .unwrap();
+        let me = ProcKey::of_pid(std::process::id() as i32).unwrap();
+        let targets = vec![Target::new("me".into(), TargetSpec::Tree(me))];
+        let mut s = Sampler::new(store, run, targets, clock, false).unwrap();
+        s.add_source(Box::new(Ticker { n: 0.0 }));
+        let text = Exposition::default();
+        s.export_to(text.clone());
+        for _ in 0..3 {
+            let t = s.tick().unwrap();
+            assert!(t.primary.is_some_and(|rss| rss > 1e6), "{t:?}");
+            assert!(t.processes >= 1);
+        }
+        s.flush().unwrap();
+        let names: Vec<String> = s
+            .store()
+            .series_of(run)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(
+            &names[..3],
+            ["rss", "pss", "uss"],
+            "declared series first, in table order"
+        );
+        assert!(names.contains(&"ticker.polls".to_string()));
+        let input = crate::input::from_run(s.store(), run).unwrap();
+        let rss = input.series.iter().find(|x| x.name == "rss").unwrap();
+        assert_eq!(rss.t.len(), 3);
+        let polls = input
+            .series
+            .iter()
+            .find(|x| x.name == "ticker.polls")
+            .unwrap();
+        assert_eq!(polls.v, [1.0], "polled once in an hour");
+        assert!(
+            !input.series.iter().any(|x| x.name == "pss"),
+            "no smaps, no PSS"
+        );
+        let events = s.store().events(run).unwrap();
+        assert_eq!(events[0].kind, "instance");
+        let exported = text.lock().unwrap().clone();
+        assert!(
+            exported.contains("leakhound_process_resident_memory_bytes{target=\"me\"}"),
+            "{exported}"
+        );
+    }
+}

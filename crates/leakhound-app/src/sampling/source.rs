@@ -1,0 +1,120 @@
+//! Sources of series that are not a target's processes, each polled on its own schedule:
+//! `--scrape` endpoints and the replay counter today; allocation-site profilers (the Node.js
+//! heap profiler, a native malloc profiler, Go pprof, Python tracemalloc, JVM class histograms)
+//! sample every 30 s or so whatever `--interval` is, and plug in here.
+//!
+//! A source reads into [`Readings`], which creates its series on first use (at most
+//! [`Source::max_series`]) and puts the samples into the interval being stored.
+
+use leakhound_store::{RunId, Store};
+
+use super::catalog::{Catalog, NoSeries, SeriesSpec};
+
+/// Most series one source adds to a run unless it says otherwise.
+pub const MAX_SOURCE_SERIES: usize = 5000;
+
+/// One row of an interval: series, time, value.
+pub type Row = (leakhound_store::SeriesId, f64, f64);
+
+/// A source of series polled by the sampler.
+pub trait Source {
+    /// Seconds between polls; `None` to poll every sampling interval.
+    fn period(&self) -> Option<f64> {
+        None
+    }
+
+    /// Most series it may add to one run.
+    fn max_series(&self) -> usize {
+        MAX_SOURCE_SERIES
+    }
+
+    /// Reads once into `out`.
+    fn poll(&mut self, out: &mut Readings<'_>);
+}
+
+/// The source has added as many series as it may; what it read beyond them is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Where a reader puts what it read in one interval.
+pub struct Readings<'a> {
+    now: f64,
+    store: &'a Store,
+    run: RunId,
+    catalog: &'a mut Catalog,
+    rows: &'a mut Vec<Row>,
+    warnings: &'a mut Vec<String>,
+}
+
+impl<'a> Readings<'a> {
+    pub(crate) fn new(
+        now: f64,
+        (store, run): (&'a Store, RunId),
+        catalog: &'a mut Catalog,
+        rows: &'a mut Vec<Row>,
+        warnings: &'a mut Vec<String>,
+    ) -> Readings<'a> {
+        Readings {
+            now,
+            store,
+            run,
+            catalog,
+            rows,
+            warnings,
+        }
+    }
+
+    /// The interval's time, unix seconds.
+    pub fn now(&self) -> f64 {
+        self.now
+    }
+
+    /// Records `value` of `series` at this interval's time. A series the database cannot add
+    /// yet is skipped with a warning; `Full` when the reader has added all it may.
+    pub fn record(&mut self, series: &SeriesSpec, value: f64) -> Result<(), Full> {
+        match self.catalog.id(self.store, self.run, series) {
+            Ok(id) => self.rows.push((id, self.now, value)),
+            Err(NoSeries::Refused(why)) => self.warn(why),
+            Err(NoSeries::Full) => return Err(Full),
+        }
+        Ok(())
+    }
+
+    /// Says something once per run (the same text again is not repeated), stored as an event.
+    pub fn warn(&mut self, message: String) {
+        self.warnings.push(message);
+    }
+}
+
+/// A source with its series and when it is due.
+pub(crate) struct Scheduled {
+    source: Box<dyn Source>,
+    catalog: Catalog,
+    due: f64,
+}
+
+impl Scheduled {
+    pub(crate) fn new(source: Box<dyn Source>) -> Scheduled {
+        Scheduled {
+            catalog: Catalog::new(source.max_series()),
+            source,
+            due: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Polls the source if it is due at `now`.
+    pub(crate) fn poll_if_due(
+        &mut self,
+        now: f64,
+        db: (&Store, RunId),
+        rows: &mut Vec<Row>,
+        warnings: &mut Vec<String>,
+    ) {
+        if now < self.due {
+            return;
+        }
+        let mut out = Readings::new(now, db, &mut self.catalog, rows, warnings);
+        self.source.poll(&mut out);
+        self.due = self.source.period().map_or(now, |p| now + p);
+    }
+}

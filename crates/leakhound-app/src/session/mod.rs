@@ -1,0 +1,165 @@
+//! A sampling session: the loop of `run`, `watch` and `ab` until the commands exit, time is
+//! up, the user interrupts, the targets are gone, or (with `--until-verdict`, or for `ab`) the
+//! verdict is in. Progress goes to an [`Observer`], so the loop knows nothing of terminals.
+
+mod looks;
+
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leakhound_analysis::{SequentialLooks, Verdict};
+
+use crate::judge::Judged;
+use crate::policy::Policy;
+use crate::sampling::Sampler;
+
+/// Overall error budget of the sequential looks: the chance of any wrong conclusive verdict
+/// over a whole session.
+const LOOKS_ALPHA: f64 = 0.05;
+
+/// Why the loop ended.
+#[derive(Debug)]
+pub enum End {
+    /// Every command exited; the first one's status.
+    Exited(ExitStatus),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--for` elapsed.
+    TimeUp,
+    /// Every target is gone.
+    TargetsGone,
+    /// A sequential look was conclusive.
+    Verdict(Verdict),
+}
+
+impl End {
+    /// The run's status as stored: `finished`, `interrupted` or `stopped`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            End::Exited(_) => "finished",
+            End::Interrupted => "interrupted",
+            End::TimeUp | End::Verdict(_) => "stopped",
+            End::TargetsGone => "finished",
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM set a flag; a loop notices within 100 ms.
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+/// When to stop before time is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Only at the end.
+    Never,
+    /// When the verdict on the primary series is conclusive.
+    Verdict,
+    /// When the A/B comparison is conclusive.
+    AbConclusive,
+}
+
+/// How `run`, `watch` and `ab` sample and judge: everything the command line says about it,
+/// parsed.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// Seconds between samples.
+    pub interval: f64,
+    /// Stop after this many seconds.
+    pub duration: Option<f64>,
+    /// Read PSS/USS (smaps_rollup) too.
+    pub smaps: bool,
+    /// Prometheus/OpenMetrics endpoints read every interval.
+    pub scrapes: Vec<leakhound_net::Uri>,
+    /// The verdict policy.
+    pub policy: Policy,
+}
+
+/// How a session runs.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Seconds between samples.
+    pub interval: f64,
+    /// Stop after this many seconds.
+    pub duration: Option<f64>,
+    /// When to stop early.
+    pub until: Until,
+    /// Look at the verdict at the sequential schedule even without `until` (watch shows the
+    /// looks and exports them).
+    pub look_always: bool,
+    /// The policy of the looks and of the verdicts exported.
+    pub looks: Policy,
+}
+
+/// What the loop tells about its progress.
+pub trait Observer {
+    /// After each interval: seconds since the start, intervals so far, the primary reading.
+    fn sampled(&mut self, elapsed: f64, intervals: u64, primary: Option<f64>);
+    /// The verdict on the primary series at a sequential look.
+    fn looked(&mut self, _judged: &Judged) {}
+    /// The loop has ended.
+    fn finish(&mut self) {}
+}
+
+/// Samples until the session ends. `children` are the commands whose exit ends it.
+pub fn sample_loop(
+    sampler: &mut Sampler,
+    children: &mut [Child],
+    stop: &AtomicBool,
+    opts: &SessionOptions,
+    observer: &mut dyn Observer,
+) -> anyhow::Result<End> {
+    let mut looks = SequentialLooks::new((20.0 * opts.interval).max(30.0), LOOKS_ALPHA);
+    let mut next = 0.0;
+    let mut ticks = 0u64;
+    let end = loop {
+        if stop.load(Ordering::Relaxed) {
+            break End::Interrupted;
+        }
+        if !children.is_empty() {
+            // The session ends when every command has exited; the first one's status is kept.
+            let mut statuses = Vec::with_capacity(children.len());
+            for c in children.iter_mut() {
+                statuses.push(c.try_wait()?);
+            }
+            if statuses.iter().all(Option::is_some) {
+                break End::Exited(statuses[0].expect("checked"));
+            }
+        }
+        let elapsed = sampler.clock().elapsed();
+        if opts.duration.is_some_and(|d| elapsed >= d) {
+            break End::TimeUp;
+        }
+        if elapsed >= next {
+            let s = sampler.tick()?;
+            ticks += 1;
+            observer.sampled(elapsed, ticks, s.primary);
+            next += opts.interval;
+            if next < elapsed {
+                // Fell behind (suspended laptop, overloaded host): skip, do not burst.
+                next = elapsed + opts.interval;
+            }
+            if sampler.all_done() {
+                break End::TargetsGone;
+            }
+            if opts.until != Until::Never || opts.look_always {
+                if let Some(conf) = looks.due(elapsed) {
+                    if let Some(v) = looks::look(sampler, conf, opts, observer)? {
+                        break End::Verdict(v);
+                    }
+                }
+            }
+        }
+        let wait = (next - sampler.clock().elapsed()).clamp(0.0, 0.1);
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    };
+    observer.finish();
+    Ok(end)
+}

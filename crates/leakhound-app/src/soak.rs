@@ -1,0 +1,186 @@
+//! `run`: start a command, sample its process tree (with the Node.js agent injected, and
+//! recorded traffic replayed against it) until it ends, then judge it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use leakhound_analysis::Load;
+use leakhound_net::replay::Pacing;
+use leakhound_probe::agent::{node_options, AgentListener};
+use leakhound_probe::{memory_limit_of_pid, ProcKey};
+use leakhound_report::units::format_duration;
+
+use crate::child::{display_command, spawn, stop_child};
+use crate::conclude::{conclude, Concluded};
+use crate::database::{new_run, open_rw};
+use crate::error::user;
+use crate::sampling::{Clock, ReplayCounter, Sampler, Scrapes, Target, TargetSpec};
+use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
+use crate::traffic::{Driver, ReplayPlan};
+
+/// A soak of one command.
+#[derive(Debug, Clone)]
+pub struct Soak {
+    /// Sampling and verdict options.
+    pub sampling: Sampling,
+    /// Stop as soon as a sequential look is conclusive.
+    pub until_verdict: bool,
+    /// Where the command's output goes, instead of leakhound's stdout and stderr.
+    pub output: Option<PathBuf>,
+    /// Seconds between SIGTERM and SIGKILL when stopping the command.
+    pub grace: f64,
+    /// Inject the Node.js agent.
+    pub agent: bool,
+    /// Traffic to drive the command with.
+    pub replay: Option<ReplayPlan>,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+/// The load a soak assumes unless told: a soak's load is constant, but replaying traffic at
+/// its recorded pace carries the recorded daily cycle, so then the data decide.
+pub fn default_load(replay_pacing: Option<Pacing>) -> Load {
+    match replay_pacing {
+        Some(Pacing::Original { .. }) => Load::Auto,
+        Some(Pacing::Rate(_)) | None => Load::Constant,
+    }
+}
+
+/// How a soak ended.
+#[derive(Debug)]
+pub struct Soaked {
+    /// Why sampling stopped.
+    pub end: End,
+    /// Seconds sampled.
+    pub elapsed: f64,
+    /// The run and its verdicts.
+    pub concluded: Concluded,
+}
+
+/// The agent's listener and the environment that loads it, or nothing (with a warning) when
+/// it cannot be set up: it is harmless for other programs, which ignore NODE_OPTIONS.
+fn node_agent(interval: f64) -> Option<(AgentListener, Vec<(String, String)>)> {
+    let (l, script) =
+        match AgentListener::bind_private().and_then(|l| l.write_agent().map(|p| (l, p))) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("leakhound: warning: Node.js agent disabled: {e}");
+                return None;
+            }
+        };
+    let env = vec![
+        (
+            "LEAKHOUND_AGENT_SOCKET".into(),
+            l.socket().display().to_string(),
+        ),
+        (
+            "LEAKHOUND_AGENT_INTERVAL_MS".into(),
+            format!("{}", ((interval * 1000.0) as u64).max(100)),
+        ),
+        (
+            "NODE_OPTIONS".into(),
+            node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
+        ),
+    ];
+    Some((l, env))
+}
+
+/// Runs the soak into the database at `db`.
+pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
+    let interval = s.sampling.interval;
+    let store = open_rw(db)?;
+    let stop = stop_flag()?;
+    let clock = Clock::start();
+    let agent = if s.agent { node_agent(interval) } else { None };
+    let env = agent
+        .as_ref()
+        .map(|(_, env)| env.clone())
+        .unwrap_or_default();
+    let mut child = spawn(&s.command, s.output.as_deref(), &env)?;
+    let pid = child.id() as i32;
+    let Ok(key) = ProcKey::of_pid(pid) else {
+        // Exited before it could be read: nothing to sample, but say what happened.
+        let status = child.wait()?;
+        return Err(user(format!(
+            "{} exited immediately ({status})",
+            display_command(&s.command)
+        )));
+    };
+    let target = display_command(&s.command);
+    let limit = memory_limit_of_pid(pid);
+    let run = store.create_run(&new_run(
+        "run",
+        target.clone(),
+        clock.start_time(),
+        Some(interval),
+        limit,
+    ))?;
+    eprintln!(
+        "leakhound: run {run}: sampling `{target}` (pid {pid}) every {}",
+        format_duration(interval)
+    );
+    let targets = vec![Target::new(target, TargetSpec::Tree(key))];
+    let mut sampler = Sampler::new(store, run, targets, clock, s.sampling.smaps)?;
+    if let Some((listener, _)) = agent {
+        sampler.with_agent(listener);
+    }
+    let mut driver = match &s.replay {
+        Some(plan) => {
+            let d = Driver::start(plan, s.sampling.duration)?;
+            eprintln!(
+                "leakhound: replaying {} against {} once it accepts connections",
+                plan.har.display(),
+                plan.target
+            );
+            let labels = sampler.targets()[0].labels().clone();
+            sampler.add_source(Box::new(ReplayCounter::new(Arc::clone(&d.stats), labels)));
+            Some(d)
+        }
+        None => None,
+    };
+    if !s.sampling.scrapes.is_empty() {
+        sampler.add_source(Box::new(Scrapes::new(s.sampling.scrapes.clone())?));
+    }
+    let opts = SessionOptions {
+        interval,
+        duration: s.sampling.duration,
+        until: if s.until_verdict {
+            Until::Verdict
+        } else {
+            Until::Never
+        },
+        look_always: false,
+        looks: s.sampling.policy.clone(),
+    };
+    let mut children = [child];
+    let end = sample_loop(&mut sampler, &mut children, &stop, &opts, observer);
+    let [mut child] = children;
+    if let Some(d) = &mut driver {
+        d.stop();
+        eprintln!("leakhound: replayed {}", d.summary());
+    }
+    stop_child(&mut child, s.grace);
+    let end = end?;
+    let elapsed = sampler.clock().elapsed();
+    let concluded = conclude(&mut sampler, &end, &s.sampling.policy)?;
+    Ok(Soaked {
+        end,
+        elapsed,
+        concluded,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaying_at_the_recorded_pace_lets_the_data_decide_the_load() {
+        assert_eq!(default_load(None), Load::Constant);
+        assert_eq!(default_load(Some(Pacing::Rate(200.0))), Load::Constant);
+        assert_eq!(
+            default_load(Some(Pacing::Original { speed: 4.0 })),
+            Load::Auto
+        );
+    }
+}

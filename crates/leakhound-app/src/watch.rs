@@ -1,0 +1,135 @@
+//! `watch`: sample running processes (a tree by pid, every match of a name) or a cgroup until
+//! time is up or they are gone, optionally serving `/metrics`, then judge the run.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use leakhound_net::exporter::{serve, Exposition};
+use leakhound_probe::agent::AgentListener;
+use leakhound_probe::{
+    memory_limit_of_pid, total_physical_memory, CgroupReader, NameMatcher, ProbeError, ProcKey,
+};
+use leakhound_report::units::format_duration;
+
+use crate::conclude::{conclude, Concluded};
+use crate::database::{new_run, open_rw};
+use crate::error::user;
+use crate::policy::Policy;
+use crate::sampling::{Clock, Sampler, Scrapes, Target, TargetSpec};
+use crate::session::{sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until};
+
+/// The targets of a watch and the tightest memory limit that applies to them.
+#[derive(Debug, Default)]
+pub struct Targets {
+    targets: Vec<Target>,
+    limit: Option<u64>,
+}
+
+impl Targets {
+    fn add(&mut self, target: Target, limit: Option<u64>) {
+        self.limit = match (self.limit, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.targets.push(target);
+    }
+
+    /// Process `pid` and its descendants.
+    pub fn pid(&mut self, pid: i32) -> Result<(), ProbeError> {
+        let key = ProcKey::of_pid(pid)?;
+        self.add(
+            Target::new(format!("pid {pid}"), TargetSpec::Tree(key)),
+            memory_limit_of_pid(pid),
+        );
+        Ok(())
+    }
+
+    /// Every process whose name or command line matches `pattern`, restarts followed.
+    pub fn name(&mut self, pattern: &str) -> Result<(), String> {
+        let m = NameMatcher::new(pattern)?;
+        self.add(
+            Target::new(format!("name {pattern}"), TargetSpec::Name(m)),
+            total_physical_memory(),
+        );
+        Ok(())
+    }
+
+    /// The cgroup v2 at `path`.
+    pub fn cgroup(&mut self, path: &str) -> Result<(), ProbeError> {
+        let r = CgroupReader::open(path)?;
+        let limit = r.limit().or_else(total_physical_memory);
+        self.add(
+            Target::new(format!("cgroup {path}"), TargetSpec::Cgroup(r)),
+            limit,
+        );
+        Ok(())
+    }
+}
+
+/// A watch.
+#[derive(Debug)]
+pub struct Watch {
+    /// What to sample.
+    pub targets: Targets,
+    /// Serve `/metrics` here.
+    pub listen: Option<SocketAddr>,
+    /// Reports of Node.js agents started with `leakhound agent`'s environment.
+    pub agent: Option<AgentListener>,
+    /// Sampling and verdict options.
+    pub sampling: Sampling,
+}
+
+/// Runs the watch into the database at `db`.
+pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result<Concluded> {
+    let interval = w.sampling.interval;
+    let description = w
+        .targets
+        .targets
+        .iter()
+        .map(|t| t.label().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let store = open_rw(db)?;
+    let stop = stop_flag()?;
+    let clock = Clock::start();
+    let run = store.create_run(&new_run(
+        "watch",
+        description.clone(),
+        clock.start_time(),
+        Some(interval),
+        w.targets.limit,
+    ))?;
+    eprintln!(
+        "leakhound: run {run}: watching {description} every {}",
+        format_duration(interval)
+    );
+    let mut sampler = Sampler::new(store, run, w.targets.targets, clock, w.sampling.smaps)?;
+    if !w.sampling.scrapes.is_empty() {
+        sampler.add_source(Box::new(Scrapes::new(w.sampling.scrapes.clone())?));
+    }
+    if let Some(agent) = w.agent {
+        sampler.with_agent(agent);
+    }
+    if let Some(addr) = w.listen {
+        let text = Exposition::default();
+        let bound = serve(addr, text.clone()).map_err(|e| user(format!("--listen {addr}: {e}")))?;
+        let scope = if bound.ip().is_loopback() {
+            "loopback only"
+        } else {
+            "reachable from other hosts"
+        };
+        eprintln!("leakhound: serving metrics on http://{bound}/metrics ({scope})");
+        sampler.export_to(text);
+    }
+    let opts = SessionOptions {
+        interval,
+        duration: w.sampling.duration,
+        until: Until::Never,
+        look_always: true,
+        // The looks (printed, exported) have always used the default tolerance and limit; the
+        // verdict at the end takes the user's.
+        looks: Policy::with_load(w.sampling.policy.load),
+    };
+    let end = sample_loop(&mut sampler, &mut [], &stop, &opts, observer)?;
+    conclude(&mut sampler, &end, &w.sampling.policy)
+}

@@ -1,0 +1,194 @@
+//! The output of `analyze`, `report` and the verdict at the end of `run` and `watch`: judged
+//! series (and, for the report, the counters beside them) as text, the JSON contract, or the
+//! HTML report, all from one model.
+
+use std::collections::BTreeMap;
+
+use leakhound_analysis::Finding;
+
+use crate::html::{html, ReportMeta, ReportSeries};
+use crate::json::{AnalysisJson, SeriesJson};
+use crate::terminal;
+
+/// `name`, or `name{k="v",...}` when labelled: how a series is named to the user everywhere.
+pub fn display_name(name: &str, labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return name.to_string();
+    }
+    let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", l.join(","))
+}
+
+/// One series with its samples; judged series carry a finding, counters shown beside them do
+/// not.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesOutput<'a> {
+    /// Series name.
+    pub name: &'a str,
+    /// Its labels (empty for CSV columns and single-target runs).
+    pub labels: &'a BTreeMap<String, String>,
+    /// `bytes` or `count`.
+    pub unit: &'a str,
+    /// Times, unix seconds.
+    pub t: &'a [f64],
+    /// Values.
+    pub v: &'a [f64],
+    /// The verdict, for judged series.
+    pub finding: Option<&'a Finding>,
+}
+
+/// Judged series, the strongest first as the caller ordered them, then counters.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisOutput<'a> {
+    /// Every series to show.
+    pub series: Vec<SeriesOutput<'a>>,
+}
+
+impl<'a> AnalysisOutput<'a> {
+    fn judged(&self) -> impl Iterator<Item = (&SeriesOutput<'a>, &'a Finding)> {
+        self.series.iter().filter_map(|s| s.finding.map(|f| (s, f)))
+    }
+
+    /// The full summary of the first judged series, then a table row for each other.
+    pub fn text(&self) -> String {
+        let mut judged = self.judged();
+        let Some((first, f)) = judged.next() else {
+            return String::new();
+        };
+        let mut out = terminal::summary(&display_name(first.name, first.labels), first.unit, f);
+        let rows: Vec<terminal::Row> = judged
+            .map(|(s, f)| terminal::Row {
+                name: display_name(s.name, s.labels),
+                unit: s.unit.to_string(),
+                finding: f,
+            })
+            .collect();
+        if !rows.is_empty() {
+            out.push('\n');
+            out.push_str(&terminal::table(&rows));
+        }
+        out
+    }
+
+    /// The JSON contract document.
+    pub fn json(&self) -> AnalysisJson {
+        AnalysisJson {
+            series: self
+                .judged()
+                .map(|(s, f)| {
+                    let mut j = SeriesJson::new(s.name, s.unit, f);
+                    j.labels = s.labels.clone();
+                    j
+                })
+                .collect(),
+        }
+    }
+
+    /// The JSON contract document as printed (pretty, no trailing newline).
+    pub fn json_text(&self) -> String {
+        serde_json::to_string_pretty(&self.json()).expect("analysis serialises")
+    }
+
+    /// The self-contained HTML report.
+    pub fn html(&self, meta: &ReportMeta) -> Result<String, String> {
+        let series: Vec<ReportSeries> = self
+            .series
+            .iter()
+            .map(|s| ReportSeries {
+                name: display_name(s.name, s.labels),
+                unit: s.unit.to_string(),
+                t: s.t,
+                v: s.v,
+                finding: s.finding,
+            })
+            .collect();
+        html(meta, &series)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{finding, series};
+    use leakhound_analysis::{analyze, Config};
+
+    #[test]
+    fn text_json_and_html_show_the_same_judged_series() {
+        let (t, rss) = series(5e7);
+        let f_rss = finding(5e7);
+        let fds: Vec<f64> = vec![12.0; t.len()];
+        let f_fds = analyze(&t, &fds, &Config::with_tolerance(1.0)).unwrap();
+        let requests: Vec<f64> = (0..t.len()).map(|i| i as f64 * 10.0).collect();
+        let labels = BTreeMap::from([("target".to_string(), "A".to_string())]);
+        let none = BTreeMap::new();
+        let out = AnalysisOutput {
+            series: vec![
+                SeriesOutput {
+                    name: "rss",
+                    labels: &labels,
+                    unit: "bytes",
+                    t: &t,
+                    v: &rss,
+                    finding: Some(&f_rss),
+                },
+                SeriesOutput {
+                    name: "fds",
+                    labels: &none,
+                    unit: "count",
+                    t: &t,
+                    v: &fds,
+                    finding: Some(&f_fds),
+                },
+                SeriesOutput {
+                    name: "requests",
+                    labels: &none,
+                    unit: "count",
+                    t: &t,
+                    v: &requests,
+                    finding: None,
+                },
+            ],
+        };
+        let text = out.text();
+        assert!(
+            text.starts_with("leak: rss{target=\"A\"} floor grows"),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with("fds ")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("requests"),
+            "counters are not judged: {text}"
+        );
+
+        let json: serde_json::Value = serde_json::from_str(&out.json_text()).unwrap();
+        let names: Vec<&str> = json["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["rss", "fds"]);
+        assert_eq!(json["series"][0]["labels"]["target"], "A");
+        assert!(
+            json["series"][1].get("labels").is_none(),
+            "no labels, no field"
+        );
+
+        let page = out.html(&ReportMeta::default()).unwrap();
+        assert!(page.contains("rss{target=&quot;A&quot;}"));
+        assert!(page.contains("<h2>Counters</h2>"));
+    }
+
+    #[test]
+    fn display_names_carry_labels_in_order() {
+        let labels = BTreeMap::from([
+            ("b".to_string(), "2".to_string()),
+            ("a".to_string(), "1".to_string()),
+        ]);
+        assert_eq!(display_name("rss", &labels), "rss{a=\"1\",b=\"2\"}");
+        assert_eq!(display_name("rss", &BTreeMap::new()), "rss");
+    }
+}

@@ -1,0 +1,177 @@
+//! The command line, parsed once into the typed options of `leakhound-app`: every size, rate,
+//! duration and URL is checked here, and an error names the option it came from.
+
+use leakhound_analysis::Load;
+use leakhound_app::session::Sampling;
+use leakhound_app::traffic::ReplayPlan;
+use leakhound_app::{user, Policy};
+use leakhound_net::replay::Pacing;
+use leakhound_net::Uri;
+use leakhound_report::units::{parse_duration, parse_rate, parse_size};
+
+use crate::cli::{ReplayPacing, SamplingArgs, VerdictArgs};
+
+/// A size, rate or duration argument, the error naming `flag`.
+fn parsed(flag: &str, s: &str, parse: fn(&str) -> Result<f64, String>) -> anyhow::Result<f64> {
+    parse(s).map_err(|e| user(format!("{flag}: {e}")))
+}
+
+/// `--tolerance` and `--limit` as given, and the load (`default_load` unless `--load`).
+pub fn policy(tolerance: Option<&str>, limit: Option<&str>, load: Load) -> anyhow::Result<Policy> {
+    Ok(Policy {
+        tolerance: tolerance
+            .map(|s| parsed("--tolerance", s, parse_rate))
+            .transpose()?,
+        limit: limit
+            .map(|s| parsed("--limit", s, parse_size))
+            .transpose()?,
+        ..Policy::with_load(load)
+    })
+}
+
+/// The verdict options shared by the commands that judge.
+pub fn verdict_policy(v: &VerdictArgs, default_load: Load) -> anyhow::Result<Policy> {
+    policy(
+        v.tolerance.as_deref(),
+        v.limit.as_deref(),
+        v.load.unwrap_or(default_load),
+    )
+}
+
+/// A size in bytes (`--limit 2GiB`, `--max-body 64KiB`).
+pub fn size(flag: &str, s: &str) -> anyhow::Result<f64> {
+    parsed(flag, s, parse_size)
+}
+
+/// A duration in seconds (`--grace 5s`, `--range 14d`).
+pub fn duration(flag: &str, s: &str) -> anyhow::Result<f64> {
+    parsed(flag, s, parse_duration)
+}
+
+/// `--for`, in seconds.
+pub fn for_duration(d: Option<&str>) -> anyhow::Result<Option<f64>> {
+    d.map(|d| duration("--for", d)).transpose()
+}
+
+/// A plain-HTTP URL with a host (`--target`, `--upstream`, `--scrape`); `shape` says how to
+/// write one.
+pub fn http_uri(flag: &str, s: &str, shape: &str) -> anyhow::Result<Uri> {
+    let uri: Uri = s
+        .parse()
+        .map_err(|_| user(format!("{flag} {s:?}: not a URL")))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        return Err(user(format!("{flag} {s:?}: write {shape}")));
+    }
+    Ok(uri)
+}
+
+/// What `run`, `watch` and `ab` share: the interval, `--for`, `--scrape` and the verdict
+/// policy.
+pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling> {
+    let interval = duration("--interval", &s.interval)?;
+    if interval < 0.01 {
+        return Err(user(format!(
+            "--interval {}: must be at least 10ms",
+            s.interval
+        )));
+    }
+    Ok(Sampling {
+        interval,
+        duration: for_duration(s.duration.as_deref())?,
+        smaps: !s.no_smaps,
+        scrapes: s
+            .scrape
+            .iter()
+            .map(|u| http_uri("--scrape", u, "http://HOST:PORT/metrics"))
+            .collect::<anyhow::Result<_>>()?,
+        policy: verdict_policy(&s.verdict, default_load)?,
+    })
+}
+
+/// A positive, finite number before `suffix` (`200/s`, `2x`).
+fn positive(s: &str, suffix: &str) -> Option<f64> {
+    s.trim_end_matches(suffix)
+        .parse()
+        .ok()
+        .filter(|v: &f64| *v > 0.0 && v.is_finite())
+}
+
+/// `--rate` or `--speed`.
+pub fn pacing(p: &ReplayPacing) -> anyhow::Result<Pacing> {
+    if let Some(r) = &p.rate {
+        let n = positive(r, "/s").ok_or_else(|| {
+            user(format!(
+                "--rate {r:?}: write requests per second, e.g. 200/s"
+            ))
+        })?;
+        return Ok(Pacing::Rate(n));
+    }
+    let speed = match &p.speed {
+        Some(s) => positive(s, "x")
+            .ok_or_else(|| user(format!("--speed {s:?}: write a factor, e.g. 2x")))?,
+        None => 1.0,
+    };
+    Ok(Pacing::Original { speed })
+}
+
+/// What to replay against `target`, how fast.
+pub fn replay_plan(
+    har: &std::path::Path,
+    target: &str,
+    p: &ReplayPacing,
+) -> anyhow::Result<ReplayPlan> {
+    Ok(ReplayPlan {
+        har: har.to_path_buf(),
+        target: http_uri("--target", target, "http://HOST:PORT (plain HTTP)")?,
+        pacing: pacing(p)?,
+        concurrency: p.concurrency,
+        repeat: p.repeat,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacing_of(speed: Option<&str>, rate: Option<&str>) -> anyhow::Result<Pacing> {
+        pacing(&ReplayPacing {
+            speed: speed.map(String::from),
+            rate: rate.map(String::from),
+            concurrency: 16,
+            repeat: false,
+        })
+    }
+
+    #[test]
+    fn policy_is_parsed_once_with_the_load() {
+        let p = policy(Some("2MiB/day"), Some("1GiB"), Load::Constant).unwrap();
+        assert_eq!(p.tolerance, Some(2097152.0));
+        assert_eq!(p.limit, Some(1073741824.0));
+        assert_eq!(p.load, Load::Constant);
+        assert_eq!(p.confidence, leakhound_analysis::DEFAULT_CONFIDENCE);
+        let e = policy(Some("2MiB"), None, Load::Auto).unwrap_err();
+        assert!(e.to_string().starts_with("--tolerance: "), "{e}");
+    }
+
+    #[test]
+    fn pacing_and_urls() {
+        assert_eq!(pacing_of(None, Some("200/s")).unwrap(), Pacing::Rate(200.0));
+        assert_eq!(
+            pacing_of(Some("4x"), None).unwrap(),
+            Pacing::Original { speed: 4.0 }
+        );
+        assert_eq!(
+            pacing_of(None, None).unwrap(),
+            Pacing::Original { speed: 1.0 }
+        );
+        assert!(pacing_of(Some("0x"), None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--speed"));
+        let e = http_uri("--scrape", "ftp://x", "http://HOST:PORT/metrics").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--scrape \"ftp://x\": write http://HOST:PORT/metrics"
+        );
+    }
+}
