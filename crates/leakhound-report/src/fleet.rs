@@ -177,6 +177,7 @@ mod tests {
             bytes_per_event_ci95: (250.0, 350.0),
             explained: 0.9,
             events: 1e6,
+            beyond_time: 0.0,
         };
         let out = FleetOutput {
             query: "up",
