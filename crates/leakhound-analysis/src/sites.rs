@@ -183,7 +183,10 @@ mod tests {
 
     /// Ten minutes of a profile every 10 s: a leaking site at 50 KB/s, a churning one, a cache
     /// that fills in two minutes and stays, and the remainder.
-    fn profile() -> (Vec<f64>, Vec<(Vec<String>, Vec<f64>)>) {
+    /// A site's frames and live bytes.
+    type Profiled = (Vec<String>, Vec<f64>);
+
+    fn profile() -> (Vec<f64>, Vec<Profiled>) {
         let t: Vec<f64> = (0..60).map(|i| 1.7e9 + 10.0 * i as f64).collect();
         let wobble = |i: usize| ((i * 7919) % 13) as f64 * 2e4;
         let leak: Vec<f64> = (0..60).map(|i| 5e5 * i as f64 + wobble(i)).collect();
