@@ -108,6 +108,9 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         sampler.add_source(Box::new(Scrapes::new(w.sampling.scrapes.clone())?));
     }
     if let Some(agent) = w.agent {
+        if let Some(req) = w.sampling.sites {
+            agent.ask_for_sites(req);
+        }
         sampler.with_agent(agent);
     }
     if let Some(addr) = w.listen {

@@ -12,10 +12,10 @@ use crate::options::verdict_policy;
 pub fn run(db: &Path, args: &AnalyzeArgs) -> anyhow::Result<bool> {
     let policy = verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
-    let judged = judge::judge(&input, &args.series, &policy)?;
+    let verdicts = judge::judge_all(&input, &args.series, &policy)?;
     match args.format {
-        Format::Json => println!("{}", judge::output(&judged).json_text()),
-        Format::Text => print!("{}", judge::output(&judged).text()),
+        Format::Json => println!("{}", judge::output(&verdicts).json_text()),
+        Format::Text => print!("{}", judge::output(&verdicts).text()),
     }
-    Ok(gate(&judged, args.fail_on))
+    Ok(gate(&verdicts.series, args.fail_on))
 }

@@ -11,8 +11,8 @@ use crate::options::verdict_policy;
 pub fn run(db: &Path, args: &ReportArgs) -> anyhow::Result<bool> {
     let policy = verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
-    let judged = judge::judge(&input, &[], &policy)?;
-    let page = judge::report_output(&input, &judged)
+    let verdicts = judge::judge_all(&input, &[], &policy)?;
+    let page = judge::report_output(&input, &verdicts)
         .html(&judge::report_meta(&input))
         .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::write(&args.out, &page)
