@@ -54,6 +54,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             },
         },
         until_verdict: false,
+        min_soak: leakhound_app::session::DEFAULT_MIN_SOAK,
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: 2.0,
         agent: false,
