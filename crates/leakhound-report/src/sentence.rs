@@ -64,7 +64,7 @@ pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
     {
         let other = if a == &best.counter { b } else { a };
         s.push_str(&format!(
-            ", in lockstep with {other} (cannot tell them apart)"
+            ", in lockstep with {other} (this run cannot tell them apart; an A/B that changes one can)"
         ));
     }
     Some(s)
