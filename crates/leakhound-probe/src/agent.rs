@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 /// The agent's source, written to disk for `node --require`.
 pub const NODE_AGENT_JS: &str = include_str!("../agent/node-agent.js");
 
-/// Longest report line accepted; longer lines are dropped (a broken or hostile sender).
-const MAX_LINE: usize = 1 << 20;
+/// Longest report line accepted; longer lines are dropped (a broken or hostile sender). A
+/// sites report of 10,000 stacks is about 2 MiB.
+const MAX_LINE: usize = 16 << 20;
 
 /// One report of one Node.js process.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

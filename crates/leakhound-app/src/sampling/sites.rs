@@ -69,6 +69,20 @@ pub fn record_sites(
             e.objects += s.objects;
         }
     }
+    // A large program's first profile names thousands of stacks: one transaction for all.
+    out.in_transaction(|out| {
+        record_summed(by_hash, labels, names, out, other_bytes, other_objects)
+    });
+}
+
+fn record_summed(
+    by_hash: BTreeMap<String, Summed>,
+    labels: &BTreeMap<String, String>,
+    names: &mut SiteNames,
+    out: &mut Readings<'_>,
+    mut other_bytes: f64,
+    mut other_objects: f64,
+) {
     for (hash, s) in by_hash {
         if !names.named.contains(&hash) {
             if let Err(why) = out.name_site(&hash, &s.source, &s.frames) {

@@ -80,6 +80,22 @@ impl<'a> Readings<'a> {
         Ok(())
     }
 
+    /// Runs `f` with these readings in one database transaction, for a reader that creates or
+    /// names many things at once (a large profile's sites). A failure to commit is a warning:
+    /// what `f` recorded still goes into the interval.
+    pub fn in_transaction<R>(&mut self, f: impl FnOnce(&mut Readings<'a>) -> R) -> R {
+        let store = self.store;
+        let mut out = None;
+        let committed = store.transaction(|| {
+            out = Some(f(self));
+            Ok(())
+        });
+        if let Err(e) = committed {
+            self.warn(format!("{}: {e}", store.path()));
+        }
+        out.expect("f ran")
+    }
+
     /// Names the stack behind site `hash` in the run (see [`super::sites`]); the reason,
     /// naming the database, when it cannot.
     pub fn name_site(&mut self, hash: &str, source: &str, frames: &[String]) -> Result<(), String> {
