@@ -13,6 +13,7 @@ mod cgroup;
 mod error;
 pub mod exposition;
 mod process;
+pub mod pprof;
 pub mod proctext;
 pub mod sites;
 mod table;
