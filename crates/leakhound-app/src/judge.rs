@@ -43,9 +43,21 @@ fn series_output<'a>(s: &'a SeriesData, finding: Option<&'a Finding>) -> SeriesO
     }
 }
 
-/// Counters that are workload, not effects of allocation (GC counts follow the heap).
+/// Counters of the runtimes themselves: garbage collections and allocations follow the heap,
+/// they do not drive it (Node's and Python's GC counts, Go's allocation totals, and Go's
+/// Prometheus collector scraped).
+const RUNTIME_COUNTERS: &[&str] = &[
+    "node.gc.",
+    "python.gc.",
+    "go.",
+    "java.",
+    "go_gc_",
+    "go_memstats_",
+];
+
+/// Counters that are workload, not effects of allocation.
 fn is_workload_counter(name: &str) -> bool {
-    !name.starts_with("node.gc.")
+    !RUNTIME_COUNTERS.iter().any(|p| name.starts_with(p))
 }
 
 /// The workload counters of `input`: covariates of the working set, and what attribution

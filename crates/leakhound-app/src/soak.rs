@@ -7,6 +7,7 @@ use std::sync::Arc;
 use leakhound_analysis::Load;
 use leakhound_net::replay::Pacing;
 use leakhound_probe::agent::{node_options, AgentListener, SitesRequest};
+use leakhound_probe::jvm::find_jcmd;
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::format_duration;
 
@@ -14,7 +15,8 @@ use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
-use crate::sampling::{Clock, ReplayCounter, Sampler, Scrapes, Target, TargetSpec};
+use crate::sampling::{Clock, Jvm, JvmProcess, ReplayCounter, Sampler, Target, TargetSpec};
+use crate::session::add_sources;
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
 use crate::traffic::{Driver, ReplayPlan};
 
@@ -31,8 +33,10 @@ pub struct Soak {
     pub output: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL when stopping the command.
     pub grace: f64,
-    /// Inject the Node.js agent.
+    /// Inject the Node.js and Python agents.
     pub agent: bool,
+    /// The command runs a JVM to read with `jcmd`.
+    pub jvm: bool,
     /// Traffic to drive the command with.
     pub replay: Option<ReplayPlan>,
     /// The command and its arguments.
@@ -103,6 +107,12 @@ fn node_agent(
 /// Runs the soak into the database at `db`.
 pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
     let interval = s.sampling.interval;
+    // Before anything starts: without jcmd, --jvm cannot work.
+    let jcmd = if s.jvm {
+        Some(find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?)
+    } else {
+        None
+    };
     let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
@@ -161,8 +171,16 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         }
         None => None,
     };
-    if !s.sampling.scrapes.is_empty() {
-        sampler.add_source(Box::new(Scrapes::new(s.sampling.scrapes.clone())?));
+    add_sources(&mut sampler, &s.sampling)?;
+    if let Some(jcmd) = jcmd {
+        let labels = sampler.targets()[0].labels().clone();
+        sampler.add_source(Box::new(Jvm::new(
+            JvmProcess::InTree(key),
+            jcmd,
+            interval,
+            s.sampling.histogram_interval,
+            labels,
+        )?));
     }
     let opts = SessionOptions {
         interval,

@@ -12,6 +12,7 @@ pub mod agent;
 mod cgroup;
 mod error;
 pub mod exposition;
+pub mod jvm;
 mod process;
 pub mod pprof;
 pub mod proctext;

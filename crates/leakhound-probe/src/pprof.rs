@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use crate::sites::{SiteSample, SitesReport, MAX_FRAMES};
+use crate::sites::{clip_frame, SiteSample, SitesReport, MAX_FRAMES};
 
 /// Largest profile accepted once decompressed: a heap profile of a large service is a few MiB.
 const MAX_INFLATED: u64 = 64 << 20;
@@ -320,15 +320,7 @@ pub fn parse_heap(body: &[u8], top: usize, pid: i32, now: f64) -> Result<HeapPro
             }
         }
         frames.truncate(MAX_FRAMES);
-        for f in &mut frames {
-            if f.len() > 1024 {
-                let mut end = 1024;
-                while !f.is_char_boundary(end) {
-                    end -= 1;
-                }
-                f.truncate(end);
-            }
-        }
+        frames.iter_mut().for_each(clip_frame);
         if frames.is_empty() {
             other_bytes += b;
             other_objects += o;

@@ -112,6 +112,17 @@ pub struct SamplingArgs {
     /// Mean bytes between sampled allocations (smaller: more precise, more overhead)
     #[arg(long, default_value = "32KiB", value_name = "SIZE")]
     pub sites_sampling: String,
+    /// Read a Go program's heap profile (net/http/pprof) on its own schedule: allocation sites
+    /// and go.heap_inuse, e.g. http://127.0.0.1:6060 (the path defaults to /debug/pprof/heap)
+    #[arg(long, value_name = "URL")]
+    pub pprof: Option<String>,
+    /// Time between Go heap profiles, independent of --interval
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub pprof_interval: String,
+    /// With --jvm: time between class histograms (`jcmd PID GC.class_histogram`). Each one runs
+    /// a full GC in the JVM, a pause of its own
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub histogram_interval: String,
     /// Output format of the final verdict
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -140,9 +151,13 @@ pub struct RunArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping the command
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub grace: String,
-    /// Do not inject the Node.js agent (NODE_OPTIONS) into the command
+    /// Do not inject the Node.js and Python agents (NODE_OPTIONS, PYTHONPATH) into the command
     #[arg(long)]
     pub no_agent: bool,
+    /// The command runs a JVM: read its heap (`jcmd PID GC.heap_info`) every interval and its
+    /// live objects per class (`GC.class_histogram`, a full GC each) every --histogram-interval
+    #[arg(long)]
+    pub jvm: bool,
     /// Drive the command with the requests of this HAR file once it accepts connections
     #[arg(long, value_name = "FILE", requires = "target")]
     pub replay: Option<PathBuf>,
@@ -157,7 +172,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pid", "name", "cgroup"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pid", "name", "cgroup", "jvm"])))]
 pub struct WatchArgs {
     /// Process ids to watch (each with its descendants)
     #[arg(long, num_args = 1.., value_name = "PID")]
@@ -171,10 +186,15 @@ pub struct WatchArgs {
     /// Serve the samples and verdicts as Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Listen for Node.js agents on this socket (start node with the environment that
-    /// `leakhound agent` prints)
+    /// Listen for Node.js and Python agents on this socket (start the program with the
+    /// environment that `leakhound agent` prints)
     #[arg(long, value_name = "PATH")]
     pub agent_socket: Option<PathBuf>,
+    /// Watch this JVM (and its descendants): its heap (`jcmd PID GC.heap_info`) every interval
+    /// and its live objects per class (`GC.class_histogram`, a full GC each) every
+    /// --histogram-interval
+    #[arg(long, value_name = "PID")]
+    pub jvm: Option<i32>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }

@@ -85,6 +85,11 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             s.interval
         )));
     }
+    let sites_interval = if s.sites {
+        Some(at_least("--sites-interval", &s.sites_interval, 1.0)?)
+    } else {
+        None
+    };
     Ok(Sampling {
         interval,
         duration: for_duration(s.duration.as_deref())?,
@@ -95,14 +100,7 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             .map(|u| http_uri("--scrape", u, "http://HOST:PORT/metrics"))
             .collect::<anyhow::Result<_>>()?,
         policy: verdict_policy(&s.verdict, default_load)?,
-        sites: if s.sites {
-            let every = duration("--sites-interval", &s.sites_interval)?;
-            if every < 1.0 {
-                return Err(user(format!(
-                    "--sites-interval {}: must be at least 1s",
-                    s.sites_interval
-                )));
-            }
+        sites: if let Some(every) = sites_interval {
             let sampling = parse_size(&s.sites_sampling)
                 .map_err(|e| user(format!("--sites-sampling: {e}")))?;
             if !(1024.0..=1e9).contains(&sampling) {
@@ -118,7 +116,42 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
         } else {
             None
         },
+        pprof: s
+            .pprof
+            .as_deref()
+            .map(|u| -> anyhow::Result<_> {
+                let every = at_least("--pprof-interval", &s.pprof_interval, 1.0)?;
+                Ok((pprof_uri(u)?, every))
+            })
+            .transpose()?,
+        histogram_interval: at_least("--histogram-interval", &s.histogram_interval, 1.0)?,
     })
+}
+
+/// A duration of at least `min` seconds.
+fn at_least(flag: &str, s: &str, min: f64) -> anyhow::Result<f64> {
+    let d = duration(flag, s)?;
+    if d < min {
+        return Err(user(format!(
+            "{flag} {s}: must be at least {}",
+            leakhound_report::units::format_duration(min)
+        )));
+    }
+    Ok(d)
+}
+
+/// `--pprof`: a Go program's heap profile; a URL without a path means its
+/// `/debug/pprof/heap`.
+pub fn pprof_uri(s: &str) -> anyhow::Result<Uri> {
+    let shape = "http://HOST:PORT or http://HOST:PORT/debug/pprof/heap";
+    let uri = http_uri("--pprof", s, shape)?;
+    if uri.path() != "/" || uri.query().is_some() {
+        return Ok(uri);
+    }
+    let authority = uri.authority().expect("checked by http_uri");
+    format!("http://{authority}/debug/pprof/heap")
+        .parse()
+        .map_err(|_| user(format!("--pprof {s:?}: write {shape}")))
 }
 
 /// A positive, finite number before `suffix` (`200/s`, `2x`).
@@ -201,6 +234,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("--speed"));
+        assert_eq!(
+            pprof_uri("http://127.0.0.1:6060").unwrap().to_string(),
+            "http://127.0.0.1:6060/debug/pprof/heap"
+        );
+        assert_eq!(
+            pprof_uri("http://h:1/debug/pprof/heap?gc=1")
+                .unwrap()
+                .to_string(),
+            "http://h:1/debug/pprof/heap?gc=1"
+        );
+        assert!(pprof_uri("6060")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--pprof \"6060\""));
         let e = http_uri("--scrape", "ftp://x", "http://HOST:PORT/metrics").unwrap_err();
         assert_eq!(
             e.to_string(),

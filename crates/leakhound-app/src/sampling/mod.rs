@@ -1,13 +1,15 @@
 //! Sampling, split by responsibility: the [`clock`], the [`series`] each kind of target
 //! writes (declared once), the [`target`]s and their instances, runtime agents in them,
-//! [`source`]s with their own schedule (scrapes, the replay counter), allocation [`sites`], the
-//! [`spool`] that holds
+//! [`source`]s with their own schedule (scrapes, the replay counter, Go heap profiles, the JVM), allocation
+//! [`sites`], slow readings off the sampler's thread ([`worker`]), the [`spool`] that holds
 //! intervals the database refuses, and the [`sampler`] that ties them together each interval.
 
 mod agent;
 pub mod catalog;
 pub mod clock;
 mod exporter;
+pub mod go;
+pub mod jvm;
 pub mod replay_counter;
 pub mod sampler;
 pub mod scrape;
@@ -17,11 +19,14 @@ pub mod source;
 pub mod spool;
 pub mod target;
 mod warnings;
+pub mod worker;
 
 pub use catalog::SeriesSpec;
 pub use clock::Clock;
 pub use replay_counter::ReplayCounter;
 pub use sampler::{Sampler, TickSummary};
+pub use go::GoHeap;
+pub use jvm::{Jvm, JvmProcess};
 pub use scrape::Scrapes;
 pub use source::{Readings, Source};
 pub use target::{Target, TargetSpec};

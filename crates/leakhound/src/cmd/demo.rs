@@ -59,6 +59,8 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             smaps: true,
             scrapes: vec![metrics],
             sites: None,
+            pprof: None,
+            histogram_interval: leakhound_app::sampling::jvm::DEFAULT_HISTOGRAM_INTERVAL,
             policy: Policy {
                 tolerance: Some(TOLERANCE),
                 ..Policy::with_load(default_load(None))
@@ -69,6 +71,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: 2.0,
         agent: false,
+        jvm: false,
         replay: None,
         command,
     };

@@ -6,6 +6,7 @@ use leakhound_analysis::Load;
 use leakhound_app::user;
 use leakhound_app::watch::{watch, Targets, Watch};
 use leakhound_probe::agent::AgentListener;
+use leakhound_probe::jvm::{find_jcmd, is_jvm};
 
 use crate::cli::WatchArgs;
 use crate::cmd::print_concluded;
@@ -20,6 +21,22 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
             .pid(pid)
             .map_err(|e| user(format!("--pid {pid}: {e}")))?;
     }
+    let jvm = match args.jvm {
+        Some(pid) => {
+            if !targets.has_pid(pid) {
+                targets
+                    .pid(pid)
+                    .map_err(|e| user(format!("--jvm {pid}: {e}")))?;
+            }
+            if !is_jvm(pid) {
+                return Err(user(format!(
+                    "--jvm {pid}: process {pid} runs no JVM (no libjvm.so mapped)"
+                )));
+            }
+            Some((pid, find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?))
+        }
+        None => None,
+    };
     if let Some(pattern) = &args.name {
         targets
             .name(pattern)
@@ -52,6 +69,7 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
         targets,
         listen,
         agent,
+        jvm,
         sampling,
     };
     let concluded = watch(db, w, &mut Live::new(true))?;
