@@ -113,7 +113,8 @@ pub struct SamplingArgs {
     #[arg(long, default_value = "32KiB", value_name = "SIZE")]
     pub sites_sampling: String,
     /// Read a Go program's heap profile (net/http/pprof) on its own schedule: allocation sites
-    /// and go.heap_inuse, e.g. http://127.0.0.1:6060 (the path defaults to /debug/pprof/heap)
+    /// and go.heap_inuse, e.g. http://127.0.0.1:6060 (the path defaults to /debug/pprof/heap;
+    /// `?gc=1`, a GC cycle before each profile, unless the URL has a query)
     #[arg(long, value_name = "URL")]
     pub pprof: Option<String>,
     /// Time between Go heap profiles, independent of --interval

@@ -140,16 +140,21 @@ fn at_least(flag: &str, s: &str, min: f64) -> anyhow::Result<f64> {
     Ok(d)
 }
 
-/// `--pprof`: a Go program's heap profile; a URL without a path means its
-/// `/debug/pprof/heap`.
+/// `--pprof`: a Go program's heap profile. A URL without a path means its `/debug/pprof/heap`;
+/// without a query, `?gc=1` is asked for: a GC cycle before each profile makes it current
+/// (otherwise it is as of the last GC cycle, steps of a growing heap's ever rarer collections).
 pub fn pprof_uri(s: &str) -> anyhow::Result<Uri> {
     let shape = "http://HOST:PORT or http://HOST:PORT/debug/pprof/heap";
     let uri = http_uri("--pprof", s, shape)?;
-    if uri.path() != "/" || uri.query().is_some() {
+    if uri.query().is_some() {
         return Ok(uri);
     }
+    let path = match uri.path() {
+        "/" | "" => "/debug/pprof/heap",
+        p => p,
+    };
     let authority = uri.authority().expect("checked by http_uri");
-    format!("http://{authority}/debug/pprof/heap")
+    format!("http://{authority}{path}?gc=1")
         .parse()
         .map_err(|_| user(format!("--pprof {s:?}: write {shape}")))
 }
@@ -236,13 +241,17 @@ mod tests {
             .starts_with("--speed"));
         assert_eq!(
             pprof_uri("http://127.0.0.1:6060").unwrap().to_string(),
-            "http://127.0.0.1:6060/debug/pprof/heap"
+            "http://127.0.0.1:6060/debug/pprof/heap?gc=1"
         );
         assert_eq!(
-            pprof_uri("http://h:1/debug/pprof/heap?gc=1")
+            pprof_uri("http://h:1/debug/pprof/heap").unwrap().to_string(),
+            "http://h:1/debug/pprof/heap?gc=1"
+        );
+        assert_eq!(
+            pprof_uri("http://h:1/debug/pprof/heap?gc=0")
                 .unwrap()
                 .to_string(),
-            "http://h:1/debug/pprof/heap?gc=1"
+            "http://h:1/debug/pprof/heap?gc=0"
         );
         assert!(pprof_uri("6060")
             .unwrap_err()
