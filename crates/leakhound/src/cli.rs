@@ -211,6 +211,9 @@ pub struct ReportArgs {
     /// Open it in the default browser afterwards (xdg-open)
     #[arg(long)]
     pub open: bool,
+    /// Show times in UTC instead of the viewer's time zone
+    #[arg(long)]
+    pub utc: bool,
     #[command(flatten)]
     pub verdict: VerdictArgs,
 }
