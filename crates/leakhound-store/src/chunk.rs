@@ -49,8 +49,8 @@ enum Repr {
 impl Repr {
     fn code(self) -> u8 {
         match self {
-            Repr::Int(s) if s == 1.0 => 0,
-            Repr::Int(s) if s == 1e3 => 1,
+            Repr::Int(1.0) => 0,
+            Repr::Int(1e3) => 1,
             Repr::Int(_) => 2,
             Repr::Float => 3,
         }

@@ -15,7 +15,7 @@ use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use crate::chunk::{
     decode_samples, decode_summaries, encode_samples, encode_summaries, FloorWindow,
 };
-use crate::db::{SeriesId, Store};
+use crate::db::{RunId, SeriesId, Store};
 use crate::read::merge;
 use crate::StoreError;
 
@@ -79,6 +79,8 @@ pub struct Upkeep {
     pub now: f64,
     /// Samples older than this many seconds are kept as floor summaries; `None` keeps all.
     pub retention: Option<f64>,
+    /// Only the series of this run (`None`: every run's).
+    pub run: Option<RunId>,
 }
 
 /// What upkeep did.
@@ -132,7 +134,7 @@ impl Store {
     ) -> Result<UpkeepDone, StoreError> {
         let mut done = UpkeepDone::default();
         loop {
-            let batch = self.series_after(cursor.0)?;
+            let batch = self.series_after(cursor.0, u.run)?;
             if batch.is_empty() {
                 cursor.0 = 0;
                 done.finished = true;
@@ -159,12 +161,17 @@ impl Store {
         }
     }
 
-    fn series_after(&self, after: SeriesId) -> Result<Vec<SeriesRow>, StoreError> {
+    fn series_after(
+        &self,
+        after: SeriesId,
+        run: Option<RunId>,
+    ) -> Result<Vec<SeriesRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT se.id, se.spacing_s, r.interval_s FROM series se
-             JOIN runs r ON r.id = se.run_id WHERE se.id > ?1 ORDER BY se.id LIMIT 256",
+             JOIN runs r ON r.id = se.run_id WHERE se.id > ?1 AND (?2 IS NULL OR r.id = ?2)
+             ORDER BY se.id LIMIT 256",
         )?;
-        let rows = st.query_map([after], |r| {
+        let rows = st.query_map(params![after, run], |r| {
             Ok(SeriesRow {
                 id: r.get(0)?,
                 spacing: r.get(1)?,
@@ -442,7 +449,7 @@ fn merge_windows(before: Vec<FloorWindow>, now: Vec<FloorWindow>, width: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{NewRun, RunId, SeriesKind};
+    use crate::{NewRun, SeriesKind};
     use std::collections::BTreeMap;
 
     const T0: f64 = 1_795_478_400.0;
@@ -513,6 +520,7 @@ mod tests {
                 &Upkeep {
                     now,
                     retention: None,
+                    run: None,
                 },
                 &mut UpkeepCursor::default(),
                 None,
@@ -540,6 +548,7 @@ mod tests {
                 &Upkeep {
                     now,
                     retention: None,
+                    run: None,
                 },
                 &mut UpkeepCursor::default(),
                 None,
@@ -559,6 +568,7 @@ mod tests {
         let u = Upkeep {
             now,
             retention: Some(5400.0),
+            run: None,
         };
         let done = s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
         assert_eq!(done.summarized, 2 * 3600);
@@ -587,6 +597,7 @@ mod tests {
         let later = Upkeep {
             now: now + 3600.0,
             retention: Some(5400.0),
+            run: None,
         };
         let done = s
             .upkeep(&later, &mut UpkeepCursor::default(), None)
@@ -602,6 +613,7 @@ mod tests {
         let u = Upkeep {
             now: T0 + 2.0 * 3600.0,
             retention: None,
+            run: None,
         };
         s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
         assert_eq!(rows_left(&s, g), 0);
@@ -624,6 +636,7 @@ mod tests {
         let u = Upkeep {
             now: T0 + 5.0 * 3600.0,
             retention: None,
+            run: None,
         };
         let mut cursor = UpkeepCursor::default();
         let first = s.upkeep(&u, &mut cursor, Some(Instant::now())).unwrap();
@@ -662,6 +675,7 @@ mod tests {
                 let u = Upkeep {
                     now: T0 + f64::from(h) * 3600.0 + GRACE,
                     retention: None,
+                    run: None,
                 };
                 s.upkeep(&u, &mut cursor, None).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -680,6 +694,7 @@ mod tests {
         let u = Upkeep {
             now: T0 + 5.0 * 3600.0,
             retention: None,
+            run: None,
         };
         s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
         s.shrink().unwrap();

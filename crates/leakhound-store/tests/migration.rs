@@ -80,6 +80,7 @@ fn a_schema_2_database_opens_reads_the_same_compacts_and_shrinks() {
     let u = Upkeep {
         now: 2.0e9,
         retention: None,
+        run: None,
     };
     let done = s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
     assert!(done.finished);

@@ -225,13 +225,7 @@ fn kill_9_of_watch_keeps_the_database_and_its_samples() {
     assert!(rss.len() >= 10, "only {} samples survived", rss.len());
     // Every interval is whole: each stored time has all the series read every interval (nine;
     // open fds are counted every fifth interval, making ten).
-    let per_time: Vec<i64> = conn
-        .prepare("SELECT COUNT(*) FROM samples GROUP BY t")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let per_time = util::samples_per_time(&conn, 1);
     assert!(per_time.iter().all(|&c| c == 9 || c == 10), "{per_time:?}");
     assert!(
         per_time.contains(&10),

@@ -70,18 +70,18 @@ pub fn record_sites(
         }
     }
     for (hash, s) in by_hash {
-        if !names.named.contains(&hash) {
-            if let Err(why) = out.name_site(&hash, &s.source, &s.frames) {
-                out.warn(why);
-                other_bytes += s.bytes;
-                other_objects += s.objects;
-                continue;
-            }
-            names.named.insert(hash.clone());
-        }
         if record_pair(out, labels, &hash, s.bytes, s.objects).is_err() {
             other_bytes += s.bytes;
             other_objects += s.objects;
+            continue;
+        }
+        // Named only once it has series: the names kept stay within the series bound.
+        if !names.named.contains(&hash) {
+            if let Err(why) = out.name_site(&hash, &s.source, &s.frames) {
+                out.warn(why);
+                continue;
+            }
+            names.named.insert(hash);
         }
     }
     if record_pair(out, labels, OTHER, other_bytes, other_objects).is_err() {

@@ -14,6 +14,11 @@ use super::source::Row;
 use super::warnings::Warnings;
 use crate::kinds::Unit;
 
+/// Most counter names of exited processes a target keeps a base for. An agent reports at most
+/// 256 counters; names beyond this many come from an application inventing names, and their
+/// counts after their process exits are left out (and said).
+pub const MAX_COUNTER_NAMES: usize = 1024;
+
 /// A process tree is walked for new members every this many intervals (and at once after a
 /// member vanished).
 const TREE_WALK_EVERY: u64 = 5;
@@ -84,8 +89,15 @@ pub struct Target {
     labels: BTreeMap<String, String>,
     /// Ids of the declared series, in the order of the kind's table.
     gauges: Vec<SeriesId>,
-    /// Every pid of this target seen so far, for summing agent counters.
-    pids_seen: HashSet<i32>,
+    /// Pids of its processes at the last interval, to notice which exited (bound: its live
+    /// processes).
+    agent_pids: HashSet<i32>,
+    /// What its exited processes' agents had counted when last heard from, summed: counters
+    /// summed over the target never go backwards when a process exits (bound:
+    /// [`MAX_COUNTER_NAMES`] names).
+    counter_base: BTreeMap<String, f64>,
+    /// Counts of exited processes under names beyond the bound, left out.
+    counters_left_out: u64,
     /// The tree found by the last walk, reused between walks.
     tree: Vec<ProcInfo>,
     /// Intervals since the last walk of the tree.
@@ -113,6 +125,10 @@ impl TickOut<'_> {
     fn warn(&mut self, message: String) {
         self.warnings.once(message, self.events, self.now);
     }
+
+    fn warn_about(&mut self, pid: i32, message: String) {
+        self.warnings.once_for(pid, message, self.events, self.now);
+    }
 }
 
 /// What a process target read in one interval.
@@ -131,7 +147,9 @@ impl Target {
             spec,
             labels: BTreeMap::new(),
             gauges: Vec::new(),
-            pids_seen: HashSet::new(),
+            agent_pids: HashSet::new(),
+            counter_base: BTreeMap::new(),
+            counters_left_out: 0,
             tree: Vec::new(),
             since_walk: 0,
             instances: Instances::default(),
@@ -154,14 +172,35 @@ impl Target {
         self.done
     }
 
-    /// Notes pids of its processes.
-    pub(crate) fn saw(&mut self, pids: &[i32]) {
-        self.pids_seen.extend(pids);
+    /// Notes the pids of its processes now; returns those of the last interval that are gone.
+    pub(crate) fn agent_pids_now(&mut self, pids: &[i32]) -> Vec<i32> {
+        let now: HashSet<i32> = pids.iter().copied().collect();
+        let gone = self.agent_pids.difference(&now).copied().collect();
+        self.agent_pids = now;
+        gone
     }
 
-    /// Every pid seen so far.
-    pub(crate) fn pids_seen(&self) -> &HashSet<i32> {
-        &self.pids_seen
+    /// Adds the last counts of an exited process to the target's base.
+    pub(crate) fn fold_counters(&mut self, counters: &BTreeMap<String, f64>) {
+        for (name, v) in counters {
+            if let Some(base) = self.counter_base.get_mut(name) {
+                *base += v;
+            } else if self.counter_base.len() < MAX_COUNTER_NAMES {
+                self.counter_base.insert(name.clone(), *v);
+            } else {
+                self.counters_left_out += 1;
+            }
+        }
+    }
+
+    /// What its exited processes counted, by counter name.
+    pub(crate) fn counter_base(&self) -> &BTreeMap<String, f64> {
+        &self.counter_base
+    }
+
+    /// Counts of exited processes left out because their names were beyond the bound.
+    pub(crate) fn counters_left_out(&self) -> u64 {
+        self.counters_left_out
     }
 
     /// Creates the declared series in `run`; `labelled` when the run has several targets.
@@ -279,7 +318,10 @@ impl Target {
                     self.since_walk = TREE_WALK_EVERY;
                 }
                 Err(e) => {
-                    out.warn(format!("skipping pid {} ({}): {e}", p.key.pid, p.comm));
+                    out.warn_about(
+                        p.key.pid,
+                        format!("skipping pid {} ({}): {e}", p.key.pid, p.comm),
+                    );
                 }
             }
         }
