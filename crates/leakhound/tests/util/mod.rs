@@ -149,3 +149,33 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Unix seconds now.
+pub fn wall() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Waits (at most `secs`) until series `name` of `run` in `d`'s database has `n` samples.
+pub fn wait_for_samples(d: &Dir, run: i64, name: &str, n: usize, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let have = leakhound_store::Store::open_read_only(&d.db())
+            .ok()
+            .and_then(|s| {
+                let info = s.series_of(run).ok()?.into_iter().find(|i| i.name == name)?;
+                s.samples(info.id).ok().map(|c| c.0.len())
+            })
+            .unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{have} samples of {name} after {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
