@@ -85,6 +85,8 @@ pub struct About {
     pub host: Option<String>,
     /// Sampling interval, seconds.
     pub interval_s: Option<f64>,
+    /// The load the session that recorded it assumed (a soak's `constant`), if recorded.
+    pub load: Option<leakhound_analysis::Load>,
 }
 
 /// The input named on a command line: a run id, a CSV file, or (none) the latest run in the
@@ -197,12 +199,12 @@ fn load_run(
     } else {
         load_sites(store, run, site_series)?
     };
-    let restarts = store
-        .events(run)?
-        .into_iter()
-        .filter(|e| e.kind == "restart")
-        .map(|e| e.t)
-        .collect();
+    // Only the events needed, and for a bounded read no more restarts than points: a watch of
+    // recycled workers records one per worker.
+    let restarts = store.event_times(run, "restart", max_points)?;
+    let load = store
+        .last_event(run, crate::database::LOAD_EVENT)?
+        .and_then(|e| e.detail.parse().ok());
     Ok(Input {
         series,
         sites,
@@ -214,6 +216,7 @@ fn load_run(
             kind: info.kind,
             host: Some(info.host),
             interval_s: info.interval_s,
+            load,
         },
     })
 }
@@ -230,7 +233,9 @@ fn load_sites(
         .map(|s| (s.hash.clone(), s))
         .collect();
     let mut sites: BTreeMap<BTreeMap<String, String>, SiteData> = BTreeMap::new();
-    let mut objects: Vec<(BTreeMap<String, String>, Vec<f64>, Vec<f64>)> = Vec::new();
+    // Each site's objects series: its labels, times and counts.
+    type Objects = (BTreeMap<String, String>, Vec<f64>, Vec<f64>);
+    let mut objects: Vec<Objects> = Vec::new();
     for s in series {
         let (t, v) = store.samples(s.id)?;
         if s.name == SITE_OBJECTS {

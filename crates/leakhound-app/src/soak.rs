@@ -12,7 +12,7 @@ use leakhound_report::units::format_duration;
 
 use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
-use crate::database::{new_run, open_rw};
+use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::sampling::{Clock, ReplayCounter, Sampler, Scrapes, Target, TargetSpec};
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
@@ -101,7 +101,7 @@ fn node_agent(
 /// Runs the soak into the database at `db`.
 pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
     let interval = s.sampling.interval;
-    let store = open_rw(db)?;
+    let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
     let agent = if s.agent {
@@ -125,13 +125,17 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     };
     let target = display_command(&s.command);
     let limit = memory_limit_of_pid(pid);
-    let run = store.create_run(&new_run(
-        "run",
-        target.clone(),
-        clock.start_time(),
-        Some(interval),
-        limit,
-    ))?;
+    let run = create_run(
+        &mut store,
+        &new_run(
+            "run",
+            target.clone(),
+            clock.start_time(),
+            Some(interval),
+            limit,
+        ),
+        s.sampling.policy.load,
+    )?;
     eprintln!(
         "leakhound: run {run}: sampling `{target}` (pid {pid}) every {}",
         format_duration(interval)

@@ -113,19 +113,6 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sparkline_spans_the_range() {
-        let s = sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8);
-        assert_eq!(s, "▁▂▃▄▅▆▇█");
-        assert_eq!(sparkline(&[3.0; 10], 4), "▁▁▁▁");
-        assert_eq!(sparkline(&[], 4), "");
-    }
-}
-
 /// The top `n` allocation sites: verdict, rate with interval, share of the growth, sparkline
 /// of the floor, and the stack (innermost first).
 pub fn sites_table(sites: &[leakhound_analysis::sites::SiteFinding], n: usize) -> String {
@@ -162,4 +149,17 @@ pub fn sites_table(sites: &[leakhound_analysis::sites::SiteFinding], n: usize) -
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_spans_the_range() {
+        let s = sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8);
+        assert_eq!(s, "▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline(&[3.0; 10], 4), "▁▁▁▁");
+        assert_eq!(sparkline(&[], 4), "");
+    }
 }

@@ -669,6 +669,44 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Times of the events of `kind` in a run, in time order; only the `latest` so many when
+    /// given (a watch of recycled workers records a restart per worker: a look needs no more
+    /// of them than it reads samples).
+    pub fn event_times(
+        &self,
+        run: RunId,
+        kind: &str,
+        latest: Option<usize>,
+    ) -> Result<Vec<f64>, StoreError> {
+        let limit = latest.map_or(-1, |n| n as i64);
+        let mut st = self.conn.prepare_cached(
+            "SELECT t FROM events WHERE run_id = ?1 AND kind = ?2 ORDER BY t DESC, rowid DESC LIMIT ?3",
+        )?;
+        let mut times: Vec<f64> = st
+            .query_map(params![run, kind, limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        times.reverse();
+        Ok(times)
+    }
+
+    /// The last event of `kind` in a run.
+    pub fn last_event(&self, run: RunId, kind: &str) -> Result<Option<Event>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t, kind, detail FROM events WHERE run_id = ?1 AND kind = ?2
+                 ORDER BY t DESC, rowid DESC LIMIT 1",
+            )?
+            .query_row(params![run, kind], |r| {
+                Ok(Event {
+                    t: r.get(0)?,
+                    kind: r.get(1)?,
+                    detail: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
     /// Events of a run, in time order.
     pub fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
         let mut st = self
@@ -734,7 +772,10 @@ mod tests {
             r.samples(rss).unwrap(),
             (vec![100.0, 101.0], vec![4.0, 5.0])
         );
-        assert_eq!(r.events(run).unwrap(), vec![ev]);
+        assert_eq!(r.events(run).unwrap(), vec![ev.clone()]);
+        assert_eq!(r.event_times(run, "restart", None).unwrap(), [101.0]);
+        assert!(r.event_times(run, "exit", None).unwrap().is_empty());
+        assert_eq!(r.last_event(run, "restart").unwrap(), Some(ev));
         let info = r.run(run).unwrap();
         assert_eq!(info.samples, 2);
         assert_eq!(info.status, "finished");

@@ -40,6 +40,15 @@ pub fn verdict_policy(v: &VerdictArgs, default_load: Load) -> anyhow::Result<Pol
     )
 }
 
+/// The policy for judging `input`: unless `--load` says otherwise, the load the session that
+/// recorded it assumed (a soak's constant load), else auto.
+pub fn input_policy(
+    v: &VerdictArgs,
+    input: &leakhound_app::input::Input,
+) -> anyhow::Result<Policy> {
+    verdict_policy(v, input.about.load.unwrap_or(Load::Auto))
+}
+
 /// A size in bytes (`--limit 2GiB`, `--max-body 64KiB`).
 pub fn size(flag: &str, s: &str) -> anyhow::Result<f64> {
     parsed(flag, s, parse_size)

@@ -31,13 +31,6 @@ fn rss_anon(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn node_available() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn stop(child: &Child) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
@@ -51,10 +44,7 @@ fn ten_thousand_short_lived_processes_leave_the_watch_no_bigger() {
     const NODE_EVERY: usize = 20;
     const AT_ONCE: usize = 24;
     let d = Dir::new();
-    let node = node_available();
-    if !node {
-        eprintln!("node not found: every process is a sleep");
-    }
+    let node = util::node_available();
     let tag = format!("lh10k-{}", std::process::id());
     // `sleep 0.1 0.000PID` matches by its command line; node processes by the tag they carry.
     let tiny = format!("0.000{}", std::process::id());
