@@ -174,7 +174,14 @@ fn a_database_locked_for_15_s_delays_no_sample_and_loses_none() {
     let me = std::process::id().to_string();
     let watch = d
         .cmd(&[
-            "watch", "--pid", &me, "--interval", "200ms", "--for", "22s", "--no-smaps",
+            "watch",
+            "--pid",
+            &me,
+            "--interval",
+            "200ms",
+            "--for",
+            "22s",
+            "--no-smaps",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

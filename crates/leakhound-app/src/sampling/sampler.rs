@@ -25,10 +25,10 @@ use super::writer::Writer;
 
 /// SQLite page cache of the writer's connection, KiB: room for the pages appended to, without
 /// holding the whole run's pages.
-const WRITER_CACHE_KIB: u32 = 512;
+const WRITER_CACHE_KIB: u32 = 256;
 /// SQLite page cache of the connection looks read through, KiB: a look reads 20,000 samples of
 /// one series, about 120 pages of rows or a few chunks.
-const READER_CACHE_KIB: u32 = 256;
+const READER_CACHE_KIB: u32 = 128;
 /// How long the end of a session keeps trying to store what is held while the database
 /// refuses (as long as a write used to wait for a lock).
 const FINAL_WAIT: Duration = Duration::from_secs(10);

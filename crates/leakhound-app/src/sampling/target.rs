@@ -45,7 +45,10 @@ impl TargetSpec {
 }
 
 /// The incarnations of a target: each root-level match (or the tree's root) is one. A new one
-/// after an exit is a restart, which the analysis treats as a new lifetime.
+/// after every earlier one exited is a restart, which the analysis treats as a new lifetime; a
+/// worker replaced while others run (gunicorn, PHP-FPM, a Node cluster recycling workers) is a
+/// new instance, not a restart of the service (else each recycled worker would add a lifetime
+/// to every verdict).
 #[derive(Debug, Default)]
 pub struct Instances {
     current: BTreeSet<ProcKey>,
@@ -68,7 +71,8 @@ impl Instances {
         }
         let mut new = now_seen.difference(&self.current).peekable();
         let any_new = new.peek().is_some();
-        let restart = self.exits_since_start > 0;
+        let survivors = now_seen.intersection(&self.current).next().is_some();
+        let restart = self.exits_since_start > 0 && !survivors;
         for k in new {
             events.push(event(if restart { "restart" } else { "instance" }, k));
         }
@@ -414,6 +418,24 @@ mod tests {
         );
         let second = i.update(BTreeSet::from([key(10, 9), key(11, 9)]), 5.0, "name app");
         assert_eq!(second[0].kind, "instance", "the restart was counted once");
+    }
+
+    #[test]
+    fn a_worker_replaced_while_others_run_is_an_instance_not_a_restart() {
+        let mut i = Instances::default();
+        i.update(BTreeSet::from([key(1, 1), key(2, 1)]), 1.0, "t");
+        let recycled = i.update(BTreeSet::from([key(2, 1), key(3, 5)]), 2.0, "t");
+        assert_eq!(
+            kinds(&recycled),
+            [
+                ("exit", "pid=1 start=1 target=t"),
+                ("instance", "pid=3 start=5 target=t")
+            ]
+        );
+        // Every one of them gone, then a new one: the service restarted.
+        i.update(BTreeSet::new(), 3.0, "t");
+        let back = i.update(BTreeSet::from([key(4, 9)]), 4.0, "t");
+        assert_eq!(kinds(&back), [("restart", "pid=4 start=9 target=t")]);
     }
 
     #[test]

@@ -176,7 +176,11 @@ pub fn wait_for_samples(d: &Dir, run: i64, name: &str, n: usize, secs: u64) {
         let have = leakhound_store::Store::open_read_only(&d.db())
             .ok()
             .and_then(|s| {
-                let info = s.series_of(run).ok()?.into_iter().find(|i| i.name == name)?;
+                let info = s
+                    .series_of(run)
+                    .ok()?
+                    .into_iter()
+                    .find(|i| i.name == name)?;
                 s.samples(info.id).ok().map(|c| c.0.len())
             })
             .unwrap_or(0);
