@@ -602,6 +602,27 @@ impl Store {
         Ok(out)
     }
 
+    /// About how many bytes of the file one series takes (as [`RunInfo::size_bytes`] counts).
+    pub fn series_size(&self, series: SeriesId) -> Result<u64, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let rows: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM samples WHERE series_id = ?1",
+            [series],
+            |r| r.get(0),
+        )?;
+        let (chunks, data): (i64, i64) = if self.chunked {
+            self.conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks WHERE series_id = ?1",
+                [series],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+        } else {
+            (0, 0)
+        };
+        tx.commit()?;
+        Ok(rows as u64 * ROW_BYTES + data as u64 + chunks as u64 * CHUNK_ROW_BYTES)
+    }
+
     /// One run.
     pub fn run(&self, id: RunId) -> Result<RunInfo, StoreError> {
         self.runs()?
