@@ -160,6 +160,7 @@ fn ten_thousand_short_lived_processes_leave_the_watch_no_bigger() {
             "app.jobs went backwards"
         );
         let counted = jobs.last().map_or(0.0, |p| p.1);
+        eprintln!("app.jobs counted {counted} of {nodes} node processes; {seen} processes seen");
         assert!(
             counted >= nodes as f64 * 0.8 && counted <= nodes as f64,
             "{counted} jobs counted of {nodes} node processes"

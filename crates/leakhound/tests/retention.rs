@@ -71,6 +71,15 @@ fn a_run_older_than_the_retention_keeps_its_floor_summaries_and_its_verdict() {
         "true rate {truth} outside {ci} (whole: {whole})"
     );
     assert!((rate - truth).abs() < 0.25 * truth, "{rate}");
+    eprintln!(
+        "whole: {} samples, {} {:.0} B/day {}; floor windows: {} points, {} {rate:.0} B/day {ci}",
+        whole["samples"],
+        whole["verdict"],
+        whole["rate_bytes_per_day"].as_f64().unwrap(),
+        whole["rate_ci95_bytes_per_day"],
+        rss["samples"],
+        rss["verdict"]
+    );
     // Text output names the size.
     let text = d.run(&["runs"]);
     text.expect_code(0);

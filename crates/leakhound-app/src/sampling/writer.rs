@@ -430,6 +430,44 @@ mod tests {
     }
 
     #[test]
+    fn idle_moments_compact_closed_blocks_and_apply_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lh.db");
+        let mut store = Store::open(&path).unwrap();
+        let run = store
+            .create_run(&new_run("watch", "t".into(), 0.0, Some(1.0), None))
+            .unwrap();
+        let id = store
+            .series(
+                run,
+                "rss",
+                &BTreeMap::new(),
+                leakhound_store::SeriesKind::Gauge,
+                "bytes",
+            )
+            .unwrap();
+        // Two hours at 1 s, three days ago: older than a retention of a day.
+        let t0 = Clock::start().now() - 3.0 * 86400.0;
+        let rows: Vec<_> = (0..7200)
+            .map(|i| (id, t0 + f64::from(i), f64::from(i % 100) * 4096.0))
+            .collect();
+        store.write_batch(run, &rows, &[]).unwrap();
+        let w = Writer::start(store, run, Clock::start(), 1000).unwrap();
+        w.set_retention(Some(86400.0));
+        let reader = Store::open_read_only(&path).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reader.floor_summaries(id).unwrap().len() < 100 {
+            assert!(Instant::now() < deadline, "no upkeep in 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (_, result) = w.finish(Duration::from_secs(1));
+        result.unwrap();
+        let floors = reader.floor_summaries(id).unwrap();
+        assert_eq!(floors.iter().map(|f| f.count).sum::<u64>(), 7200);
+        assert_eq!(reader.run(run).unwrap().summarized_samples, 7200);
+    }
+
+    #[test]
     fn series_created_while_locked_are_created_with_their_first_interval() {
         let dir = tempfile::tempdir().unwrap();
         let (w, _, path) = writer(dir.path());
