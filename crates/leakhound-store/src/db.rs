@@ -441,25 +441,7 @@ impl Store {
         samples: &[(SeriesId, f64, f64)],
         events: &[Event],
     ) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO samples (series_id, t, value) VALUES (?1, ?2, ?3)",
-            )?;
-            for (s, t, v) in samples {
-                ins.execute(params![s, t, v])?;
-            }
-            let mut ev = tx.prepare_cached(
-                "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for e in events {
-                ev.execute(params![run, e.t, e.kind, e.detail])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_interval(run, &[], &[], samples, events, &mut HashMap::new())
     }
 
     /// Writes one interval in a single transaction, all or nothing: first the series it adds

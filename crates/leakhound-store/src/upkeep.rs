@@ -39,25 +39,24 @@ const SAMPLES_PER_WINDOW: f64 = 10.0;
 /// locked) usually arrive within it; later ones are merged in by the next upkeep.
 pub const GRACE: f64 = 60.0;
 
-/// The block width for a series sampled every `spacing` seconds.
-pub fn block_width(spacing: f64) -> f64 {
-    let want = SAMPLES_PER_BLOCK * spacing;
-    BLOCK_WIDTHS
+/// The first of `widths` (increasing) that is at least `want`, else the last.
+fn first_at_least(widths: &[f64], want: f64) -> f64 {
+    widths
         .iter()
         .copied()
         .find(|&w| w >= want)
-        .unwrap_or(BLOCK_WIDTHS[BLOCK_WIDTHS.len() - 1])
+        .unwrap_or(widths[widths.len() - 1])
+}
+
+/// The block width for a series sampled every `spacing` seconds.
+pub fn block_width(spacing: f64) -> f64 {
+    first_at_least(&BLOCK_WIDTHS, SAMPLES_PER_BLOCK * spacing)
 }
 
 /// The floor-summary window for a series sampled every `spacing` seconds: at most 5 minutes,
 /// so a day keeps 288 points or more and long-range verdicts keep their resolution.
 pub fn window_width(spacing: f64) -> f64 {
-    let want = SAMPLES_PER_WINDOW * spacing;
-    WINDOW_WIDTHS
-        .iter()
-        .copied()
-        .find(|&w| w >= want)
-        .unwrap_or(WINDOW_WIDTHS[WINDOW_WIDTHS.len() - 1])
+    first_at_least(&WINDOW_WIDTHS, SAMPLES_PER_WINDOW * spacing)
 }
 
 /// The start of the span of `width` that holds `t` (guarded against rounding at the edges).
@@ -490,6 +489,16 @@ mod tests {
         (s, run, g, c)
     }
 
+    /// Upkeep of every series at `now`, to the end.
+    fn upkeep_all(s: &Store, now: f64, retention: Option<f64>) -> UpkeepDone {
+        let u = Upkeep {
+            now,
+            retention,
+            run: None,
+        };
+        s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap()
+    }
+
     fn rows_left(s: &Store, series: SeriesId) -> i64 {
         s.conn
             .query_row(
@@ -515,17 +524,7 @@ mod tests {
         let bounded = s.samples_bounded(g, 500).unwrap();
         let size_rows = s.run(run).unwrap().size_bytes;
         let now = T0 + 3.0 * 3600.0 + 600.0;
-        let done = s
-            .upkeep(
-                &Upkeep {
-                    now,
-                    retention: None,
-                    run: None,
-                },
-                &mut UpkeepCursor::default(),
-                None,
-            )
-            .unwrap();
+        let done = upkeep_all(&s, now, None);
         // Blocks of an hour: the three whole hours are closed, the last 10 minutes are not.
         assert!(done.finished);
         assert_eq!(done.blocks, 6);
@@ -543,17 +542,7 @@ mod tests {
             info.size_bytes
         );
         // Nothing more to do until another block closes.
-        let again = s
-            .upkeep(
-                &Upkeep {
-                    now,
-                    retention: None,
-                    run: None,
-                },
-                &mut UpkeepCursor::default(),
-                None,
-            )
-            .unwrap();
+        let again = upkeep_all(&s, now, None);
         assert_eq!(again.blocks, 0);
     }
 
@@ -565,12 +554,7 @@ mod tests {
         let raw_c = s.samples(c).unwrap();
         let now = T0 + 3.0 * 3600.0 + 120.0;
         // A retention of 90 minutes: the first hour is older than it, the second ends inside it.
-        let u = Upkeep {
-            now,
-            retention: Some(5400.0),
-            run: None,
-        };
-        let done = s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
+        let done = upkeep_all(&s, now, Some(5400.0));
         assert_eq!(done.summarized, 2 * 3600);
         assert_eq!(done.windows, 2 * 60, "one-minute windows at 1 s");
         let floors = s.floor_summaries(g).unwrap();
@@ -594,14 +578,7 @@ mod tests {
         assert_eq!(info.samples, 2 * 3 * 3600, "summarized samples still count");
         assert_eq!(info.summarized_samples, 2 * 3600);
         // Later, the next hour follows: from its chunk.
-        let later = Upkeep {
-            now: now + 3600.0,
-            retention: Some(5400.0),
-            run: None,
-        };
-        let done = s
-            .upkeep(&later, &mut UpkeepCursor::default(), None)
-            .unwrap();
+        let done = upkeep_all(&s, now + 3600.0, Some(5400.0));
         assert_eq!(done.summarized, 2 * 3600);
         assert_eq!(s.floor_summaries(g).unwrap().len(), 120);
     }
@@ -610,12 +587,7 @@ mod tests {
     fn a_late_row_for_a_compacted_block_is_read_at_once_and_merged_by_the_next_upkeep() {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, run, g, _) = sampled(dir.path(), 3600);
-        let u = Upkeep {
-            now: T0 + 2.0 * 3600.0,
-            retention: None,
-            run: None,
-        };
-        s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
+        upkeep_all(&s, T0 + 2.0 * 3600.0, None);
         assert_eq!(rows_left(&s, g), 0);
         // A repeated sample replaces the earlier value, and a new one joins in time order.
         let t10 = T0 + 10.0 + 0.001;
@@ -624,7 +596,7 @@ mod tests {
         let (t, v) = s.samples(g).unwrap();
         assert_eq!(t.len(), 3601);
         assert_eq!((t[10], v[10], t[11], v[11]), (t10, 1.0, T0 + 10.5, 2.0));
-        s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
+        upkeep_all(&s, T0 + 2.0 * 3600.0, None);
         assert_eq!(rows_left(&s, g), 0);
         assert_eq!(s.samples(g).unwrap(), (t, v));
     }
@@ -691,12 +663,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _, _, _) = sampled(dir.path(), 4 * 3600);
         let before = s.file_bytes().unwrap();
-        let u = Upkeep {
-            now: T0 + 5.0 * 3600.0,
-            retention: None,
-            run: None,
-        };
-        s.upkeep(&u, &mut UpkeepCursor::default(), None).unwrap();
+        upkeep_all(&s, T0 + 5.0 * 3600.0, None);
         s.shrink().unwrap();
         let after = s.file_bytes().unwrap();
         assert!(after * 4 < before, "{before} -> {after} bytes");

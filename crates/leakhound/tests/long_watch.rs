@@ -7,19 +7,7 @@ mod util;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{events, series, Dir};
-
-/// Children killed when the test ends, however it ends.
-struct Kids(Vec<Child>);
-
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use util::{events, series, Dir, Kids};
 
 /// Anonymous memory of process `pid` (RssAnon), bytes.
 fn rss_anon(pid: u32) -> u64 {

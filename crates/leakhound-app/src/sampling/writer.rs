@@ -341,22 +341,23 @@ mod tests {
         }
     }
 
+    /// A new database at `path` with a run sampled every `interval` and its `rss` series.
+    fn database(path: &std::path::Path, interval: f64) -> (Store, RunId, SeriesId) {
+        let store = Store::open(path).unwrap();
+        let run = store
+            .create_run(&new_run("watch", "t".into(), 0.0, Some(interval), None))
+            .unwrap();
+        let gauge = leakhound_store::SeriesKind::Gauge;
+        let id = store
+            .series(run, "rss", &BTreeMap::new(), gauge, "bytes")
+            .unwrap();
+        (store, run, id)
+    }
+
     /// A writer on a new database with one series; the path.
     fn writer(dir: &std::path::Path) -> (Writer, SeriesId, std::path::PathBuf) {
         let path = dir.join("lh.db");
-        let store = Store::open(&path).unwrap();
-        let run = store
-            .create_run(&new_run("watch", "t".into(), 0.0, Some(0.01), None))
-            .unwrap();
-        let id = store
-            .series(
-                run,
-                "rss",
-                &BTreeMap::new(),
-                leakhound_store::SeriesKind::Gauge,
-                "bytes",
-            )
-            .unwrap();
+        let (store, run, id) = database(&path, 0.01);
         let w = Writer::start(store, run, Clock::start(), 1000).unwrap();
         (w, id, path)
     }
@@ -433,19 +434,7 @@ mod tests {
     fn idle_moments_compact_closed_blocks_and_apply_the_retention() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lh.db");
-        let mut store = Store::open(&path).unwrap();
-        let run = store
-            .create_run(&new_run("watch", "t".into(), 0.0, Some(1.0), None))
-            .unwrap();
-        let id = store
-            .series(
-                run,
-                "rss",
-                &BTreeMap::new(),
-                leakhound_store::SeriesKind::Gauge,
-                "bytes",
-            )
-            .unwrap();
+        let (mut store, run, id) = database(&path, 1.0);
         // Two hours at 1 s, three days ago: older than a retention of a day.
         let t0 = Clock::start().now() - 3.0 * 86400.0;
         let rows: Vec<_> = (0..7200)

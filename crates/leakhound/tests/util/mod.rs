@@ -9,6 +9,18 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_leakhound"))
 }
 
+/// Child processes killed when the test ends, however it ends.
+pub struct Kids(pub Vec<std::process::Child>);
+
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A temporary directory holding a database.
 pub struct Dir {
     pub dir: tempfile::TempDir,
