@@ -120,6 +120,7 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
     );
     let jvm_label = w.jvm.as_ref().map(|(pid, _)| format!("pid {pid}"));
     let mut sampler = Sampler::new(store, run, w.targets.targets, clock, w.sampling.smaps)?;
+    crate::retention::keep(&mut sampler, w.sampling.retention);
     add_sources(&mut sampler, &w.sampling)?;
     if let Some((pid, jcmd)) = w.jvm {
         // The JVM's series go with its target (`watch --jvm PID` watches PID).

@@ -86,6 +86,8 @@ pub struct Sampling {
     pub pprof: Option<(leakhound_net::Uri, f64)>,
     /// Seconds between JVM class histograms, when a JVM is read (`--jvm`).
     pub histogram_interval: f64,
+    /// Samples older than this many seconds are kept as floor summaries; `None`: forever.
+    pub retention: Option<f64>,
 }
 
 /// Adds the sources every session of `sampling` reads besides its targets: `--scrape`

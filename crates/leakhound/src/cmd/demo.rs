@@ -61,6 +61,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             sites: None,
             pprof: None,
             histogram_interval: leakhound_app::sampling::jvm::DEFAULT_HISTOGRAM_INTERVAL,
+            retention: Some(leakhound_app::retention::DEFAULT_RETENTION),
             policy: Policy {
                 tolerance: Some(TOLERANCE),
                 ..Policy::with_load(default_load(None))
