@@ -1,12 +1,12 @@
-//! `run`: start a command, sample its process tree (with the Node.js agent injected, and
-//! recorded traffic replayed against it) until it ends, then judge it.
+//! `run`: start a command, sample its process tree (with the Node.js and Python agents
+//! injected, and recorded traffic replayed against it) until it ends, then judge it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use leakhound_analysis::Load;
 use leakhound_net::replay::Pacing;
-use leakhound_probe::agent::{node_options, AgentListener, SitesRequest};
+use leakhound_probe::agent::{node_options, python_path, AgentListener, SitesRequest};
 use leakhound_probe::jvm::find_jcmd;
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::format_duration;
@@ -63,20 +63,26 @@ pub struct Soaked {
     pub concluded: Concluded,
 }
 
-/// The agent's listener and the environment that loads it, or nothing (with a warning) when
-/// it cannot be set up: it is harmless for other programs, which ignore NODE_OPTIONS.
-fn node_agent(
+/// The agents' listener and the environment that loads them, or nothing (with a warning) when
+/// it cannot be set up. Both are injected into every command: Node.js reads NODE_OPTIONS and
+/// Python imports `sitecustomize` from PYTHONPATH, and every other program ignores both, so
+/// leakhound need not guess which runtime a command (or a shell script) will start.
+fn agents(
     interval: f64,
     sites: Option<SitesRequest>,
 ) -> Option<(AgentListener, Vec<(String, String)>)> {
-    let (l, script) =
-        match AgentListener::bind_private().and_then(|l| l.write_agent().map(|p| (l, p))) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("leakhound: warning: Node.js agent disabled: {e}");
-                return None;
-            }
-        };
+    let written = AgentListener::bind_private().and_then(|l| {
+        let script = l.write_agent()?;
+        let python = l.write_python_agent()?;
+        Ok((l, script, python))
+    });
+    let (l, script, python) = match written {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("leakhound: warning: Node.js and Python agents disabled: {e}");
+            return None;
+        }
+    };
     let mut env = vec![
         (
             "LEAKHOUND_AGENT_SOCKET".into(),
@@ -89,6 +95,10 @@ fn node_agent(
         (
             "NODE_OPTIONS".into(),
             node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
+        ),
+        (
+            "PYTHONPATH".into(),
+            python_path(std::env::var("PYTHONPATH").ok().as_deref(), &python),
         ),
     ];
     if let Some(s) = sites {
@@ -117,7 +127,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     let stop = stop_flag()?;
     let clock = Clock::start();
     let agent = if s.agent {
-        node_agent(interval, s.sampling.sites)
+        agents(interval, s.sampling.sites)
     } else {
         None
     };

@@ -356,7 +356,16 @@ impl AgentListener {
     /// The counters of the last report of `pid`, if it sent one.
     pub fn last_counters(&self, pid: i32) -> Option<BTreeMap<String, f64>> {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.get(&pid).map(|rep| rep.counters.clone())
+        let node = r.latest.get(&pid).map(|rep| &rep.counters);
+        let other = r.runtime.get(&pid).map(|rep| &rep.counters);
+        if node.is_none() && other.is_none() {
+            return None;
+        }
+        let mut out = BTreeMap::new();
+        for (k, v) in node.into_iter().chain(other).flatten() {
+            *out.entry(k.clone()).or_insert(0.0) += v;
+        }
+        Some(out)
     }
 
     /// Forgets what the processes for which `keep` is false reported: the sampler keeps those
@@ -364,13 +373,14 @@ impl AgentListener {
     pub fn retain(&self, keep: impl Fn(i32) -> bool) {
         let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
         r.latest.retain(|pid, _| keep(*pid));
+        r.runtime.retain(|pid, _| keep(*pid));
         r.sites.retain(|pid, _| keep(*pid));
     }
 
     /// Processes whose reports are held now.
     pub fn held(&self) -> usize {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.len() + r.sites.len()
+        r.latest.len() + r.runtime.len() + r.sites.len()
     }
 
     /// The sites reports of `pids` received since the last call (each is returned once).

@@ -105,8 +105,9 @@ pub struct SamplingArgs {
     /// http://127.0.0.1:3000/metrics
     #[arg(long, value_name = "URL")]
     pub scrape: Vec<String>,
-    /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler)
-    /// and judge each site: where in the code memory grows
+    /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler;
+    /// Python: tracemalloc, which slows the program) and judge each site: where in the code
+    /// memory grows
     #[arg(long)]
     pub sites: bool,
     /// Time between allocation-site profiles, independent of --interval

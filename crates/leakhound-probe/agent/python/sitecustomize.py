@@ -10,6 +10,9 @@ import sys
 
 
 def _leakhound_agent():
+    # Everything the agent uses is imported now, before tracemalloc may start: a module imported
+    # later would count as memory the program allocated.
+    import ast
     import gc
     import json
     import socket
@@ -31,8 +34,12 @@ def _leakhound_agent():
     state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_every': 0.0,
              'sites_due': 0.0, 'pending': b''}
     top = int(max(1, number('LEAKHOUND_SITES_TOP', 200)))
+    # Object counts of the commonest types walk every object the collector tracks: only when
+    # asked (LEAKHOUND_PYTHON_TYPES=1), with the sites.
+    types_wanted = os.environ.get('LEAKHOUND_PYTHON_TYPES') == '1'
     nframes = int(min(64, max(1, number('LEAKHOUND_SITES_FRAMES', 16))))
-    agent_file = os.path.abspath(__file__)
+    import tracemalloc
+    own_files = {__file__, os.path.abspath(__file__), tracemalloc.__file__}
     cwd = os.getcwd() + os.sep
     # Directories a frame's file is shown relative to: the working directory, then the
     # longest sys.path entry (the standard library, site-packages).
@@ -117,7 +124,6 @@ def _leakhound_agent():
         if spans is None:
             spans = []
             try:
-                import ast
                 with open(filename, 'rb') as f:
                     tree = ast.parse(f.read())
 
@@ -134,6 +140,9 @@ def _leakhound_agent():
                 pass
             if len(functions) < 4096:
                 functions[filename] = spans
+        if not spans and not os.path.isfile(filename):
+            # Frozen or generated code (`<frozen importlib._bootstrap>`): no source to read.
+            return '?'
         best = None
         for start, end, name in spans:
             if start <= line <= end and (best is None or start >= best[0]):
@@ -156,11 +165,13 @@ def _leakhound_agent():
     def send_sites():
         import tracemalloc
         started = time.perf_counter()
-        snapshot = tracemalloc.take_snapshot().filter_traces([
-            tracemalloc.Filter(False, tracemalloc.__file__),
-            tracemalloc.Filter(False, agent_file),
-        ])
-        stats = snapshot.statistics('traceback')
+        # statistics() costs about 10 us per live allocation (it hashes every traceback), which
+        # is the agent's main cost; Snapshot.filter_traces would double it, so the agent's and
+        # tracemalloc's own (transient) allocations are dropped from the result instead.
+        stats = [
+            s for s in tracemalloc.take_snapshot().statistics('traceback')
+            if s.traceback[-1].filename not in own_files
+        ]
         sites = []
         other_bytes = 0
         other_objects = 0
@@ -178,7 +189,8 @@ def _leakhound_agent():
             # What taking and summing the snapshot cost this process, for the overhead figures.
             'took_ms': (time.perf_counter() - started) * 1000,
         })
-        state['types'] = top_types()
+        if types_wanted:
+            state['types'] = top_types()
 
     def top_types():
         # Objects the collector tracks (containers and instances), by type: the ten commonest.
