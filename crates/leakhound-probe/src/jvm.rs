@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::sites::{clip_frame, SiteSample, SitesReport};
 
 /// What to install when `jcmd` is missing, for the error message.
-pub const JCMD_PACKAGE: &str = "openjdk-17-jdk-headless";
+pub const JCMD_PACKAGE: &str = "default-jdk-headless";
 
 /// Most bytes of a `jcmd` answer read (a histogram of 20,000 classes is about 2 MiB).
 const MAX_OUTPUT: u64 = 16 << 20;

@@ -96,12 +96,17 @@ impl Jvm {
             which,
             found: Arc::new(Mutex::new(None)),
         };
-        let (f, path) = (finder.clone(), jcmd_path.clone());
+        // One jcmd at a time: two attaching at once make the JVM print a thread dump into the
+        // program's output (the second one's SIGQUIT arrives after the first started the attach
+        // listener, and HotSpot takes it as a request for a dump).
+        let one_at_a_time = Arc::new(Mutex::new(()));
+        let (f, path, lock) = (finder.clone(), jcmd_path.clone(), one_at_a_time.clone());
         let heap = Worker::spawn(
             "jcmd-heap",
             Duration::from_secs_f64(interval.max(MIN_HEAP_INFO_INTERVAL)),
             RETRY,
             move || {
+                let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
                 let text = jcmd(&path, f.pid()?, &["GC.heap_info"], Duration::from_secs(30))?;
                 parse_heap_info(&text)
             },
@@ -111,6 +116,7 @@ impl Jvm {
             Duration::from_secs_f64(histogram_every),
             RETRY,
             move || {
+                let _one = one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
                 let pid = finder.pid()?;
                 let text = jcmd(
                     &jcmd_path,

@@ -23,6 +23,8 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
     }
     let jvm = match args.jvm {
         Some(pid) => {
+            // Without jcmd --jvm cannot work whatever the pid: say so first.
+            let jcmd = find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?;
             if !targets.has_pid(pid) {
                 targets
                     .pid(pid)
@@ -33,7 +35,7 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
                     "--jvm {pid}: process {pid} runs no JVM (no libjvm.so mapped)"
                 )));
             }
-            Some((pid, find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?))
+            Some((pid, jcmd))
         }
         None => None,
     };
