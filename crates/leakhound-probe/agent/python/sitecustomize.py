@@ -241,7 +241,12 @@ def _leakhound_agent():
 
     def after_fork():
         # A forked worker (multiprocessing, gunicorn) has no agent thread and shares the
-        # parent's socket: it starts its own.
+        # parent's socket: it closes its copy and starts its own.
+        if state['sock'] is not None:
+            try:
+                state['sock'].close()
+            except OSError:
+                pass
         state['sock'] = None
         state['next_attempt'] = 0.0
         start_thread()
