@@ -8,7 +8,8 @@
 #          leakhound (its rusage) per window.
 #  python  A CPU-bound, allocation-heavy loop (fixed work, it prints its own time): plain
 #          python3, under `leakhound run` (the agent: gc counts, no tracemalloc) and under
-#          `run --sites` (tracemalloc, a snapshot every 30 s and every 5 s), twice each.
+#          `run --sites` (tracemalloc, a snapshot every 30 s and every 5 s; and with 1 frame
+#          instead of 16, LEAKHOUND_SITES_FRAMES=1), twice each.
 #  jvm     A JVM with a 1 GiB live heap (about 8.4 million objects, -Xms2g -Xmx2g, G1): three
 #          `jcmd PID GC.class_histogram` calls, as `--jvm` makes every --histogram-interval.
 #          For each: the full GC's pause from the JVM's own GC log, the longest stall a
@@ -86,6 +87,9 @@ PY
     "$LH" --db "$WORK/py.db" run --sites --sites-interval 5s --output "$WORK/py.out" -- \
       python3 "$WORK/loop.py" >/dev/null 2>&1
     echo "python leakhound run --sites --sites-interval 5s (round $round): $(cat "$WORK/py.out") s"
+    LEAKHOUND_SITES_FRAMES=1 "$LH" --db "$WORK/py.db" run --sites --output "$WORK/py.out" -- \
+      python3 "$WORK/loop.py" >/dev/null 2>&1
+    echo "python leakhound run --sites, 1 frame (round $round): $(cat "$WORK/py.out") s"
   done
 fi
 
@@ -102,8 +106,10 @@ public class Heap {
         long a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13;
     }
 
+    // Static, so the objects stay live: a local unused after the fill would be collected.
+    static final List<Item> items = new ArrayList<>();
+
     public static void main(String[] args) throws Exception {
-        List<Item> items = new ArrayList<>();
         long target = 1L << 30;
         for (long bytes = 0; bytes < target; bytes += 128) {
             items.add(new Item());
@@ -136,8 +142,8 @@ JAVA
     cpu=$(cpu_of_run jcmd "$J" "$cmd" 2>&1 >/dev/null)
     wall=$(python3 -c "import time; print('%.2f' % (time.time() - $start))")
     sleep 1
-    stall=$(tail -n +"$((lines_before + 1))" "$WORK/heap.out" | sed -n 's/stall \(.*\) ms/\1/p' | sort -n | tail -1)
-    pause=$(grep 'Heap Inspection' "$WORK/gc.log" | tail -1 | sed 's/.* \([0-9.]*ms\)$/\1/')
+    stall=$(tail -n +"$((lines_before + 1))" "$WORK/heap.out" | sed -n 's/stall \(.*\) ms/\1/p' | sort -n | tail -1 || true)
+    pause=$( (grep 'Heap Inspection' "$WORK/gc.log" || true) | tail -1 | sed 's/.* \([0-9.]*ms\)$/\1/')
     [ "$cmd" = GC.heap_info ] && pause=-
     echo "jvm $cmd: jcmd wall ${wall} s, jcmd CPU ${cpu} s, GC pause ${pause:--}, longest stall seen ${stall:-<50} ms"
   done
