@@ -62,10 +62,10 @@ impl Runtime {
             return Some(Runtime::Node { heap, buffers });
         }
         RUNTIME_HEAPS.iter().find_map(|(names, kind)| {
-            names.iter().find_map(|n| heap(results, n)).map(|heap| Runtime::Other {
-                heap,
-                kind: *kind,
-            })
+            names
+                .iter()
+                .find_map(|n| heap(results, n))
+                .map(|heap| Runtime::Other { heap, kind: *kind })
         })
     }
 

@@ -16,7 +16,12 @@ use crate::policy::Policy;
 /// Series never judged by default: they count things whose growth is not a leak. Python's
 /// GC generation counts are the collector's pending work, bounded by its thresholds (kept for
 /// plots and export).
-const SKIP_BY_DEFAULT: &[&str] = &["processes", "python.gc.gen0", "python.gc.gen1", "python.gc.gen2"];
+const SKIP_BY_DEFAULT: &[&str] = &[
+    "processes",
+    "python.gc.gen0",
+    "python.gc.gen1",
+    "python.gc.gen2",
+];
 
 /// A verdict on one series.
 #[derive(Debug, Clone)]

@@ -534,9 +534,15 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(l.latest_runtime(&[42])[0].gauges["python.allocated_blocks"], 5.0);
+        assert_eq!(
+            l.latest_runtime(&[42])[0].gauges["python.allocated_blocks"],
+            5.0
+        );
         let c = l.counters(&[42].into());
-        assert_eq!((c["node.http.client.requests"], c["python.gc.collected"]), (7.0, 4.0));
+        assert_eq!(
+            (c["node.http.client.requests"], c["python.gc.collected"]),
+            (7.0, 4.0)
+        );
         assert!(l.counters(&[43].into()).is_empty());
         assert_eq!(l.rejected(), 1);
         let mut s = std::os::unix::net::UnixStream::connect(l.socket()).unwrap();

@@ -100,7 +100,10 @@ pub fn jcmd(jcmd: &Path, pid: i32, command: &[&str], timeout: Duration) -> Resul
             .to_string();
         return Err(format!("jcmd {pid} {}: {why}", command.join(" ")));
     }
-    Ok(out.split_once('\n').map_or("", |(_, rest)| rest).to_string())
+    Ok(out
+        .split_once('\n')
+        .map_or("", |(_, rest)| rest)
+        .to_string())
 }
 
 /// The heap as `GC.heap_info` tells it.
@@ -133,9 +136,7 @@ fn size(s: &str) -> Option<f64> {
 /// The size after `word` in `line` (`used 12K`), or before it (`256M committed`).
 fn size_near(line: &str, word: &str, after: bool) -> Option<f64> {
     let toks: Vec<&str> = line.split_whitespace().collect();
-    let i = toks
-        .iter()
-        .position(|t| t.trim_end_matches(',') == word)?;
+    let i = toks.iter().position(|t| t.trim_end_matches(',') == word)?;
     let j = if after { i + 1 } else { i.checked_sub(1)? };
     toks.get(j).and_then(|t| size(t))
 }
@@ -173,8 +174,10 @@ pub fn parse_heap_info(text: &str) -> Result<HeapInfo, String> {
             h.committed += cap;
             found = true;
         } else if shenandoah {
-            if let (Some(c), Some(u)) = (size_near(t, "committed", false), size_near(t, "used", false))
-            {
+            if let (Some(c), Some(u)) = (
+                size_near(t, "committed", false),
+                size_near(t, "used", false),
+            ) {
                 h.committed += c;
                 h.used += u;
                 found = true;
@@ -311,7 +314,10 @@ mod tests {
   class space    used 3K, committed 128K, reserved 1048576K
 ";
         let s = parse_heap_info(serial).unwrap();
-        assert_eq!((s.committed, s.used), ((78656.0 + 174784.0) * K, 5606.0 * K));
+        assert_eq!(
+            (s.committed, s.used),
+            ((78656.0 + 174784.0) * K, 5606.0 * K)
+        );
         let parallel = " PSYoungGen      total 76288K, used 5243K [0x00000000fab00000, 0x0000000100000000, 0x0000000100000000)
   eden space 65536K, 8% used [0x00000000fab00000,0x00000000fb01ec98,0x00000000feb00000)
  ParOldGen       total 175104K, used 0K [0x00000000f0000000, 0x00000000fab00000, 0x00000000fab00000)
@@ -319,7 +325,10 @@ mod tests {
  Metaspace       used 128K, committed 320K, reserved 1114112K
 ";
         let p = parse_heap_info(parallel).unwrap();
-        assert_eq!((p.committed, p.used), ((76288.0 + 175104.0) * K, 5243.0 * K));
+        assert_eq!(
+            (p.committed, p.used),
+            ((76288.0 + 175104.0) * K, 5243.0 * K)
+        );
         let z = " ZHeap           used 4M, capacity 256M, max capacity 256M
  Metaspace       used 129K, committed 320K, reserved 1114112K
 ";
@@ -366,10 +375,15 @@ Status: not cancelled
     fn this_process_is_not_a_jvm_and_a_missing_jcmd_names_the_package() {
         assert!(!is_jvm(std::process::id() as i32));
         assert!(!is_jvm(i32::MAX));
-        let e = jcmd(Path::new("/nonexistent/jcmd"), 1, &["GC.heap_info"], Duration::from_secs(1))
-            .unwrap_err();
+        let e = jcmd(
+            Path::new("/nonexistent/jcmd"),
+            1,
+            &["GC.heap_info"],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
         assert!(e.starts_with("/nonexistent/jcmd: "), "{e}");
-        assert!(format!("{:?}", find_jcmd()).contains("jcmd") );
+        assert!(format!("{:?}", find_jcmd()).contains("jcmd"));
     }
 }
 

@@ -165,9 +165,7 @@ fn decode(buf: &[u8]) -> Result<Profile<'_>, String> {
                 let mut m = Wire::new(b);
                 while let Some(f) = m.next()? {
                     match f {
-                        Field::Varint(1, _) | Field::Bytes(1, _) => {
-                            repeated(&mut s.locations, &f)?
-                        }
+                        Field::Varint(1, _) | Field::Bytes(1, _) => repeated(&mut s.locations, &f)?,
                         Field::Varint(2, _) | Field::Bytes(2, _) => repeated(&mut s.values, &f)?,
                         _ => {}
                     }
@@ -272,10 +270,9 @@ pub fn parse_heap(body: &[u8], top: usize, pid: i32, now: f64) -> Result<HeapPro
         body
     };
     let p = decode(bytes).map_err(|e| format!("not a pprof profile: {e}"))?;
-    let (Some(space), Some(objects)) = (
-        p.value_index("inuse_space"),
-        p.value_index("inuse_objects"),
-    ) else {
+    let (Some(space), Some(objects)) =
+        (p.value_index("inuse_space"), p.value_index("inuse_objects"))
+    else {
         let types: Vec<String> = p.sample_types.iter().map(|t| p.string(t.0)).collect();
         return Err(format!(
             "not a heap profile: sample types [{}], no inuse_space and inuse_objects",
@@ -383,7 +380,10 @@ mod tests {
             .filter(|s| s.frames[0].starts_with("main.rememberSession "))
             .map(|s| s.bytes)
             .sum();
-        assert!((in_function / 1048576.0 - 1.68).abs() < 0.01, "{in_function}");
+        assert!(
+            (in_function / 1048576.0 - 1.68).abs() < 0.01,
+            "{in_function}"
+        );
         assert!(
             (h.inuse_bytes / 1048576.0 - 1.88).abs() < 0.01,
             "{}",

@@ -277,7 +277,9 @@ mod tests {
             "http://127.0.0.1:6060/debug/pprof/heap?gc=1"
         );
         assert_eq!(
-            pprof_uri("http://h:1/debug/pprof/heap").unwrap().to_string(),
+            pprof_uri("http://h:1/debug/pprof/heap")
+                .unwrap()
+                .to_string(),
             "http://h:1/debug/pprof/heap?gc=1"
         );
         assert_eq!(

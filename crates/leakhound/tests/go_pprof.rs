@@ -91,7 +91,10 @@ fn the_leaking_function_is_the_top_go_site() {
         first_frame(top).starts_with("main.rememberSession (main.go:"),
         "{top:#}"
     );
-    assert_eq!(top["stack"][1].as_str().unwrap().split(' ').next(), Some("main.main.func1"));
+    assert_eq!(
+        top["stack"][1].as_str().unwrap().split(' ').next(),
+        Some("main.main.func1")
+    );
     // 1 KiB (and the map's share) x 200/s is about 17 GiB/day.
     let rate = top["rate_bytes_per_day"].as_f64().unwrap();
     assert!(rate > 4e9, "{rate}");

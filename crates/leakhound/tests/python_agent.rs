@@ -72,7 +72,8 @@ fn the_leaking_line_is_the_top_python_site() {
     let leak_line = format!("py_leak.py:{})", line_of("# the leak"));
     assert_eq!(top["verdict"], "leak", "{:#}", j["sites"]);
     assert!(
-        first_frame(top).starts_with("remember_session (") && first_frame(top).ends_with(&leak_line),
+        first_frame(top).starts_with("remember_session (")
+            && first_frame(top).ends_with(&leak_line),
         "{top:#}"
     );
     assert!(
@@ -87,7 +88,10 @@ fn the_leaking_line_is_the_top_python_site() {
         .iter()
         .filter(|s| first_frame(s).ends_with(&render))
         .collect();
-    assert!(!cached.is_empty(), "no site of the cached function: {sites:#?}");
+    assert!(
+        !cached.is_empty(),
+        "no site of the cached function: {sites:#?}"
+    );
     for s in cached {
         assert_ne!(s["verdict"], "leak", "the lru_cache leaks: {s:#}");
     }

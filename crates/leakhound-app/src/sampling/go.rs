@@ -75,7 +75,13 @@ impl Source for GoHeap {
                 }
             };
             let l = &self.labels;
-            let _ = out.runtime("go.heap_inuse", l, SeriesKind::Gauge, Unit::Bytes, h.inuse_bytes);
+            let _ = out.runtime(
+                "go.heap_inuse",
+                l,
+                SeriesKind::Gauge,
+                Unit::Bytes,
+                h.inuse_bytes,
+            );
             let _ = out.runtime(
                 "go.heap_objects",
                 l,

@@ -163,8 +163,7 @@ impl Source for Jvm {
             match got {
                 Ok(r) => {
                     let bytes = r.sites.iter().map(|s| s.bytes).sum::<f64>() + r.other_bytes;
-                    let objects =
-                        r.sites.iter().map(|s| s.objects).sum::<f64>() + r.other_objects;
+                    let objects = r.sites.iter().map(|s| s.objects).sum::<f64>() + r.other_objects;
                     let g = SeriesKind::Gauge;
                     let _ = out.runtime("java.live_bytes", l, g, Unit::Bytes, bytes);
                     let _ = out.runtime("java.live_objects", l, g, Unit::Count, objects);

@@ -25,10 +25,10 @@ pub mod writer;
 
 pub use catalog::SeriesSpec;
 pub use clock::Clock;
-pub use replay_counter::ReplayCounter;
-pub use sampler::{Sampler, TickSummary};
 pub use go::GoHeap;
 pub use jvm::{Jvm, JvmProcess};
+pub use replay_counter::ReplayCounter;
+pub use sampler::{Sampler, TickSummary};
 pub use scrape::Scrapes;
 pub use source::{Readings, Source};
 pub use target::{Target, TargetSpec};

@@ -32,7 +32,11 @@ impl<T: Send + 'static> Worker<T> {
             .name(name.into())
             .spawn(move || loop {
                 let got = job();
-                let wait = if got.is_ok() { period } else { retry.min(period) };
+                let wait = if got.is_ok() {
+                    period
+                } else {
+                    retry.min(period)
+                };
                 // A full queue drops this result: the sampler takes the next one.
                 if let Err(mpsc::TrySendError::Disconnected(_)) = tx.try_send(got) {
                     return;

@@ -14,8 +14,12 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
         .map_err(|e| user(format!("cannot write {}: {e}", script.display())))?;
     // The Python agent goes into DIR/python, as `sitecustomize.py` (its own directory, so that
     // nothing else of DIR shadows the program's modules).
-    let python = write_python_agent(&dir)
-        .map_err(|e| user(format!("cannot write {}: {e}", dir.join("python").display())))?;
+    let python = write_python_agent(&dir).map_err(|e| {
+        user(format!(
+            "cannot write {}: {e}",
+            dir.join("python").display()
+        ))
+    })?;
     let socket = dir.join("leakhound-agent.sock");
     let existing = std::env::var("NODE_OPTIONS").ok();
     let existing_python = std::env::var("PYTHONPATH").ok();
