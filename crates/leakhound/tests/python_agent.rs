@@ -3,7 +3,8 @@
 //! that keeps 1 KiB per request in a module-level dict ranks first with verdict `leak` and the
 //! function behind an `lru_cache(maxsize=128)` does not leak; without `--sites` the agent
 //! still reports GC counts per generation and tracemalloc stays off; the user's PYTHONPATH
-//! and own `sitecustomize` keep working.
+//! and own `sitecustomize` keep working; and `watch --sites` asks a running program's agent
+//! (started with `leakhound agent`'s environment) for its sites.
 
 mod util;
 
@@ -175,5 +176,68 @@ while time.monotonic() < end:
         j["sites"].as_array().is_none_or(|s| s.is_empty()),
         "{:#}",
         j["sites"]
+    );
+}
+
+#[test]
+fn watch_asks_a_python_agent_for_sites() {
+    if !python_available() {
+        return;
+    }
+    let d = Dir::new();
+    // `leakhound agent` writes the agents and prints their environment; the program is started
+    // with it, and `watch --sites` asks its agent for tracemalloc sites when it connects.
+    let printed = d.run(&["agent", "--dir", d.dir.path().to_str().unwrap()]);
+    printed.expect_code(0);
+    let env: Vec<(String, String)> = printed
+        .stdout()
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect();
+    assert!(env.iter().any(|(k, _)| k == "PYTHONPATH"), "{env:?}");
+    let socket = env
+        .iter()
+        .find(|(k, _)| k == "LEAKHOUND_AGENT_SOCKET")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let program = std::process::Command::new("python3")
+        .arg(fixture())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs([("LEAK", "on"), ("RATE", "200"), ("DURATION", "60")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = program.id().to_string();
+    // Killed however the test ends.
+    let _kids = util::Kids(vec![program]);
+    let r = d.run(&[
+        "watch",
+        "--pid",
+        &pid,
+        "--agent-socket",
+        &socket,
+        "--sites",
+        "--sites-interval",
+        "2s",
+        "--for",
+        "35s",
+        "--format",
+        "json",
+    ]);
+    r.expect_code(0);
+    let j = r.json();
+    let sites = j["sites"].as_array().expect("sites in the JSON");
+    let leak_line = format!("py_leak.py:{})", line_of("# the leak"));
+    assert!(first_frame(&sites[0]).ends_with(&leak_line), "{sites:#?}");
+    assert_eq!(sites[0]["verdict"], "leak", "{:#}", sites[0]);
+    // The agent's own work (encoding, sending) is never a site.
+    assert!(
+        !sites
+            .iter()
+            .flat_map(|s| s["stack"].as_array().unwrap())
+            .any(|f| f.as_str().unwrap().contains("sitecustomize.py")),
+        "{sites:#?}"
     );
 }

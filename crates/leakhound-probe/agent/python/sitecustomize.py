@@ -167,10 +167,11 @@ def _leakhound_agent():
         started = time.perf_counter()
         # statistics() costs about 10 us per live allocation (it hashes every traceback), which
         # is the agent's main cost; Snapshot.filter_traces would double it, so the agent's and
-        # tracemalloc's own (transient) allocations are dropped from the result instead.
+        # tracemalloc's own allocations (any stack through their files: the agent's thread
+        # allocates in json and socket too) are dropped from the grouped result instead.
         stats = [
             s for s in tracemalloc.take_snapshot().statistics('traceback')
-            if s.traceback[-1].filename not in own_files
+            if not any(f.filename in own_files for f in s.traceback)
         ]
         sites = []
         other_bytes = 0
