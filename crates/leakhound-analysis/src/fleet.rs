@@ -80,24 +80,30 @@ pub fn mixed_attribution(instances: &[Instance]) -> Option<MixedAttribution> {
     } else {
         0.0
     };
-    let others: Vec<&Instance> = instances.iter().filter(|i| !i.leaking).collect();
-    let others_chi2: f64 = others
-        .iter()
-        .map(|i| (i.rate / i.rate_se.max(f64::MIN_POSITIVE)).powi(2))
-        .sum();
-    let others_flat_p = if others.is_empty() {
-        1.0
-    } else {
-        ChiSquared::new(others.len() as f64).map_or(f64::NAN, |d| 1.0 - d.cdf(others_chi2))
-    };
     Some(MixedAttribution {
         leaking: k,
-        others: others.len(),
+        others: instances.iter().filter(|i| !i.leaking).count(),
         bytes_per_event: beta,
         bytes_per_event_ci95: (beta - q * se, beta + q * se),
         explained,
-        others_flat_p,
+        others_flat_p: others_flat_p(instances).unwrap_or(1.0),
     })
+}
+
+/// p-value of "every instance that does not leak has a rate of zero": χ² of rate/se over
+/// them. Small means some of them grow after all, if below the tolerance; `None` when every
+/// instance leaks.
+pub fn others_flat_p(instances: &[Instance]) -> Option<f64> {
+    let z: Vec<f64> = instances
+        .iter()
+        .filter(|i| !i.leaking)
+        .map(|i| i.rate / i.rate_se.max(f64::MIN_POSITIVE))
+        .collect();
+    if z.is_empty() {
+        return None;
+    }
+    let chi2: f64 = z.iter().map(|z| z * z).sum();
+    Some(ChiSquared::new(z.len() as f64).map_or(f64::NAN, |d| 1.0 - d.cdf(chi2)))
 }
 
 /// A label value and how it splits the fleet.
@@ -317,6 +323,13 @@ mod tests {
         assert!((m.bytes_per_event - 4.0).abs() < 0.1, "{m:?}");
         assert!(m.bytes_per_event_ci95.0 < 4.0 && 4.0 < m.bytes_per_event_ci95.1);
         assert!(m.others_flat_p > 0.05, "{m:?}");
+        assert_eq!(others_flat_p(&f), Some(m.others_flat_p));
+        // Others that grow, if slowly, do not fit zero.
+        let mut creeping = f.clone();
+        for i in creeping.iter_mut().filter(|i| !i.leaking) {
+            i.rate += 1.5e5;
+        }
+        assert!(others_flat_p(&creeping).unwrap() < 1e-6);
         // Versus one regression over everyone, which dilutes it.
         let all: Vec<(f64, f64)> = f
             .iter()
