@@ -380,10 +380,16 @@ impl FleetOutput<'_> {
             let text = if self.separating.is_empty() {
                 "no label separates the leaking instances from the others (Fisher's exact test, adjusted p < 0.01)".to_string()
             } else {
+                // The most surprising value of each label: the other values of a label are
+                // mostly its mirror image (version=2.3.0 when the leakers have 2.3.1).
+                let mut seen = Vec::new();
                 self.separating
                     .iter()
-                    .filter(|s| s.enrichment() > 0.0)
-                    .chain(self.separating.iter().filter(|s| s.enrichment() <= 0.0))
+                    .filter(|s| {
+                        let first = !seen.contains(&&s.key);
+                        seen.push(&s.key);
+                        first
+                    })
                     .take(5)
                     .map(split_sentence)
                     .collect::<Vec<_>>()
@@ -409,6 +415,7 @@ impl FleetOutput<'_> {
             .filter(|(_, x)| x.is_some())
             .min_by(|a, b| a.0.rate.total_cmp(&b.0.rate))
             .map(|(r, _)| r.value.as_str());
+        let growing = g.ratios.iter().filter(|x| x.is_some()).count();
         g.rates
             .iter()
             .zip(g.ratios)
@@ -423,6 +430,7 @@ impl FleetOutput<'_> {
                     format_range(r.ci95.0, r.ci95.1, "bytes")
                 );
                 match ratio {
+                    Some(_) if growing == 1 => {}
                     Some(_) if base == Some(r.value.as_str()) => {
                         s.push_str("; the slowest growing group")
                     }
@@ -739,7 +747,14 @@ mod tests {
     #[test]
     fn a_mixed_fleet_leads_with_the_leakers_bytes_per_event_and_what_separates_them() {
         let (f, l, m, split) = mixed();
-        let splits = [split];
+        // Its mirror image, as a two-valued label gives it: as surprising, saying nothing more.
+        let mirror = LabelSplit {
+            value: "2.3.0".into(),
+            leaking_with: 0,
+            others_with: 5,
+            ..split.clone()
+        };
+        let splits = [split, mirror];
         let out = FleetOutput {
             query: "rss",
             rows: rows(&f, &l),
@@ -764,6 +779,7 @@ mod tests {
             text.contains("what separates them: all 3 leaking instances have version=2.3.1"),
             "{text}"
         );
+        assert!(!text.contains("version=2.3.0"), "{text}");
         let j = out.json();
         let l = j.leakers.as_ref().unwrap();
         assert_eq!((l.instances, l.bytes_per_event), (3, 4.02));
