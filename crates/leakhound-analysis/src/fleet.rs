@@ -179,6 +179,16 @@ impl LabelSplit {
     }
 }
 
+/// Whether some label could separate leaking from other instances at level `alpha`: both
+/// kinds exist and a perfect split would be surprising enough. With 1 leaking instance of 2,
+/// even a label only it has happens half the time by chance, and "no label separates them"
+/// would say nothing.
+pub fn separable(instances: &[Instance], alpha: f64) -> bool {
+    let leaking = instances.iter().filter(|i| i.leaking).count();
+    let others = instances.len() - leaking;
+    leaking > 0 && others > 0 && fisher_two_sided(leaking, 0, 0, others) < alpha
+}
+
 /// Fisher's exact test of the 2x2 table [[a, b], [c, d]] (rows: leaking, other; columns: has
 /// the value, has not), two-sided: the probability of tables at most as likely as this one.
 pub fn fisher_two_sided(a: usize, b: usize, c: usize, d: usize) -> f64 {
@@ -359,6 +369,10 @@ mod tests {
                 .insert("version".into(), if k % 2 == 0 { "a" } else { "b" }.into());
         }
         assert!(separating_labels(&mixed, 0.01).is_empty());
+        assert!(separable(&mixed, 0.01));
+        // 2 of 5 leak: a perfect split has p 0.1, so no label could pass.
+        assert!(!separable(&mixed[6..11], 0.01));
+        assert!(!separable(&mixed[8..], 0.01), "none leaks");
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub struct FleetOutput<'a> {
     pub leakers: Option<&'a MixedAttribution>,
     /// p-value of "the instances that do not leak have a rate of zero".
     pub others_flat_p: Option<f64>,
-    /// Label values that separate leaking from other instances, most surprising first.
-    pub separating: &'a [LabelSplit],
+    /// Label values that separate leaking from other instances, most surprising first (empty:
+    /// none does; `None`: not examined, the fleet is not mixed or too small to tell).
+    pub separating: Option<&'a [LabelSplit]>,
     /// `--group-by`.
     pub groups: Option<FleetGroups<'a>>,
 }
@@ -145,7 +146,8 @@ pub struct FleetJson {
     pub others_flat_p: Option<f64>,
     /// Label values that separate leaking from other instances (Fisher's exact test,
     /// Bonferroni-adjusted `p` below 0.01), most surprising first; empty when none does;
-    /// absent unless some instances leak and some do not.
+    /// absent unless some instances leak and some do not, and enough of them for a label to
+    /// separate them with confidence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub separating_labels: Option<Vec<LabelSplit>>,
     /// `--group-by`.
@@ -281,6 +283,8 @@ impl FleetOutput<'_> {
         }
         let mut s = if leaking == n {
             format!("all {n} instances leak")
+        } else if leaking == 1 {
+            format!("1 of {n} instances leaks")
         } else {
             format!("{leaking} of {n} instances leak")
         };
@@ -333,11 +337,10 @@ impl FleetOutput<'_> {
             _ => {}
         }
         s.push('.');
-        if others > 0 {
-            match self.separating.first() {
-                Some(split) => s.push_str(&format!(" {}.", capitalize(&split_sentence(split)))),
-                None => s.push_str(" No label separates the leaking instances from the others."),
-            }
+        match self.separating.map(|s| s.first()) {
+            Some(Some(split)) => s.push_str(&format!(" {}.", capitalize(&split_sentence(split)))),
+            Some(None) => s.push_str(" No label separates the leaking instances from the others."),
+            None => {}
         }
         s
     }
@@ -377,23 +380,26 @@ impl FleetOutput<'_> {
             ));
         }
         if leaking > 0 && leaking < n {
-            let text = if self.separating.is_empty() {
-                "no label separates the leaking instances from the others (Fisher's exact test, adjusted p < 0.01)".to_string()
-            } else {
-                // The most surprising value of each label: the other values of a label are
-                // mostly its mirror image (version=2.3.0 when the leakers have 2.3.1).
-                let mut seen = Vec::new();
-                self.separating
-                    .iter()
-                    .filter(|s| {
-                        let first = !seen.contains(&&s.key);
-                        seen.push(&s.key);
-                        first
-                    })
-                    .take(5)
-                    .map(split_sentence)
-                    .collect::<Vec<_>>()
-                    .join("; and ")
+            let text = match self.separating {
+                None => "too few instances for any label to separate the leaking ones with confidence"
+                    .to_string(),
+                Some([]) => "no label separates the leaking instances from the others (Fisher's exact test, adjusted p < 0.01)".to_string(),
+                Some(splits) => {
+                    // The most surprising value of each label: the other values of a label
+                    // are mostly its mirror image (version=2.3.0 when the leakers have 2.3.1).
+                    let mut seen = Vec::new();
+                    splits
+                        .iter()
+                        .filter(|s| {
+                            let first = !seen.contains(&&s.key);
+                            seen.push(&s.key);
+                            first
+                        })
+                        .take(5)
+                        .map(split_sentence)
+                        .collect::<Vec<_>>()
+                        .join("; and ")
+                }
             };
             out.push(("what separates them".to_string(), text));
         }
@@ -538,7 +544,7 @@ impl FleetOutput<'_> {
                 explained: m.explained,
             }),
             others_flat_p: self.others_flat_p.filter(|_| leaking < n),
-            separating_labels: (leaking > 0 && leaking < n).then(|| self.separating.to_vec()),
+            separating_labels: self.separating.map(<[LabelSplit]>::to_vec),
             groups,
         }
     }
@@ -661,7 +667,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], out.headline(), "{text}");
         assert!(
-            lines[0].starts_with("1 of 2 instances leak, 47.7 MiB/day"),
+            lines[0].starts_with("1 of 2 instances leaks, 47.7 MiB/day"),
             "{text}"
         );
         assert!(lines[2].starts_with("series") && lines[2].contains("to limit"));
@@ -699,7 +705,7 @@ mod tests {
         let page = out.html();
         assert_eq!(page.matches("<tr class=").count(), 2);
         assert!(page.contains("&lt;api-02&gt;") && !page.contains("<api-02>"));
-        assert!(page.contains("<p class=\"verdict leak\" id=\"verdict\">1 of 2 instances leak"));
+        assert!(page.contains("<p class=\"verdict leak\" id=\"verdict\">1 of 2 instances leaks"));
     }
 
     /// Three instances leaking about 4 B per request, five flat, the leakers all on 2.3.1.
@@ -761,7 +767,7 @@ mod tests {
             counter: Some("http_requests_total{job=\"api\"}"),
             leakers: Some(&m),
             others_flat_p: Some(0.4),
-            separating: &splits,
+            separating: Some(&splits),
             ..FleetOutput::default()
         };
         assert_eq!(
@@ -794,7 +800,7 @@ mod tests {
         // Others that grow a little, and no label that separates.
         let out = FleetOutput {
             others_flat_p: Some(0.0031),
-            separating: &[],
+            separating: Some(&[]),
             ..out
         };
         assert!(out.headline().ends_with(

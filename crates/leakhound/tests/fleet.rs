@@ -177,7 +177,7 @@ fn prometheus_scrapes_the_exporter_and_fleet_finds_the_leaking_instance() {
     let out = text.stdout();
     let lines: Vec<&str> = out.lines().collect();
     assert!(
-        lines[0].starts_with("1 of 2 instances leak"),
+        lines[0].starts_with("1 of 2 instances leaks"),
         "{}",
         text.describe()
     );

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use leakhound_analysis::fleet::{
-    group_rates, group_ratios, mixed_attribution, others_flat_p, separating_labels, GroupRate,
-    Instance, LabelSplit, MixedAttribution,
+    group_rates, group_ratios, mixed_attribution, others_flat_p, separable, separating_labels,
+    GroupRate, Instance, LabelSplit, MixedAttribution,
 };
 use leakhound_analysis::{RateRatio, Verdict};
 
@@ -39,8 +39,9 @@ pub struct Leakers {
     /// p-value of "the others do not grow" (`None` when all leak).
     pub others_flat_p: Option<f64>,
     /// Label values that separate leaking from other instances, most surprising first; empty
-    /// when none does, or when not both kinds exist.
-    pub separating: Vec<LabelSplit>,
+    /// when none does; `None` when not both kinds exist or too few instances for any label to
+    /// separate them with confidence.
+    pub separating: Option<Vec<LabelSplit>>,
     /// `--group-by`.
     pub groups: Option<Groups>,
 }
@@ -106,7 +107,8 @@ pub(super) fn leakers(instances: &[Instance], group_by: Option<&str>) -> Leakers
         leaking: instances.iter().filter(|i| i.leaking).count(),
         attribution: mixed_attribution(instances),
         others_flat_p: others_flat_p(instances),
-        separating: separating_labels(instances, SEPARATES),
+        separating: separable(instances, SEPARATES)
+            .then(|| separating_labels(instances, SEPARATES)),
         groups,
     }
 }
@@ -171,7 +173,7 @@ mod tests {
         let a = l.attribution.clone().unwrap();
         assert!((a.bytes_per_event / 5.0 - 1.0).abs() < 0.05, "{a:?}");
         assert!(l.others_flat_p.unwrap() > 0.01, "{l:?}");
-        let s = &l.separating[0];
+        let s = &l.separating.as_ref().unwrap()[0];
         assert_eq!((s.key.as_str(), s.value.as_str()), ("version", "2.3.1"));
         let g = l.groups.unwrap();
         assert_eq!(g.rates.len(), 2);
@@ -180,6 +182,6 @@ mod tests {
         // Without a counter: no bytes per event, the rest still holds.
         let l = leakers(&instances(&series, &[None; 12]), None);
         assert!(l.attribution.is_none() && l.groups.is_none());
-        assert_eq!(l.separating[0].value, "2.3.1");
+        assert_eq!(l.separating.unwrap()[0].value, "2.3.1");
     }
 }
