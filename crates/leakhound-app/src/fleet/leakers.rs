@@ -116,25 +116,19 @@ pub(super) fn leakers(instances: &[Instance], group_by: Option<&str>) -> Leakers
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakhound_analysis::{analyze, Config};
+    use crate::fleet::rank::{judge_series, tests::series};
+    use crate::policy::Policy;
 
-    /// A day at 60 s of one instance growing `rate` bytes/day, with noise.
+    /// A day at 60 s of one instance growing `rate` bytes/day, with noise, judged.
     fn judged(instance: usize, version: &str, rate: f64) -> FleetSeries {
-        let t: Vec<f64> = (0..1440).map(|i| 1.7e9 + i as f64 * 60.0).collect();
-        let v: Vec<f64> = t
-            .iter()
-            .enumerate()
-            .map(|(i, t)| 3e8 + rate * (t - 1.7e9) / 86400.0 + ((i * 7919) % 13) as f64 * 1e5)
-            .collect();
-        FleetSeries {
-            labels: BTreeMap::from([
-                ("__name__".to_string(), "rss".to_string()),
-                ("instance".to_string(), format!("api-{instance}")),
-                ("job".to_string(), "api".to_string()),
-                ("version".to_string(), version.to_string()),
-            ]),
-            finding: analyze(&t, &v, &Config::with_tolerance(2e6)).unwrap(),
-        }
+        let mut s = series(&format!("api-{instance}"), rate, 1440);
+        s.labels.insert("job".into(), "api".into());
+        s.labels.insert("version".into(), version.into());
+        let policy = Policy {
+            tolerance: Some(2e6),
+            ..Policy::default()
+        };
+        judge_series(s, &policy).unwrap()
     }
 
     /// 12 instances; the 4 on 2.3.1 keep 5 bytes per request, at 1 to 4 million requests a day.
