@@ -48,8 +48,13 @@ pub struct Leakers {
 
 /// The judged series with a rate as instances. `events` is aligned with `series`. Labels are
 /// every label but `__name__` and those whose every value belongs to one instance alone
-/// (`instance`, `pod`): those name instances, they do not describe them.
-pub(super) fn instances(series: &[FleetSeries], events: &[Option<f64>]) -> Vec<Instance> {
+/// (`instance`, `pod`): those name instances, they do not describe them; unless it is `keep`,
+/// the label asked to group by (a `node` label is unique in a fleet of one instance per node).
+pub(super) fn instances(
+    series: &[FleetSeries],
+    events: &[Option<f64>],
+    keep: Option<&str>,
+) -> Vec<Instance> {
     let mut values: BTreeMap<&str, (usize, BTreeSet<&str>)> = BTreeMap::new();
     for s in series {
         for (k, v) in &s.labels {
@@ -60,7 +65,9 @@ pub(super) fn instances(series: &[FleetSeries], events: &[Option<f64>]) -> Vec<I
     }
     let naming: BTreeSet<&str> = values
         .iter()
-        .filter(|(k, (n, distinct))| *k == &"__name__" || (*n > 1 && distinct.len() == *n))
+        .filter(|(k, (n, distinct))| {
+            Some(**k) != keep && (**k == "__name__" || (*n > 1 && distinct.len() == *n))
+        })
         .map(|(k, _)| *k)
         .collect();
     series
@@ -151,10 +158,12 @@ mod tests {
     #[test]
     fn instances_are_described_by_the_labels_they_share_not_their_names() {
         let (series, events) = fleet();
-        let inst = instances(&series, &events);
+        let inst = instances(&series, &events, None);
         assert_eq!(inst.len(), 12);
         let keys: Vec<&String> = inst[0].labels.keys().collect();
         assert_eq!(keys, ["job", "version"], "__name__ and instance dropped");
+        let inst = instances(&series, &events, Some("instance"));
+        assert!(inst[0].labels.contains_key("instance"), "unless grouped by");
         assert!(inst[0].leaking && !inst[1].leaking);
         assert!(inst.iter().all(|i| i.rate_se > 0.0));
     }
@@ -162,7 +171,7 @@ mod tests {
     #[test]
     fn the_leakers_bytes_per_event_and_their_version() {
         let (series, events) = fleet();
-        let l = leakers(&instances(&series, &events), Some("version"));
+        let l = leakers(&instances(&series, &events, None), Some("version"));
         assert_eq!((l.instances, l.leaking), (12, 4));
         let a = l.attribution.clone().unwrap();
         assert!((a.bytes_per_event / 5.0 - 1.0).abs() < 0.05, "{a:?}");
@@ -174,7 +183,7 @@ mod tests {
         assert!(g.ratios[0].is_none(), "2.3.0 does not grow: {g:?}");
         assert!(g.rates[1].grows());
         // Without a counter: no bytes per event, the rest still holds.
-        let l = leakers(&instances(&series, &[None; 12]), None);
+        let l = leakers(&instances(&series, &[None; 12], None), None);
         assert!(l.attribution.is_none() && l.groups.is_none());
         assert_eq!(l.separating.unwrap()[0].value, "2.3.1");
     }

@@ -174,7 +174,8 @@ pub fn fleet(q: &FleetQuery) -> anyhow::Result<Fleet> {
             .collect();
         fleet_attribution(cq, &points)
     });
-    let leakers = leakers::leakers(&leakers::instances(&series, &events), q.group_by.as_deref());
+    let group_by = q.group_by.as_deref();
+    let leakers = leakers::leakers(&leakers::instances(&series, &events, group_by), group_by);
     let names = series
         .iter()
         .map(|j| short_name(&j.labels, &keys))
