@@ -24,6 +24,7 @@ pub mod input;
 pub mod judge;
 pub mod kinds;
 pub mod policy;
+pub mod retention;
 pub mod sampling;
 pub mod session;
 pub mod soak;

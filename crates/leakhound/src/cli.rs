@@ -36,6 +36,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// List stored runs
     Runs(RunsArgs),
+    /// Compact the database: compress closed blocks, keep samples older than the retention
+    /// as floor summaries, give freed space back
+    Gc(GcArgs),
     /// Write a run's samples as CSV or JSON
     Export(ExportArgs),
     /// Store a CSV file (timestamp + series columns) as a run
@@ -118,6 +121,11 @@ pub struct SamplingArgs {
     /// Exit with code 1 when the verdict is this (or worse)
     #[arg(long, value_enum, value_name = "VERDICT")]
     pub fail_on: Option<FailOn>,
+    /// Keep samples whole this long (e.g. 30d, or `forever`), then as floor summaries per
+    /// window (min, 10th percentile, max, count); applies to every run in the database
+    /// [default: 30d]
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
     #[command(flatten)]
     pub verdict: VerdictArgs,
 }
@@ -211,6 +219,9 @@ pub struct ReportArgs {
     /// Open it in the default browser afterwards (xdg-open)
     #[arg(long)]
     pub open: bool,
+    /// Show times in UTC instead of the viewer's time zone
+    #[arg(long)]
+    pub utc: bool,
     #[command(flatten)]
     pub verdict: VerdictArgs,
 }
@@ -268,6 +279,16 @@ pub struct AbArgs {
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep samples whole this long (e.g. 30d, or `forever`), then as floor summaries
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub retention: String,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

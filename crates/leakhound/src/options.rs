@@ -2,6 +2,7 @@
 //! duration and URL is checked here, and an error names the option it came from.
 
 use leakhound_analysis::Load;
+use leakhound_app::retention::{DEFAULT_RETENTION, MIN_RETENTION};
 use leakhound_app::session::Sampling;
 use leakhound_app::traffic::ReplayPlan;
 use leakhound_app::{user, Policy};
@@ -90,6 +91,20 @@ pub fn http_uri(flag: &str, s: &str, shape: &str) -> anyhow::Result<Uri> {
     Ok(uri)
 }
 
+/// `--retention`: seconds, or `None` for `forever`; at least an hour.
+pub fn retention(s: &str) -> anyhow::Result<Option<f64>> {
+    if s == "forever" {
+        return Ok(None);
+    }
+    let r = duration("--retention", s)?;
+    if r < MIN_RETENTION {
+        return Err(user(format!(
+            "--retention {s}: must be at least 1h (or forever): the newest samples stay whole for the verdict"
+        )));
+    }
+    Ok(Some(r))
+}
+
 /// What `run`, `watch` and `ab` share: the interval, `--for`, `--scrape` and the verdict
 /// policy.
 pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling> {
@@ -103,6 +118,10 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
     Ok(Sampling {
         interval,
         duration: for_duration(s.duration.as_deref())?,
+        retention: match &s.retention {
+            Some(r) => retention(r)?,
+            None => Some(DEFAULT_RETENTION),
+        },
         smaps: !s.no_smaps,
         scrapes: s
             .scrape
@@ -199,6 +218,20 @@ mod tests {
         assert_eq!(p.confidence, leakhound_analysis::DEFAULT_CONFIDENCE);
         let e = policy(Some("2MiB"), None, Load::Auto).unwrap_err();
         assert!(e.to_string().starts_with("--tolerance: "), "{e}");
+    }
+
+    #[test]
+    fn retention_is_a_duration_of_an_hour_or_more_or_forever() {
+        assert_eq!(retention("30d").unwrap(), Some(30.0 * 86400.0));
+        assert_eq!(retention("forever").unwrap(), None);
+        assert_eq!(
+            retention("5m").unwrap_err().to_string(),
+            "--retention 5m: must be at least 1h (or forever): the newest samples stay whole for the verdict"
+        );
+        assert!(retention("soon")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--retention: "));
     }
 
     #[test]
