@@ -333,9 +333,12 @@ pub struct FleetArgs {
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
     /// A counter per instance (e.g. 'http_client_requests_total{job="api"}') to relate leak
-    /// rates to event rates across the fleet
+    /// rates to event rates among the instances that leak
     #[arg(long, value_name = "QUERY")]
     pub counter: Option<String>,
+    /// Compare the mean leak rates of the instances grouped by this label (e.g. version)
+    #[arg(long, value_name = "LABEL")]
+    pub group_by: Option<String>,
     /// Growth accepted per series, e.g. 2MiB/day
     #[arg(long, value_name = "RATE")]
     pub tolerance: Option<String>,

@@ -54,6 +54,21 @@ pub fn size(flag: &str, s: &str) -> anyhow::Result<f64> {
     parsed(flag, s, parse_size)
 }
 
+/// A Prometheus label name (`--group-by version`).
+pub fn label_name(flag: &str, s: &str) -> anyhow::Result<String> {
+    let mut chars = s.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(user(format!(
+            "{flag} {s:?}: not a label name (letters, digits and _, not starting with a digit)"
+        )));
+    }
+    Ok(s.to_string())
+}
+
 /// A duration in seconds (`--grace 5s`, `--range 14d`).
 pub fn duration(flag: &str, s: &str) -> anyhow::Result<f64> {
     parsed(flag, s, parse_duration)
