@@ -17,7 +17,6 @@
 //! TLS block, which `dlopen` would not give it).
 
 mod arena;
-mod lock;
 mod profiler;
 mod real;
 mod report;
@@ -395,6 +394,9 @@ fn filter_preload(bytes: &mut [u8], ours: &[u8]) -> usize {
 
 thread_local! {
     static BUSY_BEFORE_FORK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The tables' lock, held by the forking thread from before fork to after it.
+    static FORK_GUARD: std::cell::RefCell<Option<std::sync::MutexGuard<'static, tables::Inner>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Before fork: take the tables' lock so no other thread holds it when the child is made (the
@@ -404,15 +406,13 @@ thread_local! {
 extern "C" fn before_fork() {
     BUSY_BEFORE_FORK.with(|b| b.set(set_busy(true)));
     if let Some(p) = PROFILER.get() {
-        p.tables.inner.acquire();
+        let guard = p.tables.lock();
+        FORK_GUARD.with(|g| *g.borrow_mut() = Some(guard));
     }
 }
 
 fn release_after_fork() {
-    if let Some(p) = PROFILER.get() {
-        // SAFETY: taken by before_fork on this thread, which holds no guard of it.
-        unsafe { p.tables.inner.release() };
-    }
+    FORK_GUARD.with(|g| drop(g.borrow_mut().take()));
 }
 
 extern "C" fn after_fork_parent() {

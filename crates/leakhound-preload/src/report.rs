@@ -73,7 +73,7 @@ fn run() {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        prof.tables.inner.lock().snapshot(TOP, &mut snap);
+        prof.tables.lock().snapshot(TOP, &mut snap);
         if !conn.connected() {
             continue;
         }

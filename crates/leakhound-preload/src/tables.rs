@@ -17,8 +17,7 @@
 //! thousand live samples costs well under 1 MiB.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-
-use crate::lock::SpinLock;
+use std::sync::{Mutex, MutexGuard};
 
 /// Most return addresses kept per stack (innermost first).
 pub const MAX_FRAMES: usize = 64;
@@ -97,8 +96,10 @@ fn map<T: Zeroable>(len: usize) -> Option<&'static mut [T]> {
 pub struct Tables {
     filter: &'static [AtomicU8],
     /// Everything else, under one lock taken only on sampled allocations, on frees that pass
-    /// the filter, and by the reporter.
-    pub inner: SpinLock<Inner>,
+    /// the filter, and by the reporter. A futex-based mutex, not a spin lock: with every
+    /// allocation sampled, eight threads on two cores spinning for it starved the reporter
+    /// (one report in ten seconds in the stress test). It never allocates.
+    inner: Mutex<Inner>,
 }
 
 /// The locked tables.
@@ -154,7 +155,7 @@ impl Tables {
     pub fn new() -> Option<Tables> {
         Some(Tables {
             filter: map::<AtomicU8>(1 << FILTER_BITS)?,
-            inner: SpinLock::new(Inner {
+            inner: Mutex::new(Inner {
                 live: map::<Live>(LIVE_SLOTS)?,
                 live_len: 0,
                 index: map::<u32>(SITE_SLOTS)?,
@@ -169,6 +170,12 @@ impl Tables {
         })
     }
 
+    /// The locked tables. Nothing panics while holding them, but a poisoned lock would only
+    /// mean a half-done update of estimates, so it is used as it is.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether `addr` may be a sampled live block: the one check a free pays.
     #[inline]
     pub fn maybe_sampled(&self, addr: usize) -> bool {
@@ -179,7 +186,7 @@ impl Tables {
     pub fn add(&self, addr: usize, size: usize, frames: &[usize], mean: f64) {
         let hash = stack_hash(frames);
         let (bytes, objects) = weight(size, mean);
-        let mut t = self.inner.lock();
+        let mut t = self.lock();
         t.samples += 1;
         if t.live_len >= MAX_LIVE {
             t.dropped += 1;
@@ -211,7 +218,7 @@ impl Tables {
 
     /// Forgets a sampled block being freed; false when `addr` was not sampled.
     pub fn remove(&self, addr: usize, mean: f64) -> bool {
-        let mut t = self.inner.lock();
+        let mut t = self.lock();
         let Some(slot) = t.find_live(addr) else {
             return false;
         };
@@ -475,10 +482,10 @@ mod tests {
             assert!(!t.remove(a, mean), "removed once");
         }
         for &a in addrs.iter().skip(1).step_by(2) {
-            assert!(t.inner.lock().find_live(a).is_some(), "{a:x} still live");
+            assert!(t.lock().find_live(a).is_some(), "{a:x} still live");
         }
         let mut snap = Snapshot::with_capacity(10);
-        t.inner.lock().snapshot(10, &mut snap);
+        t.lock().snapshot(10, &mut snap);
         assert_eq!(snap.sites.len(), 7);
         let objects: f64 = snap.sites.iter().map(|s| s.objects).sum();
         assert!((objects - 2500.0).abs() < 1.0, "{objects}");
@@ -486,12 +493,12 @@ mod tests {
             assert!(t.remove(a, mean));
         }
         let mut snap = Snapshot::with_capacity(10);
-        t.inner.lock().snapshot(10, &mut snap);
+        t.lock().snapshot(10, &mut snap);
         assert!(
             snap.sites.iter().all(|s| s.bytes == 0.0),
             "reported once at zero"
         );
-        t.inner.lock().snapshot(10, &mut snap);
+        t.lock().snapshot(10, &mut snap);
         assert!(snap.sites.is_empty(), "then left out");
     }
 }

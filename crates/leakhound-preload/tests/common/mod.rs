@@ -91,6 +91,18 @@ pub fn start(
     env: &[(&str, &str)],
 ) -> Profiled {
     let listener = AgentListener::bind_private().unwrap();
+    start_with(listener, program, args, sampling, interval_ms, env)
+}
+
+/// [`start`] reporting to an existing listener.
+pub fn start_with(
+    listener: AgentListener,
+    program: &Path,
+    args: &[&str],
+    sampling: u64,
+    interval_ms: u64,
+    env: &[(&str, &str)],
+) -> Profiled {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload())
@@ -121,15 +133,22 @@ impl Profiled {
         self.child.id() as i32
     }
 
-    /// Collects the sites reports of `pids` until the program exits (or `limit` passes, then
-    /// it is killed and the test fails); returns them with the program's output lines.
+    /// Collects the sites reports of `pids`, and of processes the program names on a line
+    /// `pid N`, until the program exits (or `limit` passes, then it is killed and the test
+    /// fails); returns them with the program's output lines.
     pub fn collect(&mut self, pids: &[i32], limit: Duration) -> (Vec<SitesReport>, Vec<String>) {
         let start = Instant::now();
         let mut reports = Vec::new();
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        let mut pids = pids.to_vec();
         loop {
-            reports.extend(self.listener.take_sites(pids));
-            lines.extend(self.lines.try_iter());
+            reports.extend(self.listener.take_sites(&pids));
+            for line in self.lines.try_iter() {
+                if let Some(pid) = line.strip_prefix("pid ").and_then(|p| p.parse().ok()) {
+                    pids.push(pid);
+                }
+                lines.push(line);
+            }
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(
                     status.success(),
@@ -143,10 +162,18 @@ impl Profiled {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The last report may be in flight.
-        std::thread::sleep(Duration::from_millis(200));
-        reports.extend(self.listener.take_sites(pids));
+        // Reports may still be in flight, or waiting for symbolization (slow in a debug build
+        // on a busy machine): take them until a second passes without one.
         lines.extend(self.lines.try_iter());
+        let mut quiet = Instant::now();
+        while quiet.elapsed() < Duration::from_secs(1) && start.elapsed() < limit {
+            let more = self.listener.take_sites(&pids);
+            if !more.is_empty() {
+                quiet = Instant::now();
+            }
+            reports.extend(more);
+            std::thread::sleep(Duration::from_millis(20));
+        }
         (reports, lines)
     }
 }

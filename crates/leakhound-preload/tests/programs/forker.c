@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
       alarm(60);
       for (int i = 0; i < 1000; i++) free(malloc(100 + i));
       if (k == forks - 1) {
-        printf("child %d\n", getpid());
+        printf("pid %d\n", getpid());
         fflush(stdout);
         child_leak(8);
         usleep((useconds_t)(linger * 1e6));
