@@ -8,7 +8,7 @@ use leakhound_report::units::format_duration;
 
 use crate::child::{display_command, spawn, stop_child};
 use crate::compare::{compare_variants, Comparison};
-use crate::database::{new_run, open_rw};
+use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::input;
 use crate::sampling::{Clock, Sampler, Target, TargetSpec};
@@ -42,7 +42,7 @@ fn env_text(env: &[(String, String)]) -> String {
 /// Runs both variants into the database at `db` and compares them.
 pub fn ab(db: &Path, a: &Ab, observer: &mut dyn Observer) -> anyhow::Result<Comparison> {
     let interval = a.sampling.interval;
-    let store = open_rw(db)?;
+    let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
     let mut children = Vec::new();
@@ -61,13 +61,17 @@ pub fn ab(db: &Path, a: &Ab, observer: &mut dyn Observer) -> anyhow::Result<Comp
         .map_err(|e| user(format!("{command} exited immediately: {e}")))?;
     let (ea, eb) = (env_text(&a.env_a), env_text(&a.env_b));
     let limit = memory_limit_of_pid(keys[0].pid);
-    let run = store.create_run(&new_run(
-        "ab",
-        format!("A: {ea} | B: {eb} | {command}"),
-        clock.start_time(),
-        Some(interval),
-        limit,
-    ))?;
+    let run = create_run(
+        &mut store,
+        &new_run(
+            "ab",
+            format!("A: {ea} | B: {eb} | {command}"),
+            clock.start_time(),
+            Some(interval),
+            limit,
+        ),
+        a.sampling.policy.load,
+    )?;
     eprintln!(
         "leakhound: run {run}: A ({ea}) pid {} and B ({eb}) pid {}, every {}",
         keys[0].pid,

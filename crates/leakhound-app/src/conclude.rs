@@ -4,7 +4,7 @@
 use leakhound_store::RunId;
 
 use crate::input;
-use crate::judge::{judge, Judged};
+use crate::judge::{judge_all, output, Verdicts};
 use crate::policy::Policy;
 use crate::sampling::Sampler;
 use crate::session::End;
@@ -14,9 +14,9 @@ use crate::session::End;
 pub struct Concluded {
     /// The run.
     pub run: RunId,
-    /// Its verdicts, strongest first; an error when nothing could be judged (too few
+    /// Its verdicts (series and sites); an error when nothing could be judged (too few
     /// samples), which is not an error of the session.
-    pub verdicts: anyhow::Result<Vec<Judged>>,
+    pub verdicts: anyhow::Result<Verdicts>,
 }
 
 /// Closes the run `sampler` wrote with the way it `end`ed, and judges it under `policy`.
@@ -29,14 +29,9 @@ pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Re
     };
     store.finish_run(run, sampler.clock().now(), end.status(), code)?;
     let input = input::from_run(store, run)?;
-    let verdicts = judge(&input, &[], policy);
-    if let Some(first) = verdicts.as_ref().ok().and_then(|r| r.first()) {
-        let sentence = leakhound_report::explain(
-            &first.series.display_name(),
-            &first.finding,
-            &first.series.unit,
-        );
-        store.set_verdict(run, &sentence)?;
+    let verdicts = judge_all(&input, &[], policy);
+    if let Some((_, headline)) = verdicts.as_ref().ok().and_then(|v| output(v).headline()) {
+        store.set_verdict(run, &headline)?;
     }
     Ok(Concluded { run, verdicts })
 }

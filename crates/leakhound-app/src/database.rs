@@ -64,3 +64,26 @@ pub fn new_run(
         version: env!("CARGO_PKG_VERSION").into(),
     }
 }
+
+/// Event kind that records the load a sampling session assumed, so that judging the run later
+/// assumes it too (a soak's constant load) unless told otherwise.
+pub const LOAD_EVENT: &str = "load";
+
+/// Creates the run described by `new` and records the `load` it assumes.
+pub fn create_run(
+    store: &mut Store,
+    new: &NewRun,
+    load: leakhound_analysis::Load,
+) -> anyhow::Result<leakhound_store::RunId> {
+    let run = store.create_run(new)?;
+    store.write_batch(
+        run,
+        &[],
+        &[leakhound_store::Event {
+            t: new.started_at,
+            kind: LOAD_EVENT.into(),
+            detail: load.as_str().into(),
+        }],
+    )?;
+    Ok(run)
+}

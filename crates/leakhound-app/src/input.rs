@@ -7,6 +7,7 @@ use leakhound_store::{csv, RunId, SeriesKind, Store};
 
 use crate::error::user;
 use crate::kinds::{csv_kind, csv_unit, Unit};
+use crate::sampling::sites::{SITE_BYTES, SITE_LABEL, SITE_OBJECTS};
 
 /// One series with its samples.
 #[derive(Debug, Clone)]
@@ -37,11 +38,32 @@ impl SeriesData {
     }
 }
 
+/// An allocation site's live memory over a run.
+#[derive(Debug, Clone)]
+pub struct SiteData {
+    /// Hash of its stack (or `other`, the remainder).
+    pub hash: String,
+    /// The profiler that saw it: `node`, `native`, `go`, `python`, `jvm`.
+    pub source: String,
+    /// Frames, innermost (allocating) first; empty for the remainder.
+    pub frames: Vec<String>,
+    /// Labels besides the site's (`target` when a run has several).
+    pub labels: BTreeMap<String, String>,
+    /// Times, unix seconds.
+    pub t: Vec<f64>,
+    /// Live bytes.
+    pub bytes: Vec<f64>,
+    /// Live objects, at the same times when known.
+    pub objects: Vec<f64>,
+}
+
 /// Everything an analysis of one source needs.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
-    /// Its series.
+    /// Its series (allocation sites apart).
     pub series: Vec<SeriesData>,
+    /// Allocation sites, when the run collected them.
+    pub sites: Vec<SiteData>,
     /// The memory limit recorded with it, bytes.
     pub limit: Option<f64>,
     /// Restarts recorded while sampling, unix seconds.
@@ -63,6 +85,8 @@ pub struct About {
     pub host: Option<String>,
     /// Sampling interval, seconds.
     pub interval_s: Option<f64>,
+    /// The load the session that recorded it assumed (a soak's `constant`), if recorded.
+    pub load: Option<leakhound_analysis::Load>,
 }
 
 /// The input named on a command line: a run id, a CSV file, or (none) the latest run in the
@@ -145,8 +169,13 @@ fn load_run(
 ) -> anyhow::Result<Input> {
     let info = store.run(run).map_err(|e| user(e.to_string()))?;
     let mut series = Vec::new();
+    let mut site_series = Vec::new();
     for s in store.series_of(run)? {
         if names.is_some_and(|n| !n.contains(&s.name.as_str())) {
+            continue;
+        }
+        if s.name == SITE_BYTES || s.name == SITE_OBJECTS {
+            site_series.push(s);
             continue;
         }
         let (t, v) = match max_points {
@@ -165,14 +194,24 @@ fn load_run(
             v,
         });
     }
-    let restarts = store
-        .events(run)?
-        .into_iter()
+    let sites = if site_series.is_empty() {
+        Vec::new()
+    } else {
+        load_sites(store, run, site_series)?
+    };
+    let events = store.events(run)?;
+    let restarts = events
+        .iter()
         .filter(|e| e.kind == "restart")
         .map(|e| e.t)
         .collect();
+    let load = events
+        .iter()
+        .find(|e| e.kind == crate::database::LOAD_EVENT)
+        .and_then(|e| e.detail.parse().ok());
     Ok(Input {
         series,
+        sites,
         limit: info.limit_bytes.map(|l| l as f64),
         restarts,
         about: About {
@@ -181,6 +220,54 @@ fn load_run(
             kind: info.kind,
             host: Some(info.host),
             interval_s: info.interval_s,
+            load,
         },
     })
+}
+
+/// The site series of a run, with the stacks the run named.
+fn load_sites(
+    store: &Store,
+    run: RunId,
+    series: Vec<leakhound_store::SeriesInfo>,
+) -> anyhow::Result<Vec<SiteData>> {
+    let named: BTreeMap<String, leakhound_store::SiteInfo> = store
+        .sites_of(run)?
+        .into_iter()
+        .map(|s| (s.hash.clone(), s))
+        .collect();
+    let mut sites: BTreeMap<BTreeMap<String, String>, SiteData> = BTreeMap::new();
+    // Each site's objects series: its labels, times and counts.
+    type Objects = (BTreeMap<String, String>, Vec<f64>, Vec<f64>);
+    let mut objects: Vec<Objects> = Vec::new();
+    for s in series {
+        let (t, v) = store.samples(s.id)?;
+        if s.name == SITE_OBJECTS {
+            objects.push((s.labels, t, v));
+            continue;
+        }
+        let mut labels = s.labels.clone();
+        let hash = labels.remove(SITE_LABEL).unwrap_or_default();
+        let info = named.get(&hash);
+        sites.insert(
+            s.labels,
+            SiteData {
+                source: info.map(|i| i.source.clone()).unwrap_or_default(),
+                frames: info.map(|i| i.frames.clone()).unwrap_or_default(),
+                hash,
+                labels,
+                t,
+                bytes: v,
+                objects: Vec::new(),
+            },
+        );
+    }
+    for (labels, t, v) in objects {
+        if let Some(site) = sites.get_mut(&labels) {
+            if t == site.t {
+                site.objects = v;
+            }
+        }
+    }
+    Ok(sites.into_values().collect())
 }

@@ -2,6 +2,7 @@
 //! with the run's workload counters as covariates, then what explains the leaks
 //! ([`crate::causes`]).
 
+use leakhound_analysis::sites::{SiteFinding, SiteSeries};
 use leakhound_analysis::{analyze_with, Counter, Finding};
 use leakhound_report::html::ReportMeta;
 use leakhound_report::{AnalysisOutput, SeriesOutput};
@@ -107,16 +108,65 @@ pub fn judge(input: &Input, names: &[String], policy: &Policy) -> anyhow::Result
     Ok(out)
 }
 
+/// The allocation sites of `input`, judged and ranked (leaks first by the lower bound of their
+/// rate): each held to the tolerance of the first memory series judged, scaled by its share of
+/// the live bytes, under the same load assumption and with the workload counters.
+pub fn judge_sites(input: &Input, policy: &Policy, judged: &[Judged]) -> Vec<SiteFinding> {
+    if input.sites.is_empty() {
+        return Vec::new();
+    }
+    let tolerance = judged
+        .iter()
+        .find(|j| j.series.is_bytes())
+        .map(|j| j.finding.tolerance_per_day);
+    let mut cfg = policy.config(&[], true, None, &input.restarts);
+    if let Some(t) = tolerance {
+        cfg.tolerance = t;
+    }
+    let series: Vec<SiteSeries> = input
+        .sites
+        .iter()
+        .map(|s| SiteSeries {
+            key: &s.hash,
+            frames: &s.frames,
+            t: &s.t,
+            bytes: &s.bytes,
+        })
+        .collect();
+    leakhound_analysis::sites::judge_sites(&series, &cfg, &workload_counters(input))
+}
+
+/// Everything judged in one input: its series and its allocation sites.
+#[derive(Debug, Clone, Default)]
+pub struct Verdicts {
+    /// Judged series, in the input's order.
+    pub series: Vec<Judged>,
+    /// Judged allocation sites, ranked.
+    pub sites: Vec<SiteFinding>,
+}
+
+/// [`judge`] and, when no series is named, the allocation sites too ([`judge_sites`]).
+pub fn judge_all(input: &Input, names: &[String], policy: &Policy) -> anyhow::Result<Verdicts> {
+    let series = judge(input, names, policy)?;
+    let sites = if names.is_empty() {
+        judge_sites(input, policy, &series)
+    } else {
+        Vec::new()
+    };
+    Ok(Verdicts { series, sites })
+}
+
 /// The verdicts as `analyze` prints them.
-pub fn output(judged: &[Judged]) -> AnalysisOutput<'_> {
+pub fn output(v: &Verdicts) -> AnalysisOutput<'_> {
     AnalysisOutput {
-        series: judged.iter().map(Judged::output).collect(),
+        series: v.series.iter().map(Judged::output).collect(),
+        sites: &v.sites,
     }
 }
 
 /// The verdicts with the input's counters beside them, as the report shows them.
-pub fn report_output<'a>(input: &'a Input, judged: &'a [Judged]) -> AnalysisOutput<'a> {
-    let mut out = output(judged);
+pub fn report_output<'a>(input: &'a Input, v: &'a Verdicts) -> AnalysisOutput<'a> {
+    let mut out = output(v);
     out.series.extend(
         input
             .series

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use leakhound_analysis::Load;
 use leakhound_net::replay::Pacing;
-use leakhound_probe::agent::{node_options, AgentListener};
+use leakhound_probe::agent::{node_options, AgentListener, SitesRequest};
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::format_duration;
 
 use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
-use crate::database::{new_run, open_rw};
+use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::sampling::{Clock, ReplayCounter, Sampler, Scrapes, Target, TargetSpec};
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
@@ -59,7 +59,10 @@ pub struct Soaked {
 
 /// The agent's listener and the environment that loads it, or nothing (with a warning) when
 /// it cannot be set up: it is harmless for other programs, which ignore NODE_OPTIONS.
-fn node_agent(interval: f64) -> Option<(AgentListener, Vec<(String, String)>)> {
+fn node_agent(
+    interval: f64,
+    sites: Option<SitesRequest>,
+) -> Option<(AgentListener, Vec<(String, String)>)> {
     let (l, script) =
         match AgentListener::bind_private().and_then(|l| l.write_agent().map(|p| (l, p))) {
             Ok(a) => a,
@@ -68,7 +71,7 @@ fn node_agent(interval: f64) -> Option<(AgentListener, Vec<(String, String)>)> {
                 return None;
             }
         };
-    let env = vec![
+    let mut env = vec![
         (
             "LEAKHOUND_AGENT_SOCKET".into(),
             l.socket().display().to_string(),
@@ -82,16 +85,30 @@ fn node_agent(interval: f64) -> Option<(AgentListener, Vec<(String, String)>)> {
             node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
         ),
     ];
+    if let Some(s) = sites {
+        env.push((
+            "LEAKHOUND_SITES_INTERVAL_MS".into(),
+            s.sites_interval_ms.to_string(),
+        ));
+        env.push((
+            "LEAKHOUND_SITES_SAMPLING".into(),
+            s.sites_sampling.to_string(),
+        ));
+    }
     Some((l, env))
 }
 
 /// Runs the soak into the database at `db`.
 pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
     let interval = s.sampling.interval;
-    let store = open_rw(db)?;
+    let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
-    let agent = if s.agent { node_agent(interval) } else { None };
+    let agent = if s.agent {
+        node_agent(interval, s.sampling.sites)
+    } else {
+        None
+    };
     let env = agent
         .as_ref()
         .map(|(_, env)| env.clone())
@@ -108,13 +125,17 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     };
     let target = display_command(&s.command);
     let limit = memory_limit_of_pid(pid);
-    let run = store.create_run(&new_run(
-        "run",
-        target.clone(),
-        clock.start_time(),
-        Some(interval),
-        limit,
-    ))?;
+    let run = create_run(
+        &mut store,
+        &new_run(
+            "run",
+            target.clone(),
+            clock.start_time(),
+            Some(interval),
+            limit,
+        ),
+        s.sampling.policy.load,
+    )?;
     eprintln!(
         "leakhound: run {run}: sampling `{target}` (pid {pid}) every {}",
         format_duration(interval)

@@ -12,7 +12,7 @@ use leakhound_probe::{
 use leakhound_report::units::format_duration;
 
 use crate::conclude::{conclude, Concluded};
-use crate::database::{new_run, open_rw};
+use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::policy::Policy;
 use crate::sampling::{Clock, Sampler, Scrapes, Target, TargetSpec};
@@ -89,16 +89,20 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         .map(|t| t.label().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let store = open_rw(db)?;
+    let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
-    let run = store.create_run(&new_run(
-        "watch",
-        description.clone(),
-        clock.start_time(),
-        Some(interval),
-        w.targets.limit,
-    ))?;
+    let run = create_run(
+        &mut store,
+        &new_run(
+            "watch",
+            description.clone(),
+            clock.start_time(),
+            Some(interval),
+            w.targets.limit,
+        ),
+        w.sampling.policy.load,
+    )?;
     eprintln!(
         "leakhound: run {run}: watching {description} every {}",
         format_duration(interval)
@@ -108,6 +112,9 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         sampler.add_source(Box::new(Scrapes::new(w.sampling.scrapes.clone())?));
     }
     if let Some(agent) = w.agent {
+        if let Some(req) = w.sampling.sites {
+            agent.ask_for_sites(req);
+        }
         sampler.with_agent(agent);
     }
     if let Some(addr) = w.listen {

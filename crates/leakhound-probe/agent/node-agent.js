@@ -101,6 +101,25 @@
       s.on('connect', () => {
         backoff = intervalMs;
       });
+      // leakhound may ask for allocation sites when this process connects (`watch --sites`).
+      let pending = '';
+      s.on('data', (chunk) => {
+        try {
+          pending += chunk.toString('utf8');
+          let nl;
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            const ask = JSON.parse(line);
+            if (ask && ask.sites_interval_ms > 0 && !sitesStarted) {
+              startSites(Math.max(1000, ask.sites_interval_ms), ask.sites_sampling);
+            }
+          }
+          if (pending.length > 4096) pending = '';
+        } catch (e) {
+          pending = '';
+        }
+      });
       socket = s;
     } catch (e) {
       socket = null;
@@ -152,18 +171,22 @@
   // (no debugger attached, no port opened). It samples one allocation per SAMPLING bytes on
   // average and keeps only samples whose objects are still alive, so each stack's bytes
   // estimate what it holds live now. Off unless leakhound asks (run/watch --sites).
+  var sitesStarted = false;
   const sitesMs = Number(process.env.LEAKHOUND_SITES_INTERVAL_MS) || 0;
-  if (sitesMs > 0) {
+  if (sitesMs > 0) startSites(Math.max(1000, sitesMs), Number(process.env.LEAKHOUND_SITES_SAMPLING));
+
+  function startSites(everyMs, askedSampling) {
     try {
-      startSites(Math.max(1000, sitesMs));
+      startSampling(everyMs, askedSampling);
+      sitesStarted = true;
     } catch (e) {
       // No inspector in this build of Node: no sites, everything else works.
     }
   }
 
-  function startSites(everyMs) {
+  function startSampling(everyMs, askedSampling) {
     const inspector = require('inspector');
-    const sampling = Math.max(1024, Number(process.env.LEAKHOUND_SITES_SAMPLING) || 32768);
+    const sampling = Math.max(1024, Number(askedSampling) || 32768);
     const top = Math.max(1, Number(process.env.LEAKHOUND_SITES_TOP) || 200);
     const cwd = process.cwd() + '/';
     const session = new inspector.Session();

@@ -2,7 +2,7 @@
 //! local socket leakhound listens on for its reports (one JSON object per line).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -198,6 +198,16 @@ fn accept(
     }
 }
 
+/// What leakhound asks of the agents that connect: allocation sites every `interval_ms`,
+/// sampling one allocation per `sampling_bytes` on average.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SitesRequest {
+    /// Milliseconds between site reports.
+    pub sites_interval_ms: u64,
+    /// Mean bytes between sampled allocations.
+    pub sites_sampling: u64,
+}
+
 /// Listens on a Unix socket in a private directory for agent reports.
 #[derive(Debug)]
 pub struct AgentListener {
@@ -205,6 +215,7 @@ pub struct AgentListener {
     socket: PathBuf,
     owned_dir: bool,
     reports: Arc<Mutex<Reports>>,
+    request: Arc<Mutex<Option<SitesRequest>>>,
 }
 
 impl AgentListener {
@@ -217,12 +228,22 @@ impl AgentListener {
         // One symbolizer for every connection: processes share modules (libc, the program).
         let symbols = Arc::new(Mutex::new(crate::native::Symbolizer::new()));
         let shared = Arc::clone(&reports);
+        let request: Arc<Mutex<Option<SitesRequest>>> = Arc::new(Mutex::new(None));
+        let asked = Arc::clone(&request);
         std::thread::Builder::new()
             .name("agent-accept".into())
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
                     let shared = Arc::clone(&shared);
                     let symbols = Arc::clone(&symbols);
+                    // An agent started without sites in its environment starts them when
+                    // asked on connecting (`watch --sites`). A failed write changes nothing.
+                    let ask = *asked.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(req) = ask {
+                        if let Ok(line) = serde_json::to_string(&req) {
+                            let _ = (&stream).write_all(format!("{line}\n").as_bytes());
+                        }
+                    }
                     let _ =
                         std::thread::Builder::new()
                             .name("agent-conn".into())
@@ -251,6 +272,7 @@ impl AgentListener {
             socket: socket.to_path_buf(),
             owned_dir: false,
             reports,
+            request,
         })
     }
 
@@ -296,6 +318,11 @@ impl AgentListener {
             }
         }
         out
+    }
+
+    /// Asks every agent that connects from now on for allocation sites.
+    pub fn ask_for_sites(&self, request: SitesRequest) {
+        *self.request.lock().unwrap_or_else(|p| p.into_inner()) = Some(request);
     }
 
     /// The sites reports of `pids` received since the last call (each is returned once),

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use leakhound_analysis::sites::SiteFinding;
 use leakhound_analysis::Finding;
 
-use crate::html::{html, ReportMeta, ReportSeries};
-use crate::json::{AnalysisJson, SeriesJson};
+use crate::headline;
+use crate::html::{ReportMeta, ReportSeries};
+use crate::json::{AnalysisJson, SeriesJson, SiteJson};
 use crate::terminal;
 
 /// `name`, or `name{k="v",...}` when labelled: how a series is named to the user everywhere.
@@ -37,27 +39,57 @@ pub struct SeriesOutput<'a> {
     pub finding: Option<&'a Finding>,
 }
 
-/// Judged series, the strongest first as the caller ordered them, then counters.
+/// Judged series in the caller's order (the primary first), then counters, and the judged
+/// allocation sites when the run collected them. Every format leads with the same headline:
+/// the strongest conclusive finding ([`crate::headline`]).
 #[derive(Debug, Clone, Default)]
 pub struct AnalysisOutput<'a> {
     /// Every series to show.
     pub series: Vec<SeriesOutput<'a>>,
+    /// Allocation sites, ranked (leaks first by the lower bound of their rate).
+    pub sites: &'a [SiteFinding],
 }
+
+/// Sites the terminal lists.
+const SITES_SHOWN: usize = 10;
 
 impl<'a> AnalysisOutput<'a> {
     fn judged(&self) -> impl Iterator<Item = (&SeriesOutput<'a>, &'a Finding)> {
         self.series.iter().filter_map(|s| s.finding.map(|f| (s, f)))
     }
 
-    /// The full summary of the first judged series, then a table row for each other.
+    /// The headline and the index (among judged series) of the series it leads with.
+    pub fn headline(&self) -> Option<(usize, String)> {
+        let names: Vec<String> = self
+            .judged()
+            .map(|(s, _)| display_name(s.name, s.labels))
+            .collect();
+        let judged: Vec<headline::Judged> = self
+            .judged()
+            .zip(&names)
+            .map(|((s, f), name)| headline::Judged {
+                name,
+                unit: s.unit,
+                finding: f,
+            })
+            .collect();
+        headline::headline(&judged, self.sites)
+    }
+
+    /// The headline with the summary of the series it leads with, a table row for each other
+    /// judged series, then the top allocation sites.
     pub fn text(&self) -> String {
-        let mut judged = self.judged();
-        let Some((first, f)) = judged.next() else {
+        let judged: Vec<(&SeriesOutput, &Finding)> = self.judged().collect();
+        let Some((lead, line)) = self.headline() else {
             return String::new();
         };
-        let mut out = terminal::summary(&display_name(first.name, first.labels), first.unit, f);
+        let (s, f) = judged[lead];
+        let mut out = terminal::summary_under(&line, s.unit, f);
         let rows: Vec<terminal::Row> = judged
-            .map(|(s, f)| terminal::Row {
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != lead)
+            .map(|(_, (s, f))| terminal::Row {
                 name: display_name(s.name, s.labels),
                 unit: s.unit.to_string(),
                 finding: f,
@@ -67,12 +99,17 @@ impl<'a> AnalysisOutput<'a> {
             out.push('\n');
             out.push_str(&terminal::table(&rows));
         }
+        if !self.sites.is_empty() {
+            out.push('\n');
+            out.push_str(&terminal::sites_table(self.sites, SITES_SHOWN));
+        }
         out
     }
 
     /// The JSON contract document.
     pub fn json(&self) -> AnalysisJson {
         AnalysisJson {
+            headline: self.headline().map(|h| h.1),
             series: self
                 .judged()
                 .map(|(s, f)| {
@@ -81,6 +118,7 @@ impl<'a> AnalysisOutput<'a> {
                     j
                 })
                 .collect(),
+            sites: self.sites.iter().map(SiteJson::new).collect(),
         }
     }
 
@@ -102,7 +140,7 @@ impl<'a> AnalysisOutput<'a> {
                 finding: s.finding,
             })
             .collect();
-        html(meta, &series)
+        crate::html::page(meta, &series, self.headline(), self.sites)
     }
 }
 
@@ -148,6 +186,7 @@ mod tests {
                     finding: None,
                 },
             ],
+            sites: &[],
         };
         let text = out.text();
         assert!(

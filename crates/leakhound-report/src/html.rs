@@ -1,6 +1,7 @@
 //! The HTML report: one self-contained file (inline SVG and CSS, no network) that opens from a
 //! file:// URL and prints well.
 
+use leakhound_analysis::sites::{flame, SiteFinding};
 use leakhound_analysis::{Finding, Verdict};
 
 use crate::chart::{counter_svg, daily_profile_svg, memory_svg, ChartSeries};
@@ -135,6 +136,12 @@ table { border-collapse: collapse; margin: .5rem 0; }
 th, td { text-align: left; padding: .15rem .8rem .15rem 0; vertical-align: top; }
 th { font-weight: 600; color: #555; }
 .others td, .others th { border-bottom: 1px solid #eee; }
+.card { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .6rem 0 1rem; padding: .6rem 1rem; border: 1px solid #e3e3e3; border-radius: 6px; }
+.card dt { font-weight: 600; color: #555; }
+.card dd { margin: 0; }
+.caption { color: #555; font-size: .9rem; }
+.sites tr.leak td:first-child { color: #c81e1e; font-weight: 600; }
+svg.flame text { pointer-events: none; }
 footer { margin-top: 2rem; color: #777; font-size: .85rem; }
 @media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } }
 ";
@@ -149,9 +156,150 @@ document.querySelectorAll('figure[data-chart]').forEach(function (f) {
 });
 ";
 
-/// The whole report.
+/// The whole report, led by the headline the terminal prints (computed from the series).
 pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String> {
+    page(meta, series, None, &[])
+}
+
+/// One line of the diagnosis card.
+fn card_row(out: &mut String, what: &str, value: &str) {
+    out.push_str(&format!(
+        "<dt>{}</dt><dd>{}</dd>",
+        escape(what),
+        escape(value)
+    ));
+}
+
+/// The diagnosis card under the headline: what leaks, how fast, in which memory, tracking which
+/// counter, until when, where in the code, what to do next; one screen.
+fn card(lead: &ReportSeries, f: &Finding, sites: &[SiteFinding]) -> String {
+    let mut out = String::from("<dl class=\"card\">");
+    card_row(&mut out, "series", &lead.name);
+    card_row(
+        &mut out,
+        "verdict",
+        &format!("{} ({})", f.verdict.as_str(), f.pattern.as_str()),
+    );
+    if let (Some(r), Some((lo, hi))) = (f.rate_per_day, f.rate_ci_per_day) {
+        card_row(
+            &mut out,
+            "how fast",
+            &format!(
+                "{}/day ({} {}/day)",
+                format_amount(r, &lead.unit),
+                crate::sentence::ci_label(f.confidence),
+                format_range(lo, hi, &lead.unit)
+            ),
+        );
+    }
+    if let Some(k) = f.memory_kind {
+        card_row(&mut out, "which memory", k.phrase());
+    }
+    if let Some(c) = crate::sentence::cause_clause(f, &lead.unit) {
+        card_row(&mut out, "tracking", &c);
+    }
+    let load = match &f.load_counter {
+        Some(c) => format!("follows {c}"),
+        None => f.load.as_str().to_string(),
+    };
+    card_row(&mut out, "load assumed", &load);
+    if let (Some(s), Some(l)) = (f.time_to_limit_seconds.filter(|s| s.is_finite()), f.limit) {
+        card_row(
+            &mut out,
+            "until",
+            &format!(
+                "the {} limit in {}",
+                format_amount(l, &lead.unit),
+                format_duration(s)
+            ),
+        );
+    }
+    if let Some(c) = crate::headline::site_clause(sites) {
+        card_row(&mut out, "where", &c);
+    }
+    card_row(&mut out, "next", &next_step(f, &lead.unit));
+    out.push_str("</dl>");
+    out
+}
+
+/// The sites section: the growth flame graph and the top sites with their floor.
+fn sites_section(sites: &[SiteFinding]) -> Result<String, String> {
+    let mut out = String::from("<section id=\"sites\"><h2>Where it grows</h2>");
+    if let Some(svg) = crate::flame::flame_svg(&flame(sites)) {
+        out.push_str(&format!(
+            "<p class=\"caption\">Growth flame graph: a frame's width is the leak rate of the allocation stacks above it (bytes/day), not their size; red leaks, amber is not conclusive, grey does not leak. Hover a frame for its numbers.</p><figure data-chart=\"flame\">{svg}</figure>"
+        ));
+    }
+    out.push_str("<table class=\"others sites\"><tr><th>verdict</th><th>rate/day (95% CI)</th><th>share</th><th>floor</th><th>stack (allocating frame first)</th></tr>");
+    for s in sites.iter().take(20) {
+        let f = &s.finding;
+        let rate = match (f.rate_per_day, f.rate_ci_per_day) {
+            (Some(r), Some((lo, hi))) => format!(
+                "{} ({})",
+                format_amount(r, "bytes"),
+                format_range(lo, hi, "bytes")
+            ),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td></tr>",
+            f.verdict.as_str(),
+            f.verdict.as_str(),
+            escape(&rate),
+            100.0 * s.share_of_growth,
+            sparkline_svg(&f.floor.v),
+            escape(&s.frames.join(" <- "))
+        ));
+    }
+    out.push_str("</table></section>");
+    Ok(out)
+}
+
+/// A 100x20 inline sparkline.
+fn sparkline_svg(v: &[f64]) -> String {
+    if v.len() < 2 {
+        return String::new();
+    }
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).max(f64::MIN_POSITIVE);
+    let pts: Vec<String> = v
+        .iter()
+        .enumerate()
+        .map(|(i, y)| {
+            format!(
+                "{:.1},{:.1}",
+                100.0 * i as f64 / (v.len() - 1) as f64,
+                19.0 - 18.0 * (y - lo) / span
+            )
+        })
+        .collect();
+    format!(
+        "<svg class=\"spark\" width=\"100\" height=\"20\" viewBox=\"0 0 100 20\"><polyline fill=\"none\" stroke=\"#555\" stroke-width=\"1\" points=\"{}\"/></svg>",
+        pts.join(" ")
+    )
+}
+
+/// The whole report: the headline (`lead`: index among judged series and sentence; computed
+/// when `None`), the diagnosis card, the sites, then the charts.
+pub fn page(
+    meta: &ReportMeta,
+    series: &[ReportSeries],
+    lead: Option<(usize, String)>,
+    sites: &[SiteFinding],
+) -> Result<String, String> {
     let judged: Vec<&ReportSeries> = series.iter().filter(|s| s.finding.is_some()).collect();
+    let lead = lead.or_else(|| {
+        let js: Vec<crate::headline::Judged> = judged
+            .iter()
+            .map(|s| crate::headline::Judged {
+                name: &s.name,
+                unit: &s.unit,
+                finding: s.finding.expect("judged"),
+            })
+            .collect();
+        crate::headline::headline(&js, sites)
+    });
     let (t0, t1) = series
         .iter()
         .filter(|s| !s.t.is_empty())
@@ -170,14 +318,18 @@ pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String
         "<h1>leakhound report: {}</h1>",
         escape(&meta.source)
     ));
-    if let Some(first) = judged.first() {
-        let f = first.finding.expect("judged");
+    if let Some((i, line)) = &lead {
+        let s = judged[*i];
+        let f = s.finding.expect("judged");
         out.push_str(&format!(
-            "<p class=\"verdict {}\" id=\"verdict\">{}</p><p class=\"next\">{}</p>",
+            "<p class=\"verdict {}\" id=\"verdict\">{}</p>",
             f.verdict.as_str(),
-            escape(&explain(&first.name, f, &first.unit)),
-            escape(&next_step(f, &first.unit))
+            escape(line),
         ));
+        out.push_str(&card(s, f, sites));
+    }
+    if !sites.is_empty() {
+        out.push_str(&sites_section(sites)?);
     }
     if judged.len() > 1 {
         out.push_str("<table class=\"others\"><tr><th>series</th><th>verdict</th><th>pattern</th><th>rate/day (95% CI)</th></tr>");

@@ -142,8 +142,63 @@ pub struct AttributionJson {
 /// The whole `analyze` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnalysisJson {
+    /// The strongest conclusive finding as one sentence, as the terminal's first line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
     /// One entry per analysed series.
     pub series: Vec<SeriesJson>,
+    /// Allocation sites, ranked by the lower bound of their rate (when collected).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteJson>,
+}
+
+/// One entry of the `sites` list (shared/DESIGN.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteJson {
+    /// Frames, innermost (allocating) first.
+    pub stack: Vec<String>,
+    /// `leak`, `no_leak`, `inconclusive`.
+    pub verdict: &'static str,
+    /// Growth of the site's live bytes per day.
+    pub rate_bytes_per_day: Option<f64>,
+    /// Interval of the rate (at `confidence`).
+    pub rate_ci95_bytes_per_day: Option<[f64; 2]>,
+    /// Its share of the growth of all sites.
+    pub share_of_growth: f64,
+    /// Pattern name.
+    pub pattern: &'static str,
+    /// Live bytes at the end (floor).
+    pub bytes_now: Option<f64>,
+    /// Tolerance it was held to (the process tolerance scaled by its share of live bytes).
+    pub tolerance_bytes_per_day: f64,
+    /// The verdict as a sentence.
+    pub explanation: String,
+}
+
+impl SiteJson {
+    /// The contract entry of a judged site.
+    pub fn new(s: &leakhound_analysis::sites::SiteFinding) -> SiteJson {
+        let f = &s.finding;
+        let name = s
+            .frames
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "(other sites)".into());
+        SiteJson {
+            stack: s.frames.clone(),
+            verdict: f.verdict.as_str(),
+            rate_bytes_per_day: finite(f.rate_per_day),
+            rate_ci95_bytes_per_day: f
+                .rate_ci_per_day
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .map(|(a, b)| [a, b]),
+            share_of_growth: s.share_of_growth,
+            pattern: f.pattern.as_str(),
+            bytes_now: f.level_now,
+            tolerance_bytes_per_day: f.tolerance_per_day,
+            explanation: explain(&name, f, "bytes"),
+        }
+    }
 }
 
 /// Pretty JSON with every object's keys in alphabetical order: the order `compare` and `fleet`

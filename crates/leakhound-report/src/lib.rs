@@ -10,6 +10,7 @@ pub mod chart;
 pub mod compare;
 pub mod flame;
 pub mod fleet;
+pub mod headline;
 pub mod html;
 pub mod json;
 pub mod sentence;

@@ -102,6 +102,16 @@ pub struct SamplingArgs {
     /// http://127.0.0.1:3000/metrics
     #[arg(long, value_name = "URL")]
     pub scrape: Vec<String>,
+    /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler)
+    /// and judge each site: where in the code memory grows
+    #[arg(long)]
+    pub sites: bool,
+    /// Time between allocation-site profiles, independent of --interval
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub sites_interval: String,
+    /// Mean bytes between sampled allocations (smaller: more precise, more overhead)
+    #[arg(long, default_value = "32KiB", value_name = "SIZE")]
+    pub sites_sampling: String,
     /// Output format of the final verdict
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -7,6 +7,7 @@ use leakhound_app::traffic::ReplayPlan;
 use leakhound_app::{user, Policy};
 use leakhound_net::replay::Pacing;
 use leakhound_net::Uri;
+use leakhound_probe::agent::SitesRequest;
 use leakhound_report::units::{parse_duration, parse_rate, parse_size};
 
 use crate::cli::{ReplayPacing, SamplingArgs, VerdictArgs};
@@ -36,6 +37,15 @@ pub fn verdict_policy(v: &VerdictArgs, default_load: Load) -> anyhow::Result<Pol
         v.limit.as_deref(),
         v.load.unwrap_or(default_load),
     )
+}
+
+/// The policy for judging `input`: unless `--load` says otherwise, the load the session that
+/// recorded it assumed (a soak's constant load), else auto.
+pub fn input_policy(
+    v: &VerdictArgs,
+    input: &leakhound_app::input::Input,
+) -> anyhow::Result<Policy> {
+    verdict_policy(v, input.about.load.unwrap_or(Load::Auto))
 }
 
 /// A size in bytes (`--limit 2GiB`, `--max-body 64KiB`).
@@ -85,6 +95,29 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             .map(|u| http_uri("--scrape", u, "http://HOST:PORT/metrics"))
             .collect::<anyhow::Result<_>>()?,
         policy: verdict_policy(&s.verdict, default_load)?,
+        sites: if s.sites {
+            let every = duration("--sites-interval", &s.sites_interval)?;
+            if every < 1.0 {
+                return Err(user(format!(
+                    "--sites-interval {}: must be at least 1s",
+                    s.sites_interval
+                )));
+            }
+            let sampling = parse_size(&s.sites_sampling)
+                .map_err(|e| user(format!("--sites-sampling: {e}")))?;
+            if !(1024.0..=1e9).contains(&sampling) {
+                return Err(user(format!(
+                    "--sites-sampling {}: write a size from 1KiB to 1GB",
+                    s.sites_sampling
+                )));
+            }
+            Some(SitesRequest {
+                sites_interval_ms: (every * 1000.0) as u64,
+                sites_sampling: sampling as u64,
+            })
+        } else {
+            None
+        },
     })
 }
 

@@ -6,7 +6,7 @@ mod util;
 
 use std::path::PathBuf;
 
-use util::{bin, series, Dir};
+use util::{bin, node_available, series, Dir};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/leaky-http.js")
@@ -15,21 +15,6 @@ fn fixture() -> PathBuf {
 /// The soaks run one at a time: four Node.js servers under load on two cores at once would
 /// measure the machine, not the program.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn node_available() -> bool {
-    let ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "node is missing on CI"
-    );
-    if !ok {
-        eprintln!("skipped: node not installed");
-    }
-    ok
-}
 
 /// Runs the fixture under `leakhound run` and returns the analysis JSON and the requests the
 /// app says it made.

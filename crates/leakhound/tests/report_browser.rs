@@ -4,16 +4,7 @@
 
 mod util;
 
-use std::path::Path;
-use std::process::Command;
-
-use util::{write, Dir};
-
-fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-}
+use util::{browser, chromium, write, Dir};
 
 fn leak_csv(d: &Dir) -> std::path::PathBuf {
     let mut s = String::from("timestamp,rss,uss,http_requests_total\n");
@@ -25,27 +16,6 @@ fn leak_csv(d: &Dir) -> std::path::PathBuf {
     let p = d.path("leak.csv");
     write(&p, &s);
     p
-}
-
-fn browser(args: &[&str], profile: &Path) -> std::process::Output {
-    Command::new(chromium().expect("checked"))
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs")
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Sampling, split by responsibility: the [`clock`], the [`series`] each kind of target
 //! writes (declared once), the [`target`]s and their instances, runtime agents in them,
-//! [`source`]s with their own schedule (scrapes, the replay counter), the [`spool`] that holds
+//! [`source`]s with their own schedule (scrapes, the replay counter), allocation [`sites`], the
+//! [`spool`] that holds
 //! intervals the database refuses, and the [`sampler`] that ties them together each interval.
 
 mod agent;
@@ -11,6 +12,7 @@ pub mod replay_counter;
 pub mod sampler;
 pub mod scrape;
 pub mod series;
+pub mod sites;
 pub mod source;
 pub mod spool;
 pub mod target;

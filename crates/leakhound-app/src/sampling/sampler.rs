@@ -14,6 +14,7 @@ use super::agent::read_agents;
 use super::catalog::Catalog;
 use super::clock::Clock;
 use super::exporter::Exporter;
+use super::sites::{record_sites, SiteNames, MAX_SITE_SERIES};
 use super::source::{Readings, Scheduled, Source};
 use super::spool::{Interval, RunSink, Spool, MAX_HELD_SAMPLES};
 use super::target::{Sampled, Target, TickOut};
@@ -41,6 +42,9 @@ pub struct Sampler {
     reader: ProcessReader,
     /// Series the targets' agents add as they report.
     agent_series: Catalog,
+    /// Allocation-site series the targets' agents add, and the stacks named so far.
+    site_series: Catalog,
+    site_names: SiteNames,
     agent: Option<AgentListener>,
     sources: Vec<Scheduled>,
     spool: Spool,
@@ -74,6 +78,8 @@ impl Sampler {
             targets,
             reader: ProcessReader::new(smaps),
             agent_series: Catalog::new(usize::MAX),
+            site_series: Catalog::new(MAX_SITE_SERIES),
+            site_names: SiteNames::default(),
             agent: None,
             sources: Vec::new(),
             spool: Spool::new(MAX_HELD_SAMPLES),
@@ -169,6 +175,16 @@ impl Sampler {
                             &mut later,
                         );
                         read_agents(agent, target, &procs, &mut out);
+                        let pids: Vec<i32> = procs.iter().map(|p| p.key.pid).collect();
+                        let sites = agent.take_sites(&pids);
+                        let mut out = Readings::new(
+                            now,
+                            (&self.store, self.run),
+                            &mut self.site_series,
+                            &mut rows,
+                            &mut later,
+                        );
+                        record_sites(&sites, target.labels(), &mut self.site_names, &mut out);
                     }
                     read.rss
                 }

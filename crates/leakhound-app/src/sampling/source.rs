@@ -80,6 +80,19 @@ impl<'a> Readings<'a> {
         Ok(())
     }
 
+    /// Names the stack behind site `hash` in the run (see [`super::sites`]); the reason,
+    /// naming the database, when it cannot.
+    pub fn name_site(&mut self, hash: &str, source: &str, frames: &[String]) -> Result<(), String> {
+        self.store
+            .site(self.run, hash, source, frames)
+            .map_err(|e| {
+                format!(
+                "cannot name allocation site {hash} in {}: {e}; its bytes count in the remainder",
+                self.store.path()
+            )
+            })
+    }
+
     /// Says something once per run (the same text again is not repeated), stored as an event.
     pub fn warn(&mut self, message: String) {
         self.warnings.push(message);

@@ -80,6 +80,8 @@ pub struct Sampling {
     pub scrapes: Vec<leakhound_net::Uri>,
     /// The verdict policy.
     pub policy: Policy,
+    /// Allocation sites to ask the runtime agents for.
+    pub sites: Option<leakhound_probe::agent::SitesRequest>,
 }
 
 /// How a session runs.

@@ -7,15 +7,17 @@ use leakhound_app::{input, judge};
 
 use crate::cli::{AnalyzeArgs, Format};
 use crate::cmd::gate;
-use crate::options::verdict_policy;
+use crate::options::{input_policy, verdict_policy};
 
 pub fn run(db: &Path, args: &AnalyzeArgs) -> anyhow::Result<bool> {
-    let policy = verdict_policy(&args.verdict, Load::Auto)?;
+    // Bad options fail before any input is read.
+    verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
-    let judged = judge::judge(&input, &args.series, &policy)?;
+    let policy = input_policy(&args.verdict, &input)?;
+    let verdicts = judge::judge_all(&input, &args.series, &policy)?;
     match args.format {
-        Format::Json => println!("{}", judge::output(&judged).json_text()),
-        Format::Text => print!("{}", judge::output(&judged).text()),
+        Format::Json => println!("{}", judge::output(&verdicts).json_text()),
+        Format::Text => print!("{}", judge::output(&verdicts).text()),
     }
-    Ok(gate(&judged, args.fail_on))
+    Ok(gate(&verdicts.series, args.fail_on))
 }

@@ -7,15 +7,19 @@ use leakhound_app::compare::{compare_inputs, compare_variants};
 use leakhound_app::input::resolve;
 
 use crate::cli::{CompareArgs, Format};
-use crate::options::verdict_policy;
+use crate::options::{input_policy, verdict_policy};
 
 pub fn run(db: &Path, args: &CompareArgs) -> anyhow::Result<bool> {
-    let policy = verdict_policy(&args.verdict, Load::Auto)?;
+    // Bad options fail before any input is read.
+    verdict_policy(&args.verdict, Load::Auto)?;
     let cmp = match &args.b {
-        None => compare_variants(&resolve(db, Some(&args.a))?, &args.series, &policy)?,
+        None => {
+            let input = resolve(db, Some(&args.a))?;
+            compare_variants(&input, &args.series, &input_policy(&args.verdict, &input)?)?
+        }
         Some(b) => {
             let (ia, ib) = (resolve(db, Some(&args.a))?, resolve(db, Some(b))?);
-            compare_inputs(&ia, &ib, &args.series, &policy)?
+            compare_inputs(&ia, &ib, &args.series, &input_policy(&args.verdict, &ia)?)?
         }
     };
     match args.format {

@@ -47,6 +47,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             duration: Some(secs),
             smaps: true,
             scrapes: Vec::new(),
+            sites: None,
             policy: Policy {
                 tolerance: Some(TOLERANCE),
                 ..Policy::with_load(default_load(None))

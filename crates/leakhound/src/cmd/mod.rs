@@ -41,7 +41,7 @@ pub fn print_concluded(
     fail_on: Option<FailOn>,
     note: Option<String>,
 ) -> bool {
-    let judged = match concluded.verdicts {
+    let verdicts = match concluded.verdicts {
         Ok(j) => j,
         Err(e) => {
             eprintln!("leakhound: run {}: no verdict: {e:#}", concluded.run);
@@ -49,16 +49,16 @@ pub fn print_concluded(
         }
     };
     match format {
-        Format::Json => println!("{}", judge::output(&judged).json_text()),
+        Format::Json => println!("{}", judge::output(&verdicts).json_text()),
         Format::Text => {
             let mut out = String::new();
             if let Some(n) = note {
                 out.push_str(&n);
                 out.push('\n');
             }
-            out.push_str(&judge::output(&judged).text());
+            out.push_str(&judge::output(&verdicts).text());
             eprint!("{out}");
         }
     }
-    gate(&judged, fail_on)
+    gate(&verdicts.series, fail_on)
 }

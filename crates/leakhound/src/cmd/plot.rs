@@ -7,7 +7,7 @@ use leakhound_app::{input, judge, user};
 use leakhound_report::chart::{memory_png, memory_svg, ChartSeries};
 
 use crate::cli::PlotArgs;
-use crate::options::verdict_policy;
+use crate::options::{input_policy, verdict_policy};
 
 fn parse_size(s: &str) -> Option<(u32, u32)> {
     let (w, h) = s.split_once('x')?;
@@ -33,8 +33,10 @@ pub fn run(db: &Path, args: &PlotArgs) -> anyhow::Result<bool> {
             args.out.display()
         )));
     }
-    let policy = verdict_policy(&args.verdict, Load::Auto)?;
+    // Bad options fail before any input is read.
+    verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
+    let policy = input_policy(&args.verdict, &input)?;
     let names: Vec<String> = match &args.series {
         Some(n) => vec![n.clone()],
         None => input

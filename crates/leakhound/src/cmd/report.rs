@@ -6,13 +6,15 @@ use leakhound_analysis::Load;
 use leakhound_app::{input, judge, user};
 
 use crate::cli::ReportArgs;
-use crate::options::verdict_policy;
+use crate::options::{input_policy, verdict_policy};
 
 pub fn run(db: &Path, args: &ReportArgs) -> anyhow::Result<bool> {
-    let policy = verdict_policy(&args.verdict, Load::Auto)?;
+    // Bad options fail before any input is read.
+    verdict_policy(&args.verdict, Load::Auto)?;
     let input = input::resolve(db, args.input.as_deref())?;
-    let judged = judge::judge(&input, &[], &policy)?;
-    let page = judge::report_output(&input, &judged)
+    let policy = input_policy(&args.verdict, &input)?;
+    let verdicts = judge::judge_all(&input, &[], &policy)?;
+    let page = judge::report_output(&input, &verdicts)
         .html(&judge::report_meta(&input))
         .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::write(&args.out, &page)

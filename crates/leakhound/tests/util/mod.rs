@@ -33,6 +33,17 @@ impl Dir {
         c.env_remove("LEAKHOUND_DB");
         c
     }
+    /// `run` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied());
+        let out = c.output().expect("leakhound starts");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out,
+            dir: self.dir.path().to_path_buf(),
+        }
+    }
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.cmd(args).output().expect("leakhound starts");
         Run {
@@ -126,4 +137,50 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Debian's chromium, if installed.
+pub fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+/// Headless chromium with `args`, a fresh profile in `profile`, and the flags that keep it off
+/// the network this machine does not have.
+pub fn browser(args: &[&str], profile: &Path) -> std::process::Output {
+    std::process::Command::new(chromium().expect("checked"))
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium runs")
+}
+
+/// Whether node runs here; on CI it must.
+pub fn node_available() -> bool {
+    let ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "node is missing on CI"
+    );
+    if !ok {
+        eprintln!("skipped: node not installed");
+    }
+    ok
 }

@@ -1,0 +1,153 @@
+//! The first line: the strongest conclusive finding, in one sentence, wherever it was found.
+//!
+//! The process total (rss) is the usual lead, but it is the noisiest view of memory: the
+//! runtime's own series (Buffers, the JS heap) or a cgroup may already be conclusive while it
+//! is not. Then the line leads with that series and says why the total is not conclusive yet,
+//! and how long until it may be. A leaking allocation site, when sites were collected, adds
+//! where in the code the growth is allocated.
+
+use leakhound_analysis::sites::SiteFinding;
+use leakhound_analysis::{Finding, Note, Verdict};
+
+use crate::sentence::explain;
+use crate::units::{format_amount, format_duration};
+
+/// A judged series as the headline sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Judged<'a> {
+    /// Its display name.
+    pub name: &'a str,
+    /// `bytes` or `count`.
+    pub unit: &'a str,
+    /// Its finding.
+    pub finding: &'a Finding,
+}
+
+/// What each kind of series is, in the words of the headline.
+fn what(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "node.external" => "Buffers and other memory bound to JS objects",
+        "node.array_buffers" => "ArrayBuffers and Buffers",
+        "node.heap_used" => "the JS heap",
+        _ => return None,
+    })
+}
+
+/// The index of the series to lead with: the first one if it is conclusive (or nothing else
+/// is), else the memory series that leaks with the highest lower bound of its rate.
+pub fn lead(series: &[Judged]) -> Option<usize> {
+    let first = series.first()?;
+    if first.finding.verdict != Verdict::Inconclusive {
+        return Some(0);
+    }
+    let lower = |j: &Judged| j.finding.rate_ci_per_day.map_or(f64::NEG_INFINITY, |c| c.0);
+    series
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.finding.verdict == Verdict::Leak && j.unit == "bytes")
+        .max_by(|a, b| lower(a.1).total_cmp(&lower(b.1)))
+        .map(|(i, _)| i)
+        .or(Some(0))
+}
+
+/// Why a finding is not conclusive, in a few words.
+fn why_not_yet(f: &Finding) -> &'static str {
+    if f.notes.contains(&Note::TooFewSamples) {
+        "too few samples"
+    } else if f.notes.contains(&Note::WarmupNotRuledOut) {
+        "a warm-up is not ruled out"
+    } else if f.notes.contains(&Note::DailyCycleNotResolved) {
+        "a daily cycle is not ruled out"
+    } else if f.notes.contains(&Note::GrowthStopped) {
+        "it has not grown lately"
+    } else {
+        "its floor is noisier"
+    }
+}
+
+/// The site clause: "92% of the growth is allocated at `a (x.js:3)` <- `b (x.js:9)` (leak,
+/// 7.6 MiB/day)", for the top site when it leaks.
+pub fn site_clause(sites: &[SiteFinding]) -> Option<String> {
+    let top = sites
+        .first()
+        .filter(|s| s.finding.verdict == Verdict::Leak)?;
+    let rate = top.finding.rate_per_day?;
+    let stack: Vec<String> = top
+        .frames
+        .iter()
+        .take(3)
+        .map(|f| format!("`{f}`"))
+        .collect();
+    Some(format!(
+        "{:.0}% of the growth is allocated at {} (leak, {}/day)",
+        100.0 * top.share_of_growth,
+        stack.join(" <- "),
+        format_amount(rate, "bytes")
+    ))
+}
+
+/// The headline sentence and the index of the series it leads with.
+pub fn headline(series: &[Judged], sites: &[SiteFinding]) -> Option<(usize, String)> {
+    let i = lead(series)?;
+    let l = series[i];
+    let mut s = explain(l.name, l.finding, l.unit);
+    if i != 0 {
+        if let Some(w) = what(l.name) {
+            s = s.replacen(l.name, &format!("{} ({w})", l.name), 1);
+        }
+        let first = series[0];
+        let wait = first
+            .finding
+            .time_to_verdict_seconds
+            .map(|w| format!(": watch about {} more", format_duration(w)))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "; {} is not conclusive yet ({}){wait}",
+            first.name,
+            why_not_yet(first.finding)
+        ));
+    }
+    if let Some(c) = site_clause(sites) {
+        s.push_str("; ");
+        s.push_str(&c);
+    }
+    Some((i, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{finding, series};
+    use leakhound_analysis::{analyze, Config};
+
+    #[test]
+    fn a_conclusive_runtime_series_leads_when_the_total_is_not() {
+        let leak = finding(5e7);
+        // rss: a few noisy samples, inconclusive.
+        let (t, _) = series(5e7);
+        let noisy: Vec<f64> = (0..t.len())
+            .map(|i| 3e8 + ((i * 7919) % 101) as f64 * 4e6)
+            .collect();
+        let rss = analyze(&t, &noisy, &Config::with_tolerance(1e6)).unwrap();
+        assert_eq!(rss.verdict, Verdict::Inconclusive);
+        let judged = [
+            Judged {
+                name: "rss",
+                unit: "bytes",
+                finding: &rss,
+            },
+            Judged {
+                name: "node.external",
+                unit: "bytes",
+                finding: &leak,
+            },
+        ];
+        let (i, s) = headline(&judged, &[]).unwrap();
+        assert_eq!(i, 1);
+        assert!(s.starts_with("leak: node.external (Buffers"), "{s}");
+        assert!(s.contains("; rss is not conclusive yet ("), "{s}");
+        // A conclusive total leads.
+        let (i, _) = headline(&judged[1..], &[]).unwrap();
+        assert_eq!(i, 0);
+    }
+}
