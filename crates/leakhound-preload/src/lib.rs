@@ -298,7 +298,19 @@ fn start() {
 fn malloc_is_ours() -> bool {
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loader's tables.
     let seen = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr()) };
-    std::ptr::eq(seen.cast_const().cast::<()>(), malloc as *const ())
+    // Not `malloc as usize`: inside a shared library, the address of an exported function is
+    // itself looked up through the global scope and would be the program's malloc too. A
+    // private function's address is this library's own.
+    object_base(seen.cast_const()) == object_base(own_text as *const c_void)
+}
+
+/// The load address of the object holding `addr`.
+fn object_base(addr: *const c_void) -> Option<usize> {
+    // SAFETY: an all-zero Dl_info (null pointers) is a valid value of the plain C struct.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the loader's tables and writes the live local `info`.
+    let found = unsafe { libc::dladdr(addr, &mut info) };
+    (found != 0).then_some(info.dli_fbase as usize)
 }
 
 /// The address range of this library's code, whose frames are left out of stacks.

@@ -139,6 +139,22 @@ pub struct RunArgs {
     /// Do not inject the Node.js agent (NODE_OPTIONS) into the command
     #[arg(long)]
     pub no_agent: bool,
+    /// Profile native allocations (malloc, C++ new) by call stack with a sampling profiler
+    /// preloaded into the command (LD_PRELOAD), and judge each stack; every --sites-interval
+    #[arg(long)]
+    pub native_sites: bool,
+    /// Mean bytes between sampled native allocations (smaller: more precise, more overhead)
+    #[arg(
+        long,
+        default_value = "512KiB",
+        value_name = "SIZE",
+        requires = "native_sites"
+    )]
+    pub native_sampling: String,
+    /// Keep profiling the programs the command executes (by default only the command itself
+    /// and the processes it forks)
+    #[arg(long, requires = "native_sites")]
+    pub native_children: bool,
     /// Drive the command with the requests of this HAR file once it accepts connections
     #[arg(long, value_name = "FILE", requires = "target")]
     pub replay: Option<PathBuf>,
