@@ -168,6 +168,8 @@ fn start_run(
         }
         line.clear();
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("no pid announced");
 }
 
