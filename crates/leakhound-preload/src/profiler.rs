@@ -77,32 +77,49 @@ fn seed(s: &ThreadState) {
     s.rng.set(x | 1);
 }
 
-/// Called after every successful allocation of `size` bytes at `p`.
-#[inline]
+/// Called after every successful allocation of `size` bytes at `p`: the countdown is the
+/// whole cost of an allocation that is not sampled.
+#[inline(always)]
 pub fn on_alloc(p: *mut std::ffi::c_void, size: usize) {
     let Some(prof) = PROFILER.get() else {
         return;
     };
+    let size = size.min(i64::MAX as usize) as i64;
+    let crossed = STATE.with(|s| {
+        let left = s.until.get().wrapping_sub(size);
+        s.until.set(left);
+        left <= 0
+    });
+    if crossed {
+        maybe_sample(prof, p, size);
+    }
+}
+
+/// The countdown passed zero: sample, unless this thread is the profiler's own or has just
+/// started (then its countdown starts at a random point).
+#[cold]
+#[inline(never)]
+fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
     STATE.with(|s| {
-        if s.busy.get() {
-            return;
-        }
         if s.rng.get() == 0 {
-            // First allocation of this thread: start the countdown at a random point.
+            // First allocation of this thread: it was counted against an empty countdown;
+            // start over from a random point, as if this allocation came first.
             seed(s);
-            s.until.set(gap(s, prof.mean));
-        }
-        let left = s
-            .until
-            .get()
-            .saturating_sub(size.min(i64::MAX as usize) as i64);
-        if left > 0 {
+            let left = gap(s, prof.mean).saturating_sub(size);
             s.until.set(left);
+            if left > 0 {
+                return;
+            }
+        }
+        if s.busy.get() {
+            // The profiler's own allocation (or one made while forking): not sampled.
+            s.until.set(gap(s, prof.mean).max(1));
             return;
         }
         s.busy.set(true);
+        sample(prof, p as usize, size as usize);
+        // After the sample: allocations the unwinder made meanwhile do not shorten the gap.
         s.until.set(gap(s, prof.mean).max(1));
-        sample(prof, p as usize, size);
         s.busy.set(false);
     });
 }

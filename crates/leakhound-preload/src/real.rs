@@ -69,10 +69,17 @@ macro_rules! optional {
 
 /// The real allocator, resolving it on first use; `None` while this thread is resolving it
 /// (then the caller serves the request from the bootstrap arena).
+#[inline(always)]
 pub fn get() -> Option<&'static Real> {
-    if let Some(r) = REAL.get() {
-        return Some(r);
+    match REAL.get() {
+        Some(r) => Some(r),
+        None => resolve(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn resolve() -> Option<&'static Real> {
     if RESOLVING.with(Cell::get) {
         return None;
     }

@@ -1,9 +1,13 @@
 //! The profiler's tables, mapped once at start-up with fixed bounds, so that recording a
 //! sample never allocates:
 //!
-//! - the **filter**: 2^18 one-byte counters (256 KiB) indexed by a hash of a block's address,
-//!   counting the sampled live blocks that hash there. A free of an unsampled block finds a
-//!   zero there and goes on after one load; at most one free in four looks further.
+//! - the **filter**: a bitmap of 2^16 bits (8 KiB, small enough to stay in the L1 cache) over
+//!   a hash of a block's address: a bit is set while some sampled live block hashes there. A
+//!   free of an unsampled block finds a zero and goes on after one load; the others look in
+//!   the live table. One byte per bit under the lock counts the blocks behind it (64 KiB).
+//!   With N sampled blocks live, about N / 65,536 of all frees look further: 0.6% for a
+//!   200 MiB heap at the default mean. (A 256 KiB byte filter read by every free cost 35% of
+//!   the CPU of an allocation-bound benchmark in cache misses; this one costs 2%.)
 //! - the **live table**: the sampled blocks still allocated (address, size, site), open
 //!   addressing in 2^17 slots of 24 bytes (3 MiB of address space), at most half full: 65,536
 //!   live samples, which at the default mean of 512 KiB is 32 GiB of live heap. Samples
@@ -16,7 +20,7 @@
 //! Memory is touched only as it is used: a program with a few hundred sites and a few
 //! thousand live samples costs well under 1 MiB.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Most return addresses kept per stack (innermost first).
@@ -26,7 +30,7 @@ pub const MAX_SITES: usize = 8192;
 const SITE_SLOTS: usize = 2 * MAX_SITES;
 const LIVE_SLOTS: usize = 1 << 17;
 const MAX_LIVE: usize = LIVE_SLOTS / 2;
-const FILTER_BITS: u32 = 18;
+const FILTER_BITS: u32 = 16;
 /// A live sample whose stack did not fit in the site table counts in the remainder.
 const OTHER: usize = usize::MAX;
 
@@ -65,8 +69,10 @@ unsafe impl Zeroable for Site {}
 unsafe impl Zeroable for Live {}
 // SAFETY: as above.
 unsafe impl Zeroable for u32 {}
-// SAFETY: an atomic u8 has the layout of a u8.
-unsafe impl Zeroable for AtomicU8 {}
+// SAFETY: as above.
+unsafe impl Zeroable for u8 {}
+// SAFETY: an atomic u64 has the layout of a u64.
+unsafe impl Zeroable for AtomicU64 {}
 
 /// `len` zeroed values in fresh anonymous memory that lives as long as the process (pages
 /// are reserved, not committed, until touched).
@@ -94,7 +100,8 @@ fn map<T: Zeroable>(len: usize) -> Option<&'static mut [T]> {
 
 /// The shared state of the hooks: the lock-free filter and the locked tables.
 pub struct Tables {
-    filter: &'static [AtomicU8],
+    /// Read by every free; written under the lock.
+    filter: &'static [AtomicU64],
     /// Everything else, under one lock taken only on sampled allocations, on frees that pass
     /// the filter, and by the reporter. A futex-based mutex, not a spin lock: with every
     /// allocation sampled, eight threads on two cores spinning for it starved the reporter
@@ -104,6 +111,9 @@ pub struct Tables {
 
 /// The locked tables.
 pub struct Inner {
+    /// Sampled live blocks behind each bit of the filter (255: too many to count, the bit
+    /// stays set).
+    filter_counts: &'static mut [u8],
     live: &'static mut [Live],
     live_len: usize,
     index: &'static mut [u32],
@@ -154,8 +164,9 @@ impl Tables {
     /// Maps the tables; `None` when the kernel refuses the memory (then nothing is sampled).
     pub fn new() -> Option<Tables> {
         Some(Tables {
-            filter: map::<AtomicU8>(1 << FILTER_BITS)?,
+            filter: map::<AtomicU64>((1 << FILTER_BITS) / 64)?,
             inner: Mutex::new(Inner {
+                filter_counts: map::<u8>(1 << FILTER_BITS)?,
                 live: map::<Live>(LIVE_SLOTS)?,
                 live_len: 0,
                 index: map::<u32>(SITE_SLOTS)?,
@@ -179,7 +190,8 @@ impl Tables {
     /// Whether `addr` may be a sampled live block: the one check a free pays.
     #[inline]
     pub fn maybe_sampled(&self, addr: usize) -> bool {
-        self.filter[filter_slot(addr)].load(Ordering::Relaxed) != 0
+        let slot = filter_slot(addr);
+        self.filter[slot / 64].load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
     }
 
     /// Records a sampled block with its stack.
@@ -208,12 +220,13 @@ impl Tables {
             }
         };
         t.insert_live(Live { addr, size, site });
-        let f = &self.filter[filter_slot(addr)];
-        let n = f.load(Ordering::Relaxed);
-        // A saturated counter stays saturated: that bucket always takes the slow path.
-        if n < u8::MAX {
-            f.store(n + 1, Ordering::Relaxed);
+        let slot = filter_slot(addr);
+        let n = &mut t.filter_counts[slot];
+        if *n == 0 {
+            self.filter[slot / 64].fetch_or(1 << (slot % 64), Ordering::Relaxed);
         }
+        // A saturated counter stays saturated: that bit stays set.
+        *n = n.saturating_add(1);
     }
 
     /// Forgets a sampled block being freed; false when `addr` was not sampled.
@@ -241,10 +254,13 @@ impl Tables {
                 (s.bytes, s.objects) = (0.0, 0.0);
             }
         }
-        let f = &self.filter[filter_slot(addr)];
-        let n = f.load(Ordering::Relaxed);
-        if n > 0 && n < u8::MAX {
-            f.store(n - 1, Ordering::Relaxed);
+        let slot = filter_slot(addr);
+        let n = &mut t.filter_counts[slot];
+        if *n > 0 && *n < u8::MAX {
+            *n -= 1;
+            if *n == 0 {
+                self.filter[slot / 64].fetch_and(!(1 << (slot % 64)), Ordering::Relaxed);
+            }
         }
         true
     }
