@@ -124,7 +124,9 @@ fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
     });
 }
 
-#[inline(never)]
+/// Inlined into the cold path, like `unwind::capture`: every frame of the profiler's own is
+/// one more for the unwinder to walk and skip.
+#[inline(always)]
 fn sample(prof: &Profiler, addr: usize, size: usize) {
     let mut frames = [0usize; MAX_FRAMES];
     let n = unwind::capture(&mut frames);

@@ -152,6 +152,7 @@ fn walk_frame_pointers(frames: &mut [usize], mut n: usize, mut fp: usize) -> usi
 
 /// Fills `frames` with the return addresses of the current stack, innermost first, leaving
 /// out the profiler's own frames; returns how many.
+#[inline(always)]
 pub fn capture(frames: &mut [usize]) -> usize {
     let mut w = Walk {
         frames,

@@ -226,3 +226,77 @@ fn the_target_outlives_a_killed_leakhound() {
     let text = std::fs::read_to_string(&done).unwrap();
     assert!(text.starts_with("leaked "), "{text:?}");
 }
+
+#[test]
+fn watch_gets_native_sites_from_a_program_started_with_agent_native() {
+    preload_next_to_bin();
+    let d = Dir::new();
+    let exe = compile_program(d.dir.path(), "sites.c", &[]);
+    // A name of its own, for `watch --name` (other tests run sites_c at the same time).
+    let named = d.path("watched_sites");
+    std::fs::copy(&exe, &named).unwrap();
+    let dir = d.dir.path().to_str().unwrap();
+    let printed = d.run(&[
+        "agent",
+        "--dir",
+        dir,
+        "--native",
+        "--native-sampling",
+        "16KiB",
+        "--native-interval",
+        "1s",
+    ]);
+    printed.expect_code(0);
+    // `export NAME='value'` lines, as a shell would take them.
+    let env: Vec<(String, String)> = printed
+        .stdout()
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect();
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let preload = get("LD_PRELOAD").expect("LD_PRELOAD printed");
+    assert!(preload.ends_with("libleakhound_preload.so"), "{preload}");
+    let socket = get("LEAKHOUND_AGENT_SOCKET").unwrap();
+    let watch = d
+        .cmd(&[
+            "watch",
+            "--name",
+            "^watched_sites$",
+            "--agent-socket",
+            &socket,
+            "--interval",
+            "1s",
+            "--for",
+            "16s",
+            "--format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut program = std::process::Command::new(&named)
+        .args(["14", "10000"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("NODE_OPTIONS")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = watch.wait_with_output().unwrap();
+    let _ = program.wait();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let top = &j["sites"][0]["stack"][0];
+    assert!(
+        top.as_str().unwrap_or("").starts_with("leak_one (sites.c:"),
+        "{j:#}"
+    );
+}
