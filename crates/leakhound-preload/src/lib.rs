@@ -276,6 +276,7 @@ fn start() {
         return;
     };
     unwind::init(own_text());
+    profiler::calibrate();
     let _ = report::CONFIG.set(report::Config {
         socket: socket.into(),
         interval: Duration::from_millis(interval.max(10)),

@@ -8,6 +8,7 @@
 //! makes live bytes per site unbiased.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::tables::{Tables, MAX_FRAMES};
@@ -43,9 +44,79 @@ thread_local! {
     };
 }
 
+/// Where this thread's `STATE` is relative to the thread pointer, once known (0 before).
+///
+/// Rust's thread-locals in a shared library use the general-dynamic TLS model: every access
+/// calls `__tls_get_addr`, the largest part of an unsampled malloc's cost. A library loaded
+/// with LD_PRELOAD has its TLS block in the static TLS area, at the same distance from the
+/// thread pointer in every thread (the ELF TLS ABI), so that distance, measured once, gives
+/// the address with two instructions.
+static STATE_OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+/// The thread pointer: `%fs:0` holds it on x86-64, `tpidr_el0` on aarch64.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn thread_pointer() -> isize {
+    let tp: isize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads the word at %fs:0, the thread control block's pointer to itself (always
+    // mapped for a running thread); writes nothing, touches no stack or flags.
+    unsafe {
+        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp,
+            options(nostack, preserves_flags, readonly, pure))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads the thread ID register; writes nothing, touches no stack or flags.
+    unsafe {
+        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, preserves_flags, nomem, pure))
+    };
+    tp
+}
+
+/// This thread's state's distance from the thread pointer, by way of the thread-local itself.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn measured_offset() -> isize {
+    STATE.with(|s| s as *const ThreadState as isize) - thread_pointer()
+}
+
+/// Measures the distance in this thread (a second one after `init`'s): the fast path is
+/// taken only if two threads agree, which they do exactly when the TLS block is static.
+pub fn calibrate() {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let here = measured_offset();
+        let first = FIRST_OFFSET.load(Ordering::Relaxed);
+        if first == 0 {
+            FIRST_OFFSET.store(here, Ordering::Relaxed);
+        } else if first == here && here != 0 {
+            STATE_OFFSET.store(here, Ordering::Relaxed);
+        }
+    }
+}
+
+static FIRST_OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+/// This thread's state, through the thread pointer once calibrated, else the thread-local.
+#[inline(always)]
+fn with_state<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let off = STATE_OFFSET.load(Ordering::Relaxed);
+        if off != 0 {
+            let p = thread_pointer().wrapping_add(off) as *const ThreadState;
+            // SAFETY: two threads found their STATE at the thread pointer plus `off`, so the
+            // library's TLS block is static and every thread's STATE is there (ELF TLS ABI);
+            // it is this thread's own, initialised before the thread ran, and only ever
+            // shared-borrowed (its fields are Cells), like STATE.with would give it.
+            return f(unsafe { &*p });
+        }
+    }
+    STATE.with(f)
+}
+
 /// Marks this thread as the profiler's own (or not): its allocations are never sampled.
 pub fn set_busy(busy: bool) -> bool {
-    STATE.with(|s| s.busy.replace(busy))
+    with_state(|s| s.busy.replace(busy))
 }
 
 fn next_random(s: &ThreadState) -> u64 {
@@ -85,7 +156,7 @@ pub fn on_alloc(p: *mut std::ffi::c_void, size: usize) {
         return;
     };
     let size = size.min(i64::MAX as usize) as i64;
-    let crossed = STATE.with(|s| {
+    let crossed = with_state(|s| {
         let left = s.until.get().wrapping_sub(size);
         s.until.set(left);
         left <= 0
@@ -100,7 +171,7 @@ pub fn on_alloc(p: *mut std::ffi::c_void, size: usize) {
 #[cold]
 #[inline(never)]
 fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
-    STATE.with(|s| {
+    with_state(|s| {
         if s.rng.get() == 0 {
             // First allocation of this thread: it was counted against an empty countdown;
             // start over from a random point, as if this allocation came first.
@@ -142,7 +213,7 @@ pub fn on_free(p: *mut std::ffi::c_void) {
     if !prof.tables.maybe_sampled(p as usize) {
         return;
     }
-    STATE.with(|s| {
+    with_state(|s| {
         // A thread of the profiler, or one that is forking (holding the lock), never frees a
         // sampled block through here; skipping it keeps the lock from being taken twice.
         if s.busy.get() {

@@ -60,6 +60,8 @@ pub fn spawn() {
 
 fn run() {
     set_busy(true);
+    // A second thread's view of where thread state lies: enables the fast path.
+    crate::profiler::calibrate();
     let (Some(cfg), Some(prof)) = (CONFIG.get(), PROFILER.get()) else {
         return;
     };
