@@ -18,7 +18,7 @@ fn buffer_leak(node_args: &[&str]) -> Vec<Vec<String>> {
     let mut args: Vec<&str> = node_args.to_vec();
     args.push(&fixture);
     let env = [("LEAK", "buffer"), ("DURATION", "20"), ("RATE", "200")];
-    let mut p = start(Path::new("node"), &args, 32 * 1024, 500, &env);
+    let mut p = start(None, Path::new("node"), &args, 32 * 1024, 500, &env);
     let pid = p.pid();
     let (reports, out) = p.collect(&[pid], Duration::from_secs(120));
     assert!(out.iter().any(|l| l.starts_with("requests ")), "{out:?}");

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{compile, preload, start, start_with};
+use common::{compile, preload, start};
 
 #[test]
 fn stress_with_every_allocation_sampled() {
@@ -17,7 +17,7 @@ fn stress_with_every_allocation_sampled() {
     // between samples (every allocation is unwound and recorded, every free looked up).
     let dir = tempfile::tempdir().unwrap();
     let exe = compile(dir.path(), "stress.c");
-    let mut p = start(&exe, &["10", "8"], 1, 500, &[]);
+    let mut p = start(None, &exe, &["10", "8"], 1, 500, &[]);
     let pid = p.pid();
     let (reports, out) = p.collect(&[pid], Duration::from_secs(120));
     assert!(out.iter().any(|l| l.starts_with("ok checksum")), "{out:?}");
@@ -39,7 +39,7 @@ fn stress_with_every_allocation_sampled() {
 fn fork_while_threads_allocate_and_the_child_profiles_itself() {
     let dir = tempfile::tempdir().unwrap();
     let exe = compile(dir.path(), "forker.c");
-    let mut p = start(&exe, &["200", "3"], 4096, 300, &[]);
+    let mut p = start(None, &exe, &["200", "3"], 4096, 300, &[]);
     let parent = p.pid();
     let (reports, out) = p.collect(&[parent], Duration::from_secs(120));
     assert!(out.iter().any(|l| l == "forked 200"), "{out:?}");
@@ -113,7 +113,7 @@ fn exec_leaves_the_profiler_behind_unless_asked() {
 fn a_killed_target_leaves_leakhound_working() {
     let dir = tempfile::tempdir().unwrap();
     let exe = compile(dir.path(), "sites.c");
-    let mut p = start(&exe, &["60", "2000"], 16384, 200, &[]);
+    let mut p = start(None, &exe, &["60", "2000"], 16384, 200, &[]);
     let pid = p.pid();
     let t0 = Instant::now();
     while p.listener.take_sites(&[pid]).is_empty() {
@@ -123,7 +123,7 @@ fn a_killed_target_leaves_leakhound_working() {
     p.child.kill().unwrap();
     p.child.wait().unwrap();
     // The same listener (as leakhound would) serves the next process.
-    let mut q = start_with(p.listener, &exe, &["1.5", "2000"], 16384, 200, &[]);
+    let mut q = start(Some(p.listener), &exe, &["1.5", "2000"], 16384, 200, &[]);
     let qpid = q.pid();
     let (reports, _) = q.collect(&[qpid], Duration::from_secs(60));
     assert!(!reports.is_empty());

@@ -29,7 +29,7 @@ fn check_three_sites(
 ) -> Vec<Vec<String>> {
     let dir = tempfile::tempdir().unwrap();
     let exe = compile(dir.path(), program);
-    let mut p = start(&exe, args, SAMPLING, 500, &[]);
+    let mut p = start(None, &exe, args, SAMPLING, 500, &[]);
     let pid = p.pid();
     let (reports, out) = p.collect(&[pid], Duration::from_secs(120));
     assert!(reports.len() >= 30, "{} reports", reports.len());

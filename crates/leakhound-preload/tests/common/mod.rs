@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use leakhound_analysis::sites::{judge_sites, SiteFinding, SiteSeries, OTHER};
@@ -14,64 +14,20 @@ use leakhound_analysis::{Config, Load};
 use leakhound_probe::agent::AgentListener;
 use leakhound_probe::sites::SitesReport;
 
-/// The preload library, built by cargo into this test's target directory. `cargo test` does
-/// not build a cdylib for its own crate's integration tests (there is nothing to link), so
-/// the first call builds it with the same cargo, profile and target directory (once per test
-/// process; later builds are no-ops).
+mod programs;
+#[allow(unused_imports)]
+pub use programs::compile_program;
+
+/// The preload library, built into this test's target directory (target/<profile>).
 pub fn preload() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            // target/<profile>/deps/<test> -> target/<profile>
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-            let target_dir = profile_dir.parent().unwrap();
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "leakhound-preload",
-                    "--target-dir",
-                ])
-                .arg(target_dir);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cargo.arg("--release");
-            }
-            let status = cargo.status().expect("cargo");
-            assert!(status.success(), "building the preload library failed");
-            let so = profile_dir.join("libleakhound_preload.so");
-            assert!(so.exists(), "{} not built", so.display());
-            so
-        })
-        .clone()
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>
+    programs::build_preload(exe.parent().and_then(Path::parent).unwrap())
 }
 
-pub fn program_source(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/programs")
-        .join(name)
-}
-
-/// Compiles a test program (C or C++ by extension) the way the issue asks: optimised, without
-/// frame pointers, with debug information.
+/// Compiles a test program into `dir`.
 pub fn compile(dir: &Path, source: &str) -> PathBuf {
-    let src = program_source(source);
-    let out = dir.join(source.replace('.', "_"));
-    let compiler = if source.ends_with(".cpp") {
-        "g++"
-    } else {
-        "gcc"
-    };
-    let status = Command::new(compiler)
-        .args(["-O2", "-fomit-frame-pointer", "-g", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .unwrap_or_else(|e| panic!("{compiler}: {e}"));
-    assert!(status.success(), "{compiler} {}", src.display());
-    out
+    compile_program(dir, source, &[])
 }
 
 /// A program running under the profiler, reporting to `listener`.
@@ -82,27 +38,16 @@ pub struct Profiled {
 }
 
 /// Starts `program` with the preload library, reporting every `interval_ms` with a mean of
-/// `sampling` bytes between samples.
+/// `sampling` bytes between samples, to a new listener or the one given.
 pub fn start(
+    listener: Option<AgentListener>,
     program: &Path,
     args: &[&str],
     sampling: u64,
     interval_ms: u64,
     env: &[(&str, &str)],
 ) -> Profiled {
-    let listener = AgentListener::bind_private().unwrap();
-    start_with(listener, program, args, sampling, interval_ms, env)
-}
-
-/// [`start`] reporting to an existing listener.
-pub fn start_with(
-    listener: AgentListener,
-    program: &Path,
-    args: &[&str],
-    sampling: u64,
-    interval_ms: u64,
-    env: &[(&str, &str)],
-) -> Profiled {
+    let listener = listener.unwrap_or_else(|| AgentListener::bind_private().unwrap());
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload())

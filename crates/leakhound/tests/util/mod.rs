@@ -185,60 +185,13 @@ pub fn node_available() -> bool {
     ok
 }
 
-/// The native profiler library next to the leakhound binary, where `run --native-sites`
-/// looks for it. `cargo test -p leakhound` does not build the cdylib of another crate, so the
-/// first call builds it with the same cargo, profile and target directory (a no-op when it
-/// is fresh).
-pub fn preload_next_to_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let profile_dir = bin().parent().unwrap().to_path_buf();
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "leakhound-preload",
-                    "--target-dir",
-                ])
-                .arg(profile_dir.parent().unwrap());
-            if profile_dir.ends_with("release") {
-                cargo.arg("--release");
-            }
-            assert!(
-                cargo.status().expect("cargo").success(),
-                "building the preload"
-            );
-            let so = profile_dir.join("libleakhound_preload.so");
-            assert!(so.exists(), "{} not built", so.display());
-            so
-        })
-        .clone()
-}
+#[path = "../../../leakhound-preload/tests/common/programs.rs"]
+mod programs;
+#[allow(unused_imports)]
+pub use programs::compile_program;
 
-/// Compiles one of the native profiler's test programs
-/// (crates/leakhound-preload/tests/programs) with gcc or g++ into `dir`, optimised, without
-/// frame pointers, with debug information, plus `extra` flags.
-pub fn compile_program(dir: &Path, source: &str, extra: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../leakhound-preload/tests/programs")
-        .join(source);
-    let out = dir.join(format!("{}{}", source.replace('.', "_"), extra.join("")));
-    let compiler = if source.ends_with(".cpp") {
-        "g++"
-    } else {
-        "gcc"
-    };
-    let ok = Command::new(compiler)
-        .args(["-O2", "-fomit-frame-pointer", "-g", "-pthread"])
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .unwrap_or_else(|e| panic!("{compiler}: {e}"));
-    assert!(ok.success(), "{compiler} {}", src.display());
-    out
+/// The native profiler library next to the leakhound binary, where `run --native-sites`
+/// looks for it (built on first use).
+pub fn preload_next_to_bin() -> PathBuf {
+    programs::build_preload(bin().parent().unwrap())
 }
