@@ -34,7 +34,7 @@ pub use attribution::{
     attribute, fleet_attribution, memory_kind, rate_ratio, Attribution, AttributionReport, Counter,
     MemoryKind, RateRatio,
 };
-pub use sequential::SequentialLooks;
+pub use sequential::{SequentialLooks, DEFAULT_MIN_SOAK};
 pub use verdict::{
     analyze, analyze_with, default_tolerance, Config, Finding, InputError, Load, Note, Pattern,
     Verdict, DEFAULT_CONFIDENCE,

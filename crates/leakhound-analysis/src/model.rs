@@ -2,7 +2,7 @@
 //! dummies (jumps) and daily/weekly harmonics; and a saturating warm-up term. Time is in days from
 //! the first floor point, so slopes come out in units per day.
 
-use crate::regression::{gls_ar1_prior, t_quantile, FitError, LinearFit, Rho};
+use crate::regression::{gls_ar1_prior, FitError, LinearFit, Rho};
 
 pub(crate) const DAY: f64 = 86400.0;
 
@@ -60,7 +60,7 @@ impl SlopeFit {
     }
 
     pub fn ci(&self, level: f64) -> (f64, f64) {
-        let q = t_quantile(0.5 + level / 2.0, self.df);
+        let q = crate::regression::interval_quantile(level, self.df);
         (self.slope - q * self.se, self.slope + q * self.se)
     }
 }

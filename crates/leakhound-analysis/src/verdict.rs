@@ -589,7 +589,7 @@ pub fn analyze_with(
         && restarts.is_empty()
         && pattern_if_leak == Pattern::Steady
     {
-        let q = crate::regression::t_quantile(0.5 + cfg.confidence / 2.0, chosen.df);
+        let q = crate::regression::interval_quantile(cfg.confidence, chosen.df);
         finding.warmup_ruled_out_seconds =
             warmup_ruled_out(&x, v, &base, &chosen, q, tol).map(|tau| 3.0 * tau * DAY);
     }

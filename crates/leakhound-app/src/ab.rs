@@ -12,7 +12,9 @@ use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::input;
 use crate::sampling::{Clock, Sampler, Target, TargetSpec};
-use crate::session::{sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until};
+use crate::session::{
+    sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until, DEFAULT_MIN_SOAK,
+};
 
 /// Seconds between SIGTERM and SIGKILL when stopping the variants.
 const GRACE: f64 = 5.0;
@@ -89,6 +91,7 @@ pub fn ab(db: &Path, a: &Ab, observer: &mut dyn Observer) -> anyhow::Result<Comp
         until: Until::AbConclusive,
         look_always: false,
         looks: a.sampling.policy.clone(),
+        min_soak: DEFAULT_MIN_SOAK,
     };
     let end = sample_loop(&mut sampler, &mut children, &stop, &opts, observer);
     for c in &mut children {

@@ -26,6 +26,8 @@ pub struct Soak {
     pub sampling: Sampling,
     /// Stop as soon as a sequential look is conclusive.
     pub until_verdict: bool,
+    /// The shortest soak a verdict stops, seconds ([`crate::session::DEFAULT_MIN_SOAK`]).
+    pub min_soak: f64,
     /// Where the command's output goes, instead of leakhound's stdout and stderr.
     pub output: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL when stopping the command.
@@ -202,6 +204,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         },
         look_always: false,
         looks: s.sampling.policy.clone(),
+        min_soak: s.min_soak,
     };
     let mut children = [child];
     let end = sample_loop(&mut sampler, &mut children, &stop, &opts, observer);

@@ -16,7 +16,9 @@ use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::policy::Policy;
 use crate::sampling::{Clock, Sampler, Scrapes, Target, TargetSpec};
-use crate::session::{sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until};
+use crate::session::{
+    sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until, DEFAULT_MIN_SOAK,
+};
 
 /// The targets of a watch and the tightest memory limit that applies to them.
 #[derive(Debug, Default)]
@@ -136,6 +138,7 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         // The looks (printed, exported) have always used the default tolerance and limit; the
         // verdict at the end takes the user's.
         looks: Policy::with_load(w.sampling.policy.load),
+        min_soak: DEFAULT_MIN_SOAK,
     };
     let end = sample_loop(&mut sampler, &mut [], &stop, &opts, observer)?;
     conclude(&mut sampler, &end, &w.sampling.policy)

@@ -29,6 +29,23 @@ fn ci(f: &Finding, unit: &str) -> String {
     }
 }
 
+/// What one event of a counter is called: `node.http.client.requests` and
+/// `leaky_requests_total` count a "request", `app.jobs` a "job".
+pub fn event_noun(counter: &str) -> String {
+    let base = counter
+        .trim_end_matches("_total")
+        .trim_end_matches(".total")
+        .trim_end_matches("_count")
+        .trim_end_matches(".count");
+    let last = base.rsplit(['.', '_']).next().unwrap_or(base);
+    let noun = last.strip_suffix('s').unwrap_or(last);
+    if noun.is_empty() {
+        "event".into()
+    } else {
+        noun.to_string()
+    }
+}
+
 /// What the attribution says, as a clause: the counter that tracks the growth, or why none
 /// can be named.
 pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
@@ -40,12 +57,7 @@ pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
             best.counter, best.explained
         ));
     }
-    let per = best
-        .counter
-        .rsplit('.')
-        .next()
-        .unwrap_or(&best.counter)
-        .trim_end_matches('s');
+    let per = event_noun(&best.counter);
     let mut s = format!(
         "growth tracks {} at {}/{} (95% CI {})",
         best.counter,
@@ -64,7 +76,7 @@ pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
     {
         let other = if a == &best.counter { b } else { a };
         s.push_str(&format!(
-            ", in lockstep with {other} (cannot tell them apart)"
+            ", in lockstep with {other} (this run cannot tell them apart; an A/B that changes one can)"
         ));
     }
     Some(s)
@@ -230,6 +242,14 @@ mod tests {
         assert!(s.starts_with("leak: rss floor grows at 7."), "{s}");
         assert!(s.contains("95% CI"), "{s}");
         assert!(s.contains("hits the 2.00 GiB limit in"), "{s}");
+    }
+
+    #[test]
+    fn events_are_named_by_their_counter() {
+        assert_eq!(event_noun("node.http.client.requests"), "request");
+        assert_eq!(event_noun("leaky_requests_total"), "request");
+        assert_eq!(event_noun("app.jobs"), "job");
+        assert_eq!(event_noun("replay.requests"), "request");
     }
 
     #[test]

@@ -130,6 +130,10 @@ pub struct RunArgs {
     /// although the verdict is checked repeatedly)
     #[arg(long)]
     pub until_verdict: bool,
+    /// With --until-verdict, the shortest soak a verdict may stop: growth seen for less cannot
+    /// be told from a cache that is still filling
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub min_soak: String,
     /// Send the command's stdout and stderr to this file instead of the terminal
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -277,3 +277,96 @@ fn agent_printed_for_watch_reports_from_a_node_started_by_hand() {
     );
     assert!(requests.last().unwrap().1 > requests[0].1, "{requests:?}");
 }
+
+/// Issue 18's scene: a client keeping 4 KiB per request, its rate switching between 40/s and
+/// 600/s every 10 s, and a decoy counter ticking at a steady 250/s. Under a minute, the first
+/// line already names the leaking runtime series, the counter (with the server's, which counts
+/// the same requests, as one group) and about 4 KiB per request.
+#[test]
+fn the_first_line_names_what_leaks_the_counter_and_the_cost_per_request() {
+    if !node_available() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let d = Dir::new();
+    let r = d.run_env(
+        &[
+            "run",
+            "--for",
+            "45s",
+            "--output",
+            d.path("app.log").to_str().unwrap(),
+            "--",
+            "node",
+            fixture().to_str().unwrap(),
+        ],
+        &[
+            ("LEAK", "buffer"),
+            ("LEAK_BYTES", "4096"),
+            ("SWITCH", "40,600"),
+            ("PERIOD", "10"),
+            ("DECOY", "250"),
+            ("DURATION", "60"),
+        ],
+    );
+    r.expect_code(0);
+    let err = r.stderr();
+    let first = err
+        .lines()
+        .find(|l| {
+            l.starts_with("leak:") || l.starts_with("inconclusive:") || l.starts_with("no leak:")
+        })
+        .unwrap_or_else(|| panic!("no verdict\n{}", r.describe()));
+    assert!(first.starts_with("leak: "), "{first}");
+    assert!(
+        ["rss", "node.external", "node.array_buffers"]
+            .iter()
+            .any(|s| first.starts_with(&format!("leak: {s} "))),
+        "{first}"
+    );
+    assert!(first.contains("growth tracks node.http."), "{first}");
+    assert!(!first.contains("app.ticks"), "the decoy leads: {first}");
+    // "... growth tracks node.http.server.requests at 4.00 KiB/request (95% CI ..."
+    let per = first
+        .split("growth tracks node.http.")
+        .nth(1)
+        .and_then(|s| s.split(" at ").nth(1))
+        .and_then(|s| s.split(" KiB/request").next())
+        .unwrap_or_else(|| panic!("no bytes per request: {first}"));
+    let kib: f64 = per.parse().unwrap_or_else(|_| panic!("{per:?} in {first}"));
+    assert!((kib - 4.0).abs() <= 1.0, "{kib} KiB per request: {first}");
+    assert!(first.contains("in lockstep with node.http."), "{first}");
+
+    let j = d.run(&["analyze", "--format", "json"]).json();
+    let ext = find(&j, "node.external");
+    assert_eq!(ext["verdict"], "leak", "{ext:#}");
+    let attribution = ext["attribution"].as_array().unwrap();
+    assert!(
+        attribution[0]["counter"]
+            .as_str()
+            .unwrap()
+            .starts_with("node.http."),
+        "{attribution:#?}"
+    );
+    let b = attribution[0]["bytes_per_event"].as_f64().unwrap();
+    assert!((b - 4096.0).abs() < 0.25 * 4096.0, "{b}");
+    let rss = find(&j, "rss");
+    if rss["verdict"] == "leak" {
+        assert!(
+            !rss["attribution"].as_array().unwrap().is_empty(),
+            "{rss:#}"
+        );
+    }
+    let groups = ext["attribution_inseparable"].as_array().unwrap();
+    assert!(
+        groups
+            .iter()
+            .any(|p| p.to_string().contains("node.http.client.requests")
+                && p.to_string().contains("node.http.server.requests")),
+        "{groups:?}"
+    );
+    assert!(
+        !groups.iter().any(|p| p.to_string().contains("app.ticks")),
+        "{groups:?}"
+    );
+}

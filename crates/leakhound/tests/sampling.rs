@@ -257,6 +257,8 @@ fn until_verdict_stops_a_leaking_soak_early_and_fail_on_gates_it() {
         "--for",
         "120s",
         "--until-verdict",
+        "--min-soak",
+        "30s",
         "--fail-on",
         "leak",
         "--format",

@@ -9,9 +9,15 @@
 //! - `leaky service [--leak BYTES] [--rate PER_S | --rate-env VAR] [--period SECS] [--garbage MIB] [--for SECS]`:
 //!   simulated requests at a rate that swings ±80% around PER_S over PERIOD; each request
 //!   keeps BYTES forever (the leak) and makes short-lived garbage that is freed in bursts
-//!   (a sawtooth of about MIB, in chunks of `--garbage-chunk` bytes). Prints the cumulative request count to stdout once a second.
+//!   (a sawtooth of about MIB, in chunks of `--garbage-chunk` bytes). Prints the cumulative request count to stdout once a second;
+//!   with `--metrics-port PORT` also serves it as `leaky_requests_total` at
+//!   http://127.0.0.1:PORT/metrics, the way a service exposes its counters to Prometheus.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -109,6 +115,11 @@ fn service(args: &[String]) -> Result<(), String> {
     let chunk: usize = opt(args, "--garbage-chunk", 16 * 1024)?;
     let for_secs: f64 = opt(args, "--for", 3600.0)?;
     let garbage_limit = (garbage_mib * 1048576.0) as usize;
+    let served = Arc::new(AtomicU64::new(0));
+    let metrics_port: u16 = opt(args, "--metrics-port", 0)?;
+    if metrics_port > 0 {
+        serve_metrics(metrics_port, Arc::clone(&served))?;
+    }
     let start = Instant::now();
     let mut leaked: Vec<Box<[u8]>> = Vec::new();
     let mut garbage: Vec<Vec<u8>> = Vec::new();
@@ -124,6 +135,7 @@ fn service(args: &[String]) -> Result<(), String> {
         while owed >= 1.0 {
             owed -= 1.0;
             requests += 1;
+            served.store(requests, Ordering::Relaxed);
             if leak > 0 {
                 leaked.push(vec![(requests % 251) as u8 | 1; leak].into_boxed_slice());
             }
@@ -146,5 +158,28 @@ fn service(args: &[String]) -> Result<(), String> {
     }
     std::hint::black_box(&leaked);
     println!("requests {requests}");
+    Ok(())
+}
+
+/// Serves the request count in the Prometheus text format on 127.0.0.1:`port`, one short
+/// answer per connection, on a thread of its own.
+fn serve_metrics(port: u16, served: Arc<AtomicU64>) -> Result<(), String> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| format!("--metrics-port {port}: {e}"))?;
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let body = format!(
+                "# HELP leaky_requests_total Requests handled.\n# TYPE leaky_requests_total counter\nleaky_requests_total {}\n",
+                served.load(Ordering::Relaxed)
+            );
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
     Ok(())
 }

@@ -15,13 +15,20 @@ use crate::kinds::scraped_unit;
 pub struct Scrapes {
     urls: Vec<Uri>,
     scraper: Scraper,
+    /// When the first poll happened: a command started with the session needs a moment
+    /// before its endpoint answers.
+    first_poll: Option<std::time::Instant>,
 }
+
+/// How long after the first poll an endpoint that does not answer yet is not worth a warning.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
 impl Scrapes {
     /// Reads `urls`, giving up on one after 2 s.
     pub fn new(urls: Vec<Uri>) -> std::io::Result<Scrapes> {
         Ok(Scrapes {
             urls,
+            first_poll: None,
             scraper: Scraper::new(Duration::from_secs(2))?,
         })
     }
@@ -29,6 +36,11 @@ impl Scrapes {
 
 impl Source for Scrapes {
     fn poll(&mut self, out: &mut Readings<'_>) {
+        let starting = self
+            .first_poll
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed()
+            < STARTUP_GRACE;
         for url in &self.urls {
             let samples = match self
                 .scraper
@@ -37,7 +49,9 @@ impl Source for Scrapes {
             {
                 Ok(s) => s,
                 Err(e) => {
-                    out.warn(format!("scrape {url}: {e}"));
+                    if !starting {
+                        out.warn(format!("scrape {url}: {e}"));
+                    }
                     continue;
                 }
             };

@@ -86,5 +86,13 @@ pub(super) fn look(
     };
     observer.looked(first);
     let v = first.finding.verdict;
-    Ok((opts.until == Until::Verdict && v != Verdict::Inconclusive).then_some(v))
+    if opts.until != Until::Verdict || v == Verdict::Inconclusive {
+        return Ok(None);
+    }
+    let s = &first.series;
+    let cfg = opts.looks.config(&s.v, s.is_bytes(), None, &[]);
+    Ok(
+        leakhound_analysis::sequential::stops(&s.t, &s.v, &cfg, &first.finding, opts.min_soak)
+            .then_some(v),
+    )
 }

@@ -98,7 +98,12 @@ pub struct SessionOptions {
     pub look_always: bool,
     /// The policy of the looks and of the verdicts exported.
     pub looks: Policy,
+    /// With `until`: the shortest soak a verdict may stop it at, seconds. Growth seen for less
+    /// cannot be told from a cache or a pool that is still filling.
+    pub min_soak: f64,
 }
+
+pub use leakhound_analysis::DEFAULT_MIN_SOAK;
 
 /// What the loop tells about its progress.
 pub trait Observer {

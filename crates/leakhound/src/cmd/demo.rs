@@ -10,6 +10,7 @@ use leakhound_report::units::format_duration;
 use crate::cli::{DemoArgs, Format};
 use crate::cmd::run::{soak_and_print, Printing};
 use crate::options::duration;
+use leakhound_app::{input, judge, user};
 
 /// The demo's tolerance: 1 MiB/day, the default for a service of its size, said explicitly.
 const TOLERANCE: f64 = 1048576.0;
@@ -20,7 +21,8 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
     eprintln!(
         "leakhound demo: a simulated service handles ~100 requests/s (swinging ±80% every 20 s),\n\
          frees its garbage in bursts (a sawtooth of ~4 MiB) and keeps 2 KiB of every request\n\
-         forever. leakhound samples it every 0.5 s for {} and judges the floor.\n",
+         forever; it counts its requests on a Prometheus endpoint. leakhound samples it every\n\
+         0.5 s for {}, scrapes the counter, and judges the floor.\n",
         format_duration(secs)
     );
     let workload = [
@@ -41,12 +43,21 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
     let mut command = vec![exe.display().to_string()];
     command.extend(workload.iter().map(|s| s.to_string()));
     command.push(format!("{}", secs + 5.0));
+    // The service counts its requests where Prometheus would read them; leakhound scrapes them
+    // too, so the verdict can say what the leak follows.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())?;
+    command.extend(["--metrics-port".to_string(), port.to_string()]);
+    let metrics: leakhound_net::Uri = format!("http://127.0.0.1:{port}/metrics")
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let soak = Soak {
         sampling: Sampling {
             interval: 0.5,
             duration: Some(secs),
             smaps: true,
-            scrapes: Vec::new(),
+            scrapes: vec![metrics],
             sites: None,
             policy: Policy {
                 tolerance: Some(TOLERANCE),
@@ -54,6 +65,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             },
         },
         until_verdict: false,
+        min_soak: leakhound_app::session::DEFAULT_MIN_SOAK,
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: 2.0,
         agent: false,
@@ -66,9 +78,19 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
         fail_on: None,
     };
     let gate = soak_and_print(db, &soak, &printing)?;
+    let report = std::env::temp_dir().join("leakhound-demo-report.html");
+    let input = input::resolve(db, None)?;
+    let verdicts = judge::judge_all(&input, &[], &soak.sampling.policy)?;
+    let page = judge::report_output(&input, &verdicts)
+        .html(&judge::report_meta(&input))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::write(&report, page)
+        .map_err(|e| user(format!("cannot write {}: {e}", report.display())))?;
     eprintln!(
-        "\nNext: `leakhound runs` lists it, `leakhound analyze --format json` gives the verdict as JSON,\n\
-         `leakhound export RUN` writes the samples as CSV."
+        "\nThe report, with charts: {}\n\
+         Next: `leakhound runs` lists it, `leakhound analyze --format json` gives the verdict as JSON,\n\
+         `leakhound export RUN` writes the samples as CSV.",
+        report.display()
     );
     Ok(gate)
 }

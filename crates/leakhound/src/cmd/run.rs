@@ -30,6 +30,7 @@ pub fn run(db: &Path, args: &RunArgs) -> anyhow::Result<bool> {
             default_load(replay.as_ref().map(|p| p.pacing)),
         )?,
         until_verdict: args.until_verdict,
+        min_soak: duration("--min-soak", &args.min_soak)?,
         output: args.output.clone(),
         grace: duration("--grace", &args.grace)?,
         agent: !args.no_agent,
