@@ -296,22 +296,27 @@ fn start() {
 
 /// Whether the program's calls to malloc reach this library: not when the executable defines
 /// its own malloc (a custom allocator linked in), which the loader then prefers.
+///
+/// Asked by calling malloc as the program would and seeing whether this library's hook saw
+/// it: comparing addresses does not work, since a non-PIE executable (node) makes its PLT
+/// stub the canonical address of malloc even when the stub leads here.
 fn malloc_is_ours() -> bool {
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loader's tables.
-    let seen = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr()) };
-    // Not `malloc as usize`: inside a shared library, the address of an exported function is
-    // itself looked up through the global scope and would be the program's malloc too. A
-    // private function's address is this library's own.
-    object_base(seen.cast_const()) == object_base(own_text as *const c_void)
-}
-
-/// The load address of the object holding `addr`.
-fn object_base(addr: *const c_void) -> Option<usize> {
-    // SAFETY: an all-zero Dl_info (null pointers) is a valid value of the plain C struct.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads the loader's tables and writes the live local `info`.
-    let found = unsafe { libc::dladdr(addr, &mut info) };
-    (found != 0).then_some(info.dli_fbase as usize)
+    let m = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr()) };
+    // SAFETY: as above.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"free".as_ptr()) };
+    if m.is_null() || f.is_null() {
+        return false;
+    }
+    // SAFETY: the global definition of `malloc` has this C signature.
+    let m = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn(usize) -> *mut c_void>(m) };
+    // SAFETY: the global definition of `free` has this C signature.
+    let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut c_void)>(f) };
+    profiler::PROBE_SEEN.store(false, std::sync::atomic::Ordering::Relaxed);
+    let p = m(profiler::PROBE_SIZE);
+    // SAFETY: `p` came from the same allocator's malloc just now (or is null).
+    unsafe { f(p) };
+    profiler::PROBE_SEEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The address range of this library's code, whose frames are left out of stacks.

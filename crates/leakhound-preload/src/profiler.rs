@@ -8,7 +8,7 @@
 //! makes live bytes per site unbiased.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::tables::{Tables, MAX_FRAMES};
@@ -22,6 +22,12 @@ pub struct Profiler {
     /// The tables.
     pub tables: Tables,
 }
+
+/// An unusual size the constructor allocates through the program's malloc before the profiler
+/// is set, to learn whether the call reaches this library (see `malloc_is_ours`).
+pub const PROBE_SIZE: usize = 23_131;
+/// Set when the probe allocation passed through this library's malloc.
+pub static PROBE_SEEN: AtomicBool = AtomicBool::new(false);
 
 /// Set by the constructor; read by every hook with one atomic load.
 pub static PROFILER: OnceLock<Profiler> = OnceLock::new();
@@ -153,6 +159,10 @@ fn seed(s: &ThreadState) {
 #[inline(always)]
 pub fn on_alloc(p: *mut std::ffi::c_void, size: usize) {
     let Some(prof) = PROFILER.get() else {
+        // Only before the profiler starts (or when it never does): the constructor's probe.
+        if size == PROBE_SIZE {
+            PROBE_SEEN.store(true, Ordering::Relaxed);
+        }
         return;
     };
     let size = size.min(i64::MAX as usize) as i64;

@@ -22,6 +22,9 @@ fn buffer_leak(node_args: &[&str]) -> Vec<Vec<String>> {
     let pid = p.pid();
     let (reports, out) = p.collect(&[pid], Duration::from_secs(120));
     assert!(out.iter().any(|l| l.starts_with("requests ")), "{out:?}");
+    // node is not PIE: its PLT stub is malloc's canonical address, yet its calls reach here.
+    let status = p.listener.native_status(&[pid]);
+    assert!(status[0].1.hooked, "{status:?}");
     let findings = judge(&reports);
     let all = describe(&findings);
     // The fixture's request rate triples halfway and swings, and V8 splits the leak between

@@ -109,13 +109,10 @@ fn cpp_new_leak() {
         "sites.cpp",
         &[SECONDS, &RATE.to_string()],
         &[
-            "operator new(unsigned long) (libstdc++",
-            "app::Session::remember(unsigned long) (sites.cpp:",
+            "operator new (libstdc++",
+            "app::Session::remember (sites.cpp:",
             "main (sites.cpp:",
         ],
-        [
-            "app::churn(unsigned long) (sites.cpp:",
-            "app::Cache::put(unsigned long) (sites.cpp:",
-        ],
+        ["app::churn (sites.cpp:", "app::Cache::put (sites.cpp:"],
     );
 }

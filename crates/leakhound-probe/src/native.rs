@@ -220,33 +220,69 @@ fn clip(mut s: String) -> String {
     s
 }
 
+/// A demangled C++ name without its parameter list and qualifiers:
+/// `v8::internal::Heap::Allocate(std::function<void* (unsigned long)> const&, unsigned long)
+/// const [clone .part.0]` becomes `v8::internal::Heap::Allocate`. Overloads then share a
+/// frame; in exchange stacks are readable, and a node stack takes a third of the memory.
+fn without_parameters(name: &str) -> &str {
+    let mut s = name.trim_end();
+    loop {
+        let before = s;
+        if let Some(i) = s.rfind(" [clone ").filter(|_| s.ends_with(']')) {
+            s = s[..i].trim_end();
+        }
+        for q in [" const", " volatile", " &&", " &"] {
+            s = s.strip_suffix(q).unwrap_or(s).trim_end();
+        }
+        if s == before {
+            break;
+        }
+    }
+    if !s.ends_with(')') {
+        return name;
+    }
+    let mut depth = 0i32;
+    for (i, c) in s.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    return if i == 0 { name } else { &s[..i] };
+                }
+            }
+            _ => {}
+        }
+    }
+    name
+}
+
 fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A function symbol: [start, end) and its (mangled) name.
-type FunctionSymbol = (u64, u64, String);
+/// The extent [start, end) of a function symbol.
+type Extent = (u64, u64);
 
-/// Function symbols of an ELF file with their extents, sorted by address, and its build id. (addr2line's symbol
-/// map has no sizes, so an address in a local function of a stripped library would take the
-/// name of the exported function before it.)
-fn function_symbols(file: &File) -> (Vec<FunctionSymbol>, Option<Vec<u8>>) {
+/// The extents of the function symbols of an ELF file, sorted, and its build id. The names
+/// come from addr2line's symbol map, which has no sizes: without the extents, an address in
+/// a local function of a stripped library would take the name of the exported function
+/// before it. (Extents only, 16 bytes a symbol: node has 200,000 of them.)
+fn function_extents(file: &File) -> (Vec<Extent>, Option<Vec<u8>>) {
     use object::{Object, ObjectSymbol, SymbolKind};
     let cache = object::ReadCache::new(file);
     let Ok(obj) = object::File::parse(&cache) else {
         return (Vec::new(), None);
     };
-    let mut out: Vec<FunctionSymbol> = obj
+    let mut out: Vec<Extent> = obj
         .symbols()
         .chain(obj.dynamic_symbols())
         .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.address() > 0)
-        .filter_map(|s| {
-            let name = s.name().ok()?;
-            Some((s.address(), s.address() + s.size(), name.to_string()))
-        })
+        .map(|s| (s.address(), s.address() + s.size()))
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+    out.sort_unstable();
     out.dedup_by_key(|s| s.0);
+    out.shrink_to_fit();
     let build_id = obj.build_id().ok().flatten().map(<[u8]>::to_vec);
     (out, build_id)
 }
@@ -268,7 +304,7 @@ fn debug_file(root: &Path, build_id: &[u8]) -> Option<PathBuf> {
 /// and where its segments load.
 struct ModuleSymbols {
     loader: Option<addr2line::Loader>,
-    symbols: Vec<FunctionSymbol>,
+    extents: Vec<Extent>,
     loads: Vec<Load>,
     name: String,
 }
@@ -277,32 +313,38 @@ impl ModuleSymbols {
     fn open(path: &Path, root: &Path, name: &str) -> Option<ModuleSymbols> {
         let file = File::open(path).ok()?;
         let elf = read_elf(&file)?;
-        let (mut symbols, build_id) = function_symbols(&file);
-        let debug = build_id.and_then(|id| debug_file(root, &id));
-        if let Some(d) = &debug {
-            // The debug file keeps the local symbols a stripped library lost.
-            if let Ok(f) = File::open(d) {
-                let (more, _) = function_symbols(&f);
-                if more.len() > symbols.len() {
-                    symbols = more;
-                }
+        let (mut extents, build_id) = function_extents(&file);
+        // The debug file keeps the local symbols a stripped library lost, and its DWARF.
+        let debug = build_id
+            .and_then(|id| debug_file(root, &id))
+            .and_then(|d| Some((function_extents(&File::open(&d).ok()?).0, d)))
+            .filter(|(more, _)| more.len() > extents.len());
+        let loader = match debug {
+            Some((more, d)) => {
+                extents = more;
+                addr2line::Loader::new(d).ok()
             }
-        }
-        let loader = debug
-            .and_then(|d| addr2line::Loader::new(d).ok())
-            .or_else(|| addr2line::Loader::new(path).ok());
+            None => addr2line::Loader::new(path).ok(),
+        };
         Some(ModuleSymbols {
             loader,
-            symbols,
+            extents,
             loads: elf.loads,
             name: name.to_string(),
         })
     }
 
+    /// The function symbol containing `vaddr`.
     fn symbol(&self, vaddr: u64) -> Option<String> {
-        let i = self.symbols.partition_point(|s| s.0 <= vaddr);
-        let (_, end, name) = self.symbols.get(i.checked_sub(1)?)?;
-        (vaddr < *end).then(|| addr2line::demangle_auto(name.into(), None).into_owned())
+        let i = self.extents.partition_point(|s| s.0 <= vaddr);
+        let (start, end) = *self.extents.get(i.checked_sub(1)?)?;
+        if vaddr >= end {
+            return None;
+        }
+        let sym = self.loader.as_ref()?.find_symbol_info(vaddr)?;
+        (sym.address() >= start).then(|| {
+            without_parameters(&addr2line::demangle_auto(sym.name().into(), None)).to_string()
+        })
     }
 
     /// The frames (inlined calls first) at the return address at `file_offset`.
@@ -325,7 +367,7 @@ impl ModuleSymbols {
                     .function
                     .as_ref()
                     .and_then(|n| n.demangle().ok())
-                    .map(|n| n.into_owned())
+                    .map(|n| without_parameters(&n).to_string())
                     .or_else(|| self.symbol(probe))
                     .unwrap_or_else(|| "??".into());
                 let place = match f.location.and_then(|l| Some((l.file?, l.line?))) {
@@ -345,20 +387,22 @@ impl ModuleSymbols {
     }
 }
 
-/// JIT code names from a perf map (`START SIZE NAME` lines in hex).
+/// JIT code names from a perf map (`START SIZE NAME` lines in hex). The file only grows
+/// while the process lives, so only what was appended since is read.
 #[derive(Debug, Default)]
 struct PerfMap {
-    /// Length of the file when read: it only grows, so a new length means new entries.
-    len: u64,
+    /// Bytes read: up to the end of the last whole line.
+    read: u64,
     /// By start address; a later line for the same start replaces an earlier one (code
     /// moved or freed and reused).
     entries: BTreeMap<u64, (u64, String)>,
 }
 
 impl PerfMap {
-    fn read(text: &str, len: u64) -> PerfMap {
-        let mut entries = BTreeMap::new();
-        for line in text.lines() {
+    /// Adds the whole lines of `text` (read from offset `self.read`).
+    fn add(&mut self, text: &[u8]) {
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        for line in String::from_utf8_lossy(&text[..whole]).lines() {
             let mut f = line.splitn(3, ' ');
             let (Some(start), Some(size), Some(name)) = (f.next(), f.next(), f.next()) else {
                 continue;
@@ -369,9 +413,29 @@ impl PerfMap {
             ) else {
                 continue;
             };
-            entries.insert(start, (start.saturating_add(size), jit_name(name)));
+            self.entries
+                .insert(start, (start.saturating_add(size), jit_name(name)));
         }
-        PerfMap { len, entries }
+        self.read += whole as u64;
+    }
+
+    /// Reads what `path` gained since, starting over if it shrank (a new process, same pid).
+    fn update(&mut self, path: &Path, len: u64) {
+        if len < self.read {
+            *self = PerfMap::default();
+        }
+        // Bounded: at most 64 MiB more per update.
+        let want = (len - self.read).min(64 << 20) as usize;
+        if want == 0 {
+            return;
+        }
+        let mut buf = vec![0u8; want];
+        if File::open(path)
+            .and_then(|f| f.read_exact_at(&mut buf, self.read))
+            .is_ok()
+        {
+            self.add(&buf);
+        }
     }
 
     fn find(&self, addr: u64) -> Option<&str> {
@@ -564,16 +628,10 @@ impl Symbolizer {
         else {
             return "[JIT]".into();
         };
-        let stale = self.perf_maps.get(&pid).is_none_or(|m| m.len != len);
-        // Bounded: a perf map beyond 512 MiB is not read.
-        if stale && len < 512 << 20 {
-            if self.perf_maps.len() >= 64 {
-                self.perf_maps.clear();
-            }
-            let text = std::fs::read(path).unwrap_or_default();
-            let map = PerfMap::read(&String::from_utf8_lossy(&text), len);
-            self.perf_maps.insert(pid, map);
+        if !self.perf_maps.contains_key(&pid) && self.perf_maps.len() >= 64 {
+            self.perf_maps.clear();
         }
+        self.perf_maps.entry(pid).or_default().update(path, len);
         self.perf_maps
             .get(&pid)
             .and_then(|m| m.find(addr))
@@ -626,11 +684,35 @@ mod tests {
     }
 
     #[test]
+    fn cpp_names_lose_their_parameters() {
+        for (full, short) in [
+            (
+                "v8::internal::Heap::AllocateExternalBackingStore(std::function<void* (unsigned long)> const&, unsigned long)",
+                "v8::internal::Heap::AllocateExternalBackingStore",
+            ),
+            (
+                "node::Buffer::(anonymous namespace)::CreateUnsafeArrayBuffer(v8::FunctionCallbackInfo<v8::Value> const&)",
+                "node::Buffer::(anonymous namespace)::CreateUnsafeArrayBuffer",
+            ),
+            (
+                "v8::internal::Snapshot::Initialize(v8::internal::Isolate*) [clone .part.0]",
+                "v8::internal::Snapshot::Initialize",
+            ),
+            ("app::Cache::put(unsigned long) const", "app::Cache::put"),
+            ("std::function<void ()>::operator()() const", "std::function<void ()>::operator()"),
+            ("operator new(unsigned long)", "operator new"),
+            ("leak_one", "leak_one"),
+            ("(anonymous)", "(anonymous)"),
+        ] {
+            assert_eq!(without_parameters(full), short);
+        }
+    }
+
+    #[test]
     fn perf_map_later_lines_win() {
-        let m = PerfMap::read(
-            "1000 100 JS:*a /x.js:1:1\n1000 80 JS:*b /x.js:2:1\n2000 10 Stub\n",
-            1,
-        );
+        let mut m = PerfMap::default();
+        m.add(b"1000 100 JS:*a /x.js:1:1\n1000 80 JS:*b /x.js:2:1\n2000 10 Stub\n3000 1");
+        assert_eq!(m.read, 62, "the partial last line waits");
         assert_eq!(m.find(0x1010), Some("b (x.js:2)"));
         assert_eq!(m.find(0x1090), None, "past the newer, shorter entry");
         assert_eq!(m.find(0x2005), Some("Stub"));
