@@ -3,9 +3,10 @@
 //! (which only walks its stack and sends return addresses with its executable mappings).
 //!
 //! Symbolization uses `addr2line` (on `gimli` and `object`): function names with file and
-//! line from DWARF (the module's own, or its separate debug file found by build id), inlined
-//! calls as frames of their own, the ELF symbol table (with symbol sizes) where there is no
-//! debug information, and the module name and offset otherwise. Code outside any file (V8's JIT) is
+//! line from the module's DWARF, inlined calls as frames of their own, the ELF symbol table
+//! (with symbol sizes; a stripped library's separate debug file, found by build id, for its
+//! local functions) where there is no debug information, and the module name and offset
+//! otherwise. Code outside any file (V8's JIT) is
 //! named from `/tmp/perf-PID.map` when the program writes one (`node --perf-basic-prof`), else
 //! `[JIT]`. Everything is cached per module (by device and inode) and per address.
 //!
@@ -264,27 +265,37 @@ fn base_name(path: &str) -> &str {
 /// The extent [start, end) of a function symbol.
 type Extent = (u64, u64);
 
-/// The extents of the function symbols of an ELF file, sorted, and its build id. The names
-/// come from addr2line's symbol map, which has no sizes: without the extents, an address in
-/// a local function of a stripped library would take the name of the exported function
-/// before it. (Extents only, 16 bytes a symbol: node has 200,000 of them.)
-fn function_extents(file: &File) -> (Vec<Extent>, Option<Vec<u8>>) {
+/// The function symbols of an ELF file: their extents, sorted, their names when asked (else
+/// empty), and the file's build id.
+///
+/// Names of the module itself come from addr2line's symbol map, which has no sizes: without
+/// the extents, an address in a local function of a stripped library would take the name of
+/// the exported function before it. (Extents only, 16 bytes a symbol: node has 200,000.)
+fn function_symbols(file: &File, names: bool) -> (Vec<Extent>, Vec<Box<str>>, Option<Vec<u8>>) {
     use object::{Object, ObjectSymbol, SymbolKind};
     let cache = object::ReadCache::new(file);
     let Ok(obj) = object::File::parse(&cache) else {
-        return (Vec::new(), None);
+        return (Vec::new(), Vec::new(), None);
     };
-    let mut out: Vec<Extent> = obj
+    let mut syms: Vec<(Extent, Box<str>)> = obj
         .symbols()
         .chain(obj.dynamic_symbols())
         .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.address() > 0)
-        .map(|s| (s.address(), s.address() + s.size()))
+        .map(|s| {
+            let name = if names { s.name().unwrap_or("??") } else { "" };
+            ((s.address(), s.address() + s.size()), name.into())
+        })
         .collect();
-    out.sort_unstable();
-    out.dedup_by_key(|s| s.0);
-    out.shrink_to_fit();
+    syms.sort_unstable_by_key(|s| s.0);
+    syms.dedup_by_key(|s| s.0 .0);
+    let (extents, names): (Vec<Extent>, Vec<Box<str>>) = syms.into_iter().unzip();
+    let names = if names.iter().all(|n| n.is_empty()) {
+        Vec::new()
+    } else {
+        names
+    };
     let build_id = obj.build_id().ok().flatten().map(<[u8]>::to_vec);
-    (out, build_id)
+    (extents, names, build_id)
 }
 
 /// The separate debug file of a build id (Debian's `-dbg` and `-dbgsym` packages), if
@@ -300,11 +311,15 @@ fn debug_file(root: &Path, build_id: &[u8]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A module's symbols: its DWARF (or that of its separate debug file), its function symbols,
-/// and where its segments load.
+/// A module's symbols: its DWARF and symbol table (or, for a stripped library with a separate
+/// debug file, that file's symbol table), and where its segments load.
 struct ModuleSymbols {
     loader: Option<addr2line::Loader>,
     extents: Vec<Extent>,
+    /// Names of `extents` when they come from a separate debug file. Only its symbols are
+    /// read: its DWARF (libc's) would cost 33 MB to load, for the file and line of C library
+    /// internals.
+    names: Vec<Box<str>>,
     loads: Vec<Load>,
     name: String,
 }
@@ -313,22 +328,22 @@ impl ModuleSymbols {
     fn open(path: &Path, root: &Path, name: &str) -> Option<ModuleSymbols> {
         let file = File::open(path).ok()?;
         let elf = read_elf(&file)?;
-        let (mut extents, build_id) = function_extents(&file);
-        // The debug file keeps the local symbols a stripped library lost, and its DWARF.
-        let debug = build_id
+        let (mut extents, _, build_id) = function_symbols(&file, false);
+        let mut names = Vec::new();
+        // The debug file keeps the local symbols a stripped library lost.
+        if let Some(f) = build_id
             .and_then(|id| debug_file(root, &id))
-            .and_then(|d| Some((function_extents(&File::open(&d).ok()?).0, d)))
-            .filter(|(more, _)| more.len() > extents.len());
-        let loader = match debug {
-            Some((more, d)) => {
-                extents = more;
-                addr2line::Loader::new(d).ok()
+            .and_then(|d| File::open(d).ok())
+        {
+            let (more, more_names, _) = function_symbols(&f, true);
+            if more.len() > extents.len() && more_names.len() == more.len() {
+                (extents, names) = (more, more_names);
             }
-            None => addr2line::Loader::new(path).ok(),
-        };
+        }
         Some(ModuleSymbols {
-            loader,
+            loader: addr2line::Loader::new(path).ok(),
             extents,
+            names,
             loads: elf.loads,
             name: name.to_string(),
         })
@@ -336,15 +351,25 @@ impl ModuleSymbols {
 
     /// The function symbol containing `vaddr`.
     fn symbol(&self, vaddr: u64) -> Option<String> {
-        let i = self.extents.partition_point(|s| s.0 <= vaddr);
-        let (start, end) = *self.extents.get(i.checked_sub(1)?)?;
+        let i = self
+            .extents
+            .partition_point(|s| s.0 <= vaddr)
+            .checked_sub(1)?;
+        let (start, end) = *self.extents.get(i)?;
         if vaddr >= end {
             return None;
         }
-        let sym = self.loader.as_ref()?.find_symbol_info(vaddr)?;
-        (sym.address() >= start).then(|| {
-            without_parameters(&addr2line::demangle_auto(sym.name().into(), None)).to_string()
-        })
+        let mangled = match self.names.get(i) {
+            Some(n) => n.as_ref(),
+            None => {
+                let sym = self.loader.as_ref()?.find_symbol_info(vaddr)?;
+                if sym.address() < start {
+                    return None;
+                }
+                sym.name()
+            }
+        };
+        Some(without_parameters(&addr2line::demangle_auto(mangled.into(), None)).to_string())
     }
 
     /// The frames (inlined calls first) at the return address at `file_offset`.
