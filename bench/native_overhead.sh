@@ -6,14 +6,16 @@
 # the same ways. The modes take turns, ROUNDS times, and the medians are compared.
 # The C program reports its own wall time, CPU time and peak RSS (getrusage), so what is
 # measured is the target, not the tool around it.
-# Usage: bench/native_overhead.sh [ROUNDS] [THREADS] [OPS]
-#        (needs gcc; heaptrack and redis-server/redis-benchmark for those columns)
+# Usage: bench/native_overhead.sh [ROUNDS] [THREADS] [OPS] [HEAPTRACK_ROUNDS]
+#        (needs gcc; heaptrack and redis-server/redis-benchmark for those columns; heaptrack
+#        runs in the first HEAPTRACK_ROUNDS rounds only, 3 by default: it takes 25x as long)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${1:-7}
 THREADS=${2:-4}
 OPS=${3:-5000000}
+HEAP_ROUNDS=${4:-3}
 LH=target/release/leakhound
 SO=target/release/libleakhound_preload.so
 command -v gcc >/dev/null || { echo "needs gcc" >&2; exit 2; }
@@ -38,6 +40,7 @@ MODES=(none off profiled)
 command -v heaptrack >/dev/null && MODES+=(heap) || echo "(no heaptrack: its column is skipped)" >&2
 for r in $(seq "$ROUNDS"); do
   for m in "${MODES[@]}"; do
+    [ "$m" = heap ] && [ "$r" -gt "$HEAP_ROUNDS" ] && continue
     line=$($m)
     echo "$m $line" >>"$WORK/c.txt"
   done
@@ -50,7 +53,8 @@ for line in open(sys.argv[1]):
     f = line.split()
     rows.setdefault(f[0], []).append((float(f[2]), float(f[4]), float(f[6]) / 1024))
 med = {m: tuple(statistics.median(r[i] for r in v) for i in range(3)) for m, v in rows.items()}
-print(f"C workload: {sys.argv[2]} threads x {int(sys.argv[3]):,} allocations, median of {len(rows['none'])} rounds")
+print(f"C workload: {sys.argv[2]} threads x {int(sys.argv[3]):,} allocations, median of {len(rows['none'])} rounds"
+      + (f" ({len(rows['heap'])} of heaptrack)" if "heap" in rows else ""))
 print("| mode | wall s | CPU s | peak RSS MiB | wall vs none | CPU vs none |")
 print("|---|---:|---:|---:|---:|---:|")
 names = {"none": "nothing", "off": "preloaded, not sampling", "profiled": "leakhound run --native-sites (512 KiB)", "heap": "heaptrack"}
@@ -86,7 +90,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
   }
   for r in $(seq "$ROUNDS"); do
     for m in none profiled heap; do
-      [ "$m" = heap ] && ! command -v heaptrack >/dev/null && continue
+      [ "$m" = heap ] && { ! command -v heaptrack >/dev/null || [ "$r" -gt "$HEAP_ROUNDS" ]; } && continue
       spid=$(serve $m)
       t0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
       rps=$(redis-benchmark -p "$port" -q -n 200000 -c 50 -P 16 -t set,get,lpush,lpop,incr -d 64 --csv 2>/dev/null |
@@ -112,7 +116,8 @@ for line in open(sys.argv[1]):
     rows.setdefault(m, []).append((float(rps), float(hwm) / 1024, float(cpu_us) / requests))
 med = {m: tuple(statistics.median(r[i] for r in v) for i in range(3)) for m, v in rows.items()}
 print()
-print(f"redis-benchmark (set, get, lpush, lpop, incr; 50 clients, pipeline 16, 64 B values), median of {len(rows['none'])} rounds")
+print(f"redis-benchmark (set, get, lpush, lpop, incr; 50 clients, pipeline 16, 64 B values), median of {len(rows['none'])} rounds"
+      + (f" ({len(rows['heap'])} of heaptrack)" if "heap" in rows else ""))
 print("| mode | requests/s | server CPU us/request | server peak RSS MiB | CPU vs none |")
 print("|---|---:|---:|---:|---:|")
 names = {"none": "nothing", "profiled": "leakhound run --native-sites (512 KiB)", "heap": "heaptrack"}
