@@ -258,7 +258,9 @@ fn warmup_taus(span: f64) -> impl Iterator<Item = f64> {
 
 /// The best rising saturating warm-up over time constants from 1% to 100% of the span, by
 /// residual sum of squares, with its BIC gain over `base`; `None` when it does not rise, cannot
-/// be fitted, or fits clearly worse (by 2 BIC points or more), so it is no rival to a line.
+/// be fitted, or fits no better than the line (BIC gain of 0 or less), so it is no rival to it.
+/// (Measured with the scorer, 900 + 480 cases, seeds 1 and 2: a gain above -2 made warm-ups
+/// rivals more often and cost 0.5-1.1 points of recall for no fewer false alarms.)
 pub(crate) fn best_saturation(x: &[f64], v: &[f64], base: &Terms) -> Option<Warmup> {
     let span = x.last()? - x.first()?;
     let n = x.len();
@@ -317,7 +319,7 @@ pub(crate) fn best_saturation(x: &[f64], v: &[f64], base: &Terms) -> Option<Warm
     let n_eff = (n as f64 * (1.0 - rho) / (1.0 + rho)).max((p + 2) as f64);
     let gain =
         n_eff * (line_rss / rss.max(f64::MIN_POSITIVE)).ln() - (p - line_p) as f64 * n_eff.ln();
-    if gain <= -2.0 {
+    if gain <= 0.0 {
         return None;
     }
     let terms = Terms {

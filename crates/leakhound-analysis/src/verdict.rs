@@ -787,8 +787,9 @@ fn startup_len(y: &[f64]) -> usize {
 }
 
 /// The resolution of the values: the greatest common divisor of their differences when they
-/// are whole numbers (4096 for RSS in pages), the largest power of two up to 4096 that divides
-/// a constant whole value, else a millionth of the level.
+/// are whole numbers (4096 for RSS in pages); for a constant whole value, 1 below 4096 (a count)
+/// and the largest power of two up to 4096 that divides it above (a size); else a millionth of
+/// the level.
 fn quantum(y: &[f64]) -> f64 {
     let Some(&first) = y.first() else {
         return 0.0;

@@ -85,6 +85,7 @@ pub fn ab(db: &Path, a: &Ab, observer: &mut dyn Observer) -> anyhow::Result<Comp
         Target::new("B".into(), TargetSpec::Tree(keys[1])),
     ];
     let mut sampler = Sampler::new(store, run, targets, clock, a.sampling.smaps)?;
+    crate::retention::keep(&mut sampler, a.sampling.retention);
     let opts = SessionOptions {
         interval,
         duration: a.sampling.duration,
@@ -98,6 +99,7 @@ pub fn ab(db: &Path, a: &Ab, observer: &mut dyn Observer) -> anyhow::Result<Comp
         stop_child(c, GRACE);
     }
     let end = end?;
+    sampler.flush()?;
     let store = sampler.store();
     store.finish_run(run, sampler.clock().now(), end.status(), None)?;
     let input = input::from_run(store, run)?;

@@ -32,7 +32,9 @@ pub fn explain_causes(counters: &[Counter], results: &mut [Judged]) {
     };
     let heap = rate_of(results, JS_HEAP);
     let buffers = rate_of(results, BUFFERS);
-    let runtime_leaks = leaking(results, JS_HEAP).is_some() || leaking(results, BUFFERS).is_some();
+    let heap_leaks = leaking(results, JS_HEAP).is_some();
+    let buffers_leak = leaking(results, BUFFERS).is_some();
+    let runtime_leaks = heap_leaks || buffers_leak;
     for a in results.iter_mut() {
         if !a.series.is_bytes() {
             continue;
@@ -53,7 +55,13 @@ pub fn explain_causes(counters: &[Counter], results: &mut [Judged]) {
             buffers,
             a.finding.rate_per_day,
         ) {
-            a.finding.memory_kind = Some(memory_kind(r, h, b));
+            // When exactly one of the runtime's own series leaks, it says which memory grows;
+            // rates of a short soak are too rough to weigh against each other.
+            a.finding.memory_kind = Some(match (heap_leaks, buffers_leak) {
+                (true, false) => leakhound_analysis::MemoryKind::JsHeap,
+                (false, true) => leakhound_analysis::MemoryKind::Buffers,
+                _ => memory_kind(r, h, b),
+            });
         }
     }
 }

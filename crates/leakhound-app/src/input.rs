@@ -199,15 +199,11 @@ fn load_run(
     } else {
         load_sites(store, run, site_series)?
     };
-    let events = store.events(run)?;
-    let restarts = events
-        .iter()
-        .filter(|e| e.kind == "restart")
-        .map(|e| e.t)
-        .collect();
-    let load = events
-        .iter()
-        .find(|e| e.kind == crate::database::LOAD_EVENT)
+    // Only the events needed, and for a bounded read no more restarts than points: a watch of
+    // recycled workers records one per worker.
+    let restarts = store.event_times(run, "restart", max_points)?;
+    let load = store
+        .last_event(run, crate::database::LOAD_EVENT)?
         .and_then(|e| e.detail.parse().ok());
     Ok(Input {
         series,

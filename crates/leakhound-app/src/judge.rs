@@ -187,6 +187,7 @@ pub fn report_meta(input: &Input) -> ReportMeta {
         interval_s: input.about.interval_s,
         limit: input.limit,
         version: env!("CARGO_PKG_VERSION").into(),
+        utc: false,
     }
 }
 

@@ -171,6 +171,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     );
     let targets = vec![Target::new(target, TargetSpec::Tree(key))];
     let mut sampler = Sampler::new(store, run, targets, clock, s.sampling.smaps)?;
+    crate::retention::keep(&mut sampler, s.sampling.retention);
     if let Some((listener, _)) = agent {
         sampler.with_agent(listener);
     }

@@ -110,6 +110,7 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         format_duration(interval)
     );
     let mut sampler = Sampler::new(store, run, w.targets.targets, clock, w.sampling.smaps)?;
+    crate::retention::keep(&mut sampler, w.sampling.retention);
     if !w.sampling.scrapes.is_empty() {
         sampler.add_source(Box::new(Scrapes::new(w.sampling.scrapes.clone())?));
     }

@@ -11,8 +11,14 @@ use std::sync::{Arc, Mutex};
 /// The agent's source, written to disk for `node --require`.
 pub const NODE_AGENT_JS: &str = include_str!("../agent/node-agent.js");
 
-/// Longest report line accepted; longer lines are dropped (a broken or hostile sender).
-const MAX_LINE: usize = 1 << 20;
+/// Longest report line accepted; longer lines are dropped (a broken or hostile sender). A
+/// sites report of 10,000 stacks is about 2 MiB.
+const MAX_LINE: usize = 16 << 20;
+
+/// Most processes whose last report is kept at once. The sampler forgets the reports of
+/// processes that exited ([`AgentListener::retain`]), so this bounds only a flood of reports
+/// under made-up pids: beyond it, reports of new pids are rejected (and counted).
+pub const MAX_PROCESSES: usize = 32_768;
 
 /// One report of one Node.js process.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -147,6 +153,10 @@ fn accept(
         match crate::native::parse_native_maps(line) {
             Ok(m) => {
                 let mut r = lock();
+                if r.native.len() >= MAX_PROCESSES && !r.native.contains_key(&m.pid) {
+                    r.rejected += 1;
+                    return;
+                }
                 let st = r.native.entry(m.pid).or_insert(NativeStatus {
                     hooked: m.hooked,
                     samples: 0,
@@ -177,24 +187,32 @@ fn accept(
             st.dropped = raw.dropped;
             st.reports += 1;
         }
-        r.sites.insert((report.pid, report.source.clone()), report);
+        let key = (report.pid, report.source.clone());
+        if r.sites.len() < MAX_PROCESSES || r.sites.contains_key(&key) {
+            r.sites.insert(key, report);
+        } else {
+            r.rejected += 1;
+        }
         return;
     }
     let mut r = lock();
     if line.contains("\"type\":\"sites\"") {
         match crate::sites::parse_sites(line) {
-            Ok(s) => {
+            Ok(s)
+                if r.sites.len() < MAX_PROCESSES
+                    || r.sites.contains_key(&(s.pid, s.source.clone())) =>
+            {
                 r.sites.insert((s.pid, s.source.clone()), s);
             }
-            Err(_) => r.rejected += 1,
+            _ => r.rejected += 1,
         }
         return;
     }
     match parse_report(line) {
-        Ok(rep) => {
+        Ok(rep) if r.latest.len() < MAX_PROCESSES || r.latest.contains_key(&rep.pid) => {
             r.latest.insert(rep.pid, rep);
         }
-        Err(_) => r.rejected += 1,
+        _ => r.rejected += 1,
     }
 }
 
@@ -323,6 +341,27 @@ impl AgentListener {
     /// Asks every agent that connects from now on for allocation sites.
     pub fn ask_for_sites(&self, request: SitesRequest) {
         *self.request.lock().unwrap_or_else(|p| p.into_inner()) = Some(request);
+    }
+
+    /// The counters of the last report of `pid`, if it sent one.
+    pub fn last_counters(&self, pid: i32) -> Option<BTreeMap<String, f64>> {
+        let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        r.latest.get(&pid).map(|rep| rep.counters.clone())
+    }
+
+    /// Forgets what the processes for which `keep` is false reported: the sampler keeps those
+    /// of the processes its targets list, and of any other process still alive.
+    pub fn retain(&self, keep: impl Fn(i32) -> bool) {
+        let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        r.latest.retain(|pid, _| keep(*pid));
+        r.sites.retain(|(pid, _), _| keep(*pid));
+        r.native.retain(|pid, _| keep(*pid));
+    }
+
+    /// Processes whose reports are held now.
+    pub fn held(&self) -> usize {
+        let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        r.latest.len() + r.sites.len() + r.native.len()
     }
 
     /// The sites reports of `pids` received since the last call (each is returned once),

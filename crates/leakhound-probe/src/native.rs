@@ -572,6 +572,8 @@ impl Symbolizer {
             sites,
             other_bytes,
             other_objects,
+            // The profiler's cost is spread over every sampled allocation, not one profile.
+            took_ms: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! remainder.
 
 /// Most sites one report may hold; a profile's long tail goes into the remainder.
-pub const MAX_SITES: usize = 2000;
+pub const MAX_SITES: usize = 20_000;
 
 /// Most frames kept per stack (innermost first).
 pub const MAX_FRAMES: usize = 64;
@@ -41,6 +41,9 @@ pub struct SitesReport {
     /// Live objects of the sites left out.
     #[serde(default)]
     pub other_objects: f64,
+    /// What taking the profile cost the process, milliseconds, when the profiler says.
+    #[serde(default)]
+    pub took_ms: Option<f64>,
 }
 
 /// Checks a report: finite non-negative numbers, bounded sizes, frames as given.

@@ -86,12 +86,58 @@ fn err<E: std::fmt::Debug>(e: E) -> ChartError {
     format!("drawing failed: {e:?}")
 }
 
+/// How time labels are written: UTC text (PNG, `plot`), or UTC text tagged with its unix time
+/// so the report's page can show it in the viewer's time zone ([`tag_times`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TimeLabels {
+    Utc,
+    Tagged,
+}
+
+/// Marks a tagged time label: `~t1700000000~` before its UTC text.
+const TAG: &str = "~t";
+
+fn time_label(labels: TimeLabels, t: f64, span: f64) -> String {
+    match labels {
+        TimeLabels::Utc => format_time_label(t, span),
+        TimeLabels::Tagged => format!("{TAG}{:.0}~{}", t, format_time_label(t, span)),
+    }
+}
+
+/// Turns tagged labels of an SVG into `<text data-t="UNIX">UTC text</text>`, which the report's
+/// script rewrites in the viewer's time zone (keeping UTC in a hover title).
+fn tag_times(svg: &str) -> String {
+    let mut out = String::with_capacity(svg.len() + 256);
+    let mut rest = svg;
+    while let Some(i) = rest.find(TAG) {
+        let (before, after) = rest.split_at(i);
+        let Some(j) = after[TAG.len()..].find('~') else {
+            break;
+        };
+        let t = &after[TAG.len()..TAG.len() + j];
+        // The label follows its element's opening tag, maybe after a line break.
+        let tag_end = before.trim_end();
+        match tag_end.strip_suffix('>') {
+            Some(open) => {
+                out.push_str(open);
+                out.push_str(&format!(" data-t=\"{t}\">"));
+                out.push_str(&before[tag_end.len()..]);
+            }
+            None => out.push_str(before),
+        }
+        rest = &after[TAG.len() + j + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Draws the memory chart of `s` with what `f` found onto `area`.
 fn draw_memory<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &ChartSeries,
     f: &Finding,
     limit: Option<f64>,
+    labels: TimeLabels,
 ) -> Result<(), ChartError> {
     area.fill(&WHITE).map_err(err)?;
     if s.t.len() < 2 {
@@ -134,7 +180,7 @@ fn draw_memory<DB: DrawingBackend>(
         .configure_mesh()
         .x_labels(7)
         .y_labels(6)
-        .x_label_formatter(&|x| format_time_label(*x, x1 - t0))
+        .x_label_formatter(&|x| time_label(labels, *x, x1 - t0))
         .y_label_formatter(&|y| format!("{y:.1}"))
         .y_desc(if label.is_empty() {
             s.unit.to_string()
@@ -167,17 +213,29 @@ fn draw_memory<DB: DrawingBackend>(
         .label("floor")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE.stroke_width(2)));
 
-    // Trend with its 95% band, from where the rate was estimated to the end.
+    // The fitted trend over the stretch it was fitted on, with its interval: narrowest at the
+    // middle of that stretch, where the level is known best, wider towards both ends. A line
+    // through n points over a span T has a level at its centre known to se(slope)·T/√12, and
+    // at time t to se(slope)·√(T²/12 + (t − centre)²).
     if let (Some(rate), Some((lo_r, hi_r)), Some((te, le))) =
         (f.rate_per_day, f.rate_ci_per_day, f.trend_end)
     {
         let from = f.rate_from.max(t0);
-        let at = |r: f64, t: f64| (le + r * (t - te) / 86400.0) / div;
-        let band = vec![
-            (from, at(lo_r, from)),
-            (te, le / div),
-            (from, at(hi_r, from)),
-        ];
+        let level = |t: f64| le + rate * (t - te) / 86400.0;
+        let centre = (from + te) / 2.0;
+        let span2 = (te - from).powi(2) / 12.0;
+        let half_rate = (hi_r - lo_r) / 2.0 / 86400.0;
+        let half = |t: f64| half_rate * (span2 + (t - centre).powi(2)).sqrt();
+        let steps = 48;
+        let at = |k: usize| from + (te - from) * k as f64 / steps as f64;
+        let mut band: Vec<(f64, f64)> = (0..=steps)
+            .map(|k| (at(k), (level(at(k)) + half(at(k))) / div))
+            .collect();
+        band.extend(
+            (0..=steps)
+                .rev()
+                .map(|k| (at(k), (level(at(k)) - half(at(k))) / div)),
+        );
         chart
             .draw_series(std::iter::once(Polygon::new(
                 band,
@@ -186,11 +244,14 @@ fn draw_memory<DB: DrawingBackend>(
             .map_err(err)?;
         chart
             .draw_series(LineSeries::new(
-                vec![(from, at(rate, from)), (te, le / div)],
+                vec![(from, level(from) / div), (te, le / div)],
                 ORANGE.stroke_width(2),
             ))
             .map_err(err)?
-            .label("trend (95% band)")
+            .label(format!(
+                "trend ({} band)",
+                crate::sentence::ci_label(f.confidence).trim_end_matches(" CI")
+            ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], ORANGE.stroke_width(2)));
     }
     if let Some(l) = show_limit {
@@ -257,6 +318,7 @@ fn draw_counter<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &ChartSeries,
     range: (f64, f64),
+    labels: TimeLabels,
 ) -> Result<(), ChartError> {
     area.fill(&WHITE).map_err(err)?;
     let rates: Vec<(f64, f64)> =
@@ -285,7 +347,7 @@ fn draw_counter<DB: DrawingBackend>(
         .configure_mesh()
         .x_labels(7)
         .y_labels(4)
-        .x_label_formatter(&|x| format_time_label(*x, span))
+        .x_label_formatter(&|x| time_label(labels, *x, span))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
@@ -309,9 +371,26 @@ pub fn memory_svg(
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        draw_memory(&root, s, f, limit)?;
+        draw_memory(&root, s, f, limit, TimeLabels::Utc)?;
     }
     Ok(out)
+}
+
+/// The memory chart as SVG for the report: time labels in UTC, tagged so the page can show
+/// them in the viewer's time zone.
+pub fn memory_svg_tagged(
+    s: &ChartSeries,
+    f: &Finding,
+    limit: Option<f64>,
+    size: (u32, u32),
+) -> Result<String, String> {
+    register_font();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        draw_memory(&root, s, f, limit, TimeLabels::Tagged)?;
+    }
+    Ok(tag_times(&out))
 }
 
 /// The memory chart as PNG bytes.
@@ -325,7 +404,7 @@ pub fn memory_png(
     let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-        draw_memory(&root, s, f, limit)?;
+        draw_memory(&root, s, f, limit, TimeLabels::Utc)?;
     }
     let mut out = Vec::new();
     {
@@ -339,14 +418,15 @@ pub fn memory_png(
 }
 
 /// A counter chart as SVG, over `range` (unix seconds) to line up with the memory chart.
+/// Time labels are tagged for the report's page (see [`memory_svg_tagged`]).
 pub fn counter_svg(s: &ChartSeries, range: (f64, f64), size: (u32, u32)) -> Result<String, String> {
     register_font();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        draw_counter(&root, s, range)?;
+        draw_counter(&root, s, range, TimeLabels::Tagged)?;
     }
-    Ok(out)
+    Ok(tag_times(&out))
 }
 
 /// The fitted daily profile (24 hourly offsets) as an SVG bar chart.
@@ -456,6 +536,26 @@ mod tests {
         let svg = memory_svg(&s, &f, Some(300e6), (900, 420)).unwrap();
         assert!(svg.starts_with("<svg"));
         insta::assert_snapshot!(structure(&svg));
+    }
+
+    #[test]
+    fn report_charts_tag_their_times_for_the_viewer() {
+        let (t, y, f) = leak();
+        let s = ChartSeries {
+            name: "rss",
+            unit: "bytes",
+            t: &t,
+            v: &y,
+        };
+        let svg = memory_svg_tagged(&s, &f, None, (900, 420)).unwrap();
+        assert!(!svg.contains(TAG), "every tag became an attribute");
+        let tagged = svg.matches(" data-t=\"").count();
+        assert!(tagged >= 5, "{tagged}");
+        // The UTC text stays, for a page without scripts.
+        assert_eq!(
+            structure(&svg),
+            structure(&memory_svg(&s, &f, None, (900, 420)).unwrap())
+        );
     }
 
     #[test]

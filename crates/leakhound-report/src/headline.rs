@@ -9,8 +9,8 @@
 use leakhound_analysis::sites::SiteFinding;
 use leakhound_analysis::{Finding, Note, Verdict};
 
-use crate::sentence::explain;
-use crate::units::{format_amount, format_duration};
+use crate::sentence::{event_noun, explain};
+use crate::units::{format_amount, format_duration, format_range};
 
 /// A judged series as the headline sees it.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +86,52 @@ pub fn site_clause(sites: &[SiteFinding]) -> Option<String> {
     ))
 }
 
+/// When the total leads and tracks a counter, what a leaking runtime series tracking the same
+/// counter keeps per event: "of that, node.external (Buffers ...) keeps 4.00 KiB/request (95% CI
+/// ...)". The total also grows with heap capacity and allocator overhead, so its bytes per
+/// event run above what the program itself retains; the runtime's own figure is the one to
+/// compare with the code.
+fn runtime_share_clause(series: &[Judged]) -> Option<String> {
+    let total = series.first()?;
+    if total.finding.verdict != Verdict::Leak {
+        return None;
+    }
+    let tracked = total.finding.attribution.as_ref()?;
+    if tracked.time_explains_better {
+        return None;
+    }
+    let counter = &tracked.items.first()?.counter;
+    let same = |c: &String| {
+        c == counter
+            || tracked
+                .groups
+                .iter()
+                .any(|g| g.contains(c) && g.contains(counter))
+    };
+    series[1..].iter().find_map(|j| {
+        let w = what(j.name)?;
+        if j.finding.verdict != Verdict::Leak || j.unit != "bytes" {
+            return None;
+        }
+        let r = j.finding.attribution.as_ref()?;
+        let best = r
+            .items
+            .first()
+            .filter(|b| !r.time_explains_better && same(&b.counter))?;
+        Some(format!(
+            "of that, {} ({w}) keeps {}/{} (95% CI {})",
+            j.name,
+            format_amount(best.bytes_per_event, j.unit),
+            event_noun(&best.counter),
+            format_range(
+                best.bytes_per_event_ci95.0,
+                best.bytes_per_event_ci95.1,
+                j.unit
+            )
+        ))
+    })
+}
+
 /// The headline sentence and the index of the series it leads with.
 pub fn headline(series: &[Judged], sites: &[SiteFinding]) -> Option<(usize, String)> {
     let i = lead(series)?;
@@ -106,6 +152,12 @@ pub fn headline(series: &[Judged], sites: &[SiteFinding]) -> Option<(usize, Stri
             first.name,
             why_not_yet(first.finding)
         ));
+    }
+    if i == 0 {
+        if let Some(c) = runtime_share_clause(series) {
+            s.push_str("; ");
+            s.push_str(&c);
+        }
     }
     if let Some(c) = site_clause(sites) {
         s.push_str("; ");
@@ -149,5 +201,63 @@ mod tests {
         // A conclusive total leads.
         let (i, _) = headline(&judged[1..], &[]).unwrap();
         assert_eq!(i, 0);
+    }
+
+    fn pair<'a>(rss: &'a Finding, runtime: &'a Finding) -> [Judged<'a>; 2] {
+        [
+            Judged {
+                name: "rss",
+                unit: "bytes",
+                finding: rss,
+            },
+            Judged {
+                name: "node.external",
+                unit: "bytes",
+                finding: runtime,
+            },
+        ]
+    }
+
+    fn tracking(bytes: f64, counter: &str, group: &[&str]) -> Finding {
+        use leakhound_analysis::attribution::{Attribution, AttributionReport};
+        let mut f = finding(5e7);
+        f.attribution = Some(AttributionReport {
+            items: vec![Attribution {
+                counter: counter.into(),
+                bytes_per_event: bytes,
+                bytes_per_event_ci95: (bytes * 0.9, bytes * 1.1),
+                explained: 0.9,
+                events: 1e5,
+                beyond_time: 10.0,
+            }],
+            groups: if group.is_empty() {
+                vec![]
+            } else {
+                vec![group.iter().map(|s| s.to_string()).collect()]
+            },
+            ..Default::default()
+        });
+        f
+    }
+
+    #[test]
+    fn a_leading_total_says_what_the_runtime_keeps_per_event_of_the_same_counter() {
+        let rss = tracking(
+            5160.0,
+            "node.http.server.requests",
+            &["node.http.server.requests", "node.http.client.requests"],
+        );
+        let ext = tracking(4096.0, "node.http.client.requests", &[]);
+        let other = tracking(100.0, "app.ticks", &[]);
+        let (i, s) = headline(&pair(&rss, &ext), &[]).unwrap();
+        assert_eq!(i, 0);
+        assert!(s.starts_with("leak: rss "), "{s}");
+        assert!(
+            s.contains("; of that, node.external (Buffers and other memory bound to JS objects) keeps 4.00 KiB/request (95% CI "),
+            "{s}"
+        );
+        // A runtime series tracking another counter says nothing about this one's cost.
+        let (_, s) = headline(&pair(&rss, &other), &[]).unwrap();
+        assert!(!s.contains("of that"), "{s}");
     }
 }

@@ -4,7 +4,7 @@
 use leakhound_analysis::sites::{flame, SiteFinding};
 use leakhound_analysis::{Finding, Verdict};
 
-use crate::chart::{counter_svg, daily_profile_svg, memory_svg, ChartSeries};
+use crate::chart::{counter_svg, daily_profile_svg, memory_svg_tagged, ChartSeries};
 use crate::sentence::explain;
 use crate::units::{format_amount, format_duration, format_range, format_rfc3339};
 
@@ -25,6 +25,8 @@ pub struct ReportMeta {
     pub limit: Option<f64>,
     /// leakhound version that made the report.
     pub version: String,
+    /// Show times in UTC, not the viewer's time zone.
+    pub utc: bool,
 }
 
 /// A series in the report: memory series carry a finding, counters do not.
@@ -146,14 +148,45 @@ footer { margin-top: 2rem; color: #777; font-size: .85rem; }
 @media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } }
 ";
 
-/// A small check a browser runs on load: each chart records the size it was laid out at, so a
-/// headless browser test can see that charts really rendered.
+/// Marks a time in the run table (`~t1700000000~` before its UTC text).
+const TIME_MARK: &str = "~t";
+
+/// What a browser runs on load: times (chart labels and the run's table, written in UTC and
+/// tagged with `data-t`) in the viewer's time zone with UTC in a hover title, unless the page
+/// asks for UTC; and each chart records the size it was laid out at, so a headless browser test
+/// can see that charts really rendered.
 const SCRIPT: &str = "
-document.querySelectorAll('figure[data-chart]').forEach(function (f) {
-  var s = f.querySelector('svg');
-  var r = s ? s.getBoundingClientRect() : { width: 0, height: 0 };
-  f.setAttribute('data-rendered', Math.round(r.width) + 'x' + Math.round(r.height));
-});
+(function () {
+  var utc = document.body.hasAttribute('data-utc');
+  var two = function (n) { return (n < 10 ? '0' : '') + n; };
+  document.querySelectorAll('[data-t]').forEach(function (e) {
+    var d = new Date(Number(e.getAttribute('data-t')) * 1000);
+    var was = e.textContent;
+    var local;
+    if (e.tagName.toLowerCase() === 'time') local = d.toLocaleString();
+    else if (was.indexOf('-') >= 0) local = two(d.getMonth() + 1) + '-' + two(d.getDate()) + ' ' + two(d.getHours()) + ':' + two(d.getMinutes());
+    else local = two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
+    var hover = 'UTC ' + d.toISOString().replace('.000Z', 'Z');
+    if (e.namespaceURI === 'http://www.w3.org/2000/svg') {
+      var t = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+      t.textContent = hover;
+      e.appendChild(t);
+    } else {
+      e.setAttribute('title', hover);
+    }
+    if (!utc) e.firstChild.nodeValue = local;
+  });
+  if (!utc) {
+    document.querySelectorAll('figure svg text').forEach(function (e) {
+      if (e.textContent === 'time (UTC)') e.textContent = 'time (your time zone; hover for UTC)';
+    });
+  }
+  document.querySelectorAll('figure[data-chart]').forEach(function (f) {
+    var s = f.querySelector('svg');
+    var r = s ? s.getBoundingClientRect() : { width: 0, height: 0 };
+    f.setAttribute('data-rendered', Math.round(r.width) + 'x' + Math.round(r.height));
+  });
+})();
 ";
 
 /// The whole report, led by the headline the terminal prints (computed from the series).
@@ -313,7 +346,10 @@ pub fn page(
         "<title>leakhound: {}</title>",
         escape(&meta.source)
     ));
-    out.push_str(&format!("<style>{CSS}</style></head><body>"));
+    out.push_str(&format!(
+        "<style>{CSS}</style></head><body{}>",
+        if meta.utc { " data-utc" } else { "" }
+    ));
     out.push_str(&format!(
         "<h1>leakhound report: {}</h1>",
         escape(&meta.source)
@@ -376,7 +412,7 @@ pub fn page(
         out.push_str(&format!(
             "<figure data-chart=\"{}\">{}</figure>",
             escape(&s.name),
-            memory_svg(&cs, f, limit, (960, 420))?
+            memory_svg_tagged(&cs, f, limit, (960, 420))?
         ));
         out.push_str(&numbers_table(f, &s.unit));
         if let Some(p) = &f.daily_profile {
@@ -416,8 +452,8 @@ pub fn page(
         meta_rows.push(("host", h.clone()));
     }
     if t1 > t0 {
-        meta_rows.push(("from", format_rfc3339(t0)));
-        meta_rows.push(("to", format_rfc3339(t1)));
+        meta_rows.push(("from", format!("{TIME_MARK}{t0:.0}~{}", format_rfc3339(t0))));
+        meta_rows.push(("to", format!("{TIME_MARK}{t1:.0}~{}", format_rfc3339(t1))));
         meta_rows.push(("span", format_duration(t1 - t0)));
     }
     if let Some(i) = meta.interval_s {
@@ -429,17 +465,27 @@ pub fn page(
         meta_rows.push(("memory limit", format_amount(l, "bytes")));
     }
     for (k, v) in meta_rows {
-        out.push_str(&format!(
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(k),
-            escape(&v)
-        ));
+        // A time: <time data-t="UNIX">UTC</time>, shown in the viewer's time zone.
+        let cell = match v.strip_prefix(TIME_MARK).and_then(|r| r.split_once('~')) {
+            Some((t, utc)) => format!(
+                "<time datetime=\"{}\" data-t=\"{t}\">{}</time>",
+                escape(utc),
+                escape(utc)
+            ),
+            None => escape(&v),
+        };
+        out.push_str(&format!("<tr><th>{}</th><td>{cell}</td></tr>", escape(k)));
     }
     out.push_str("</table></section>");
     out.push_str(&format!(
-        "<footer>Made by leakhound {}. Times are UTC. Charts show every sample as a min-max band, the floor \
-         (memory just after garbage collection), and the fitted trend with its 95% band.</footer>",
-        escape(&meta.version)
+        "<footer>Made by leakhound {}. {} Charts show every sample as a min-max band, the floor \
+         (memory just after garbage collection), and the fitted trend with its interval over the stretch it was fitted on.</footer>",
+        escape(&meta.version),
+        if meta.utc {
+            "Times are UTC."
+        } else {
+            "Times are in your time zone (hover one for UTC; <code>report --utc</code> keeps UTC)."
+        }
     ));
     out.push_str(&format!("<script>{SCRIPT}</script></body></html>\n"));
     Ok(out)
@@ -453,9 +499,15 @@ tr.no_leak td:nth-child(2) { color: #2a9641; }
 tr.inconclusive td:nth-child(2) { color: #a87400; }
 ";
 
-/// The `fleet --report` page: a row per series (`rows` as (instance name, finding), worst
-/// first) under the fleet-wide attribution, in the report's look.
-pub fn fleet_html(query: &str, attribution: Option<&str>, rows: &[(&str, &Finding)]) -> String {
+/// The `fleet --report` page: the headline the terminal prints (`lead`: its colour and
+/// sentence), a card of the fleet's findings (`card`: what, sentence), then a row per series
+/// (`rows` as (instance name, finding), worst first), in the report's look.
+pub fn fleet_html(
+    query: &str,
+    lead: (Verdict, &str),
+    card: &[(String, String)],
+    rows: &[(&str, &Finding)],
+) -> String {
     let mut out = String::with_capacity(256 + rows.len() * 256);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -464,8 +516,17 @@ pub fn fleet_html(query: &str, attribution: Option<&str>, rows: &[(&str, &Findin
         escape(query)
     ));
     out.push_str(&format!("<h1>leakhound fleet: {}</h1>", escape(query)));
-    if let Some(a) = attribution {
-        out.push_str(&format!("<p class=\"next\">{}</p>", escape(a)));
+    out.push_str(&format!(
+        "<p class=\"verdict {}\" id=\"verdict\">{}</p>",
+        lead.0.as_str(),
+        escape(lead.1)
+    ));
+    if !card.is_empty() {
+        out.push_str("<dl class=\"card\">");
+        for (what, text) in card {
+            card_row(&mut out, what, text);
+        }
+        out.push_str("</dl>");
     }
     out.push_str(
         "<table class=\"others\"><tr><th>series</th><th>verdict</th><th>explanation</th></tr>",

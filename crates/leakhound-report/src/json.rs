@@ -64,6 +64,14 @@ pub struct SeriesJson {
     /// Labels of the series (empty for CSV columns and plain runs).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The load the verdict assumed: `constant` or `cyclic` (what `--load auto` decided).
+    pub load: &'static str,
+    /// The workload counter whose event rate carried the load, if one did.
+    pub load_counter: Option<String>,
+    /// Confidence level of the interval and the verdict (0.95, higher at sequential looks).
+    pub confidence: f64,
+    /// For `leak`: the growth outlasted any warm-up levelling off within this many seconds.
+    pub warmup_ruled_out_seconds: Option<f64>,
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {
@@ -120,6 +128,10 @@ impl SeriesJson {
                 .unwrap_or_default(),
             memory_kind: f.memory_kind,
             labels: BTreeMap::new(),
+            load: f.load.as_str(),
+            load_counter: f.load_counter.clone(),
+            confidence: f.confidence,
+            warmup_ruled_out_seconds: finite(f.warmup_ruled_out_seconds),
         }
     }
 }

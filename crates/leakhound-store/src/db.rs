@@ -1,7 +1,8 @@
 //! The database: runs, series, samples, events.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -115,6 +116,11 @@ pub struct RunInfo {
     pub samples: u64,
     /// Time of the last sample, unix seconds.
     pub last_sample_at: Option<f64>,
+    /// Of `samples`, those older than the retention, kept only as floor summaries.
+    pub summarized_samples: u64,
+    /// About how many bytes of the file its samples and events take (rows not compacted yet
+    /// at their measured cost, chunks as stored).
+    pub size_bytes: u64,
 }
 
 /// A stored series.
@@ -143,10 +149,73 @@ pub struct Event {
     pub detail: String,
 }
 
+/// What one run's samples and events take.
+#[derive(Debug, Clone, Default)]
+struct RunSizes {
+    rows: u64,
+    last: Option<f64>,
+    chunked: u64,
+    chunk_bytes: u64,
+    chunks: u64,
+    summarized: u64,
+    events: u64,
+    event_bytes: u64,
+}
+
+/// Bytes one sample row takes in the file, index and page slack included (measured: a week of
+/// four series at 10 s imported as rows made 27.4 bytes per sample).
+const ROW_BYTES: u64 = 27;
+/// Bytes a chunk row takes besides its data (keys, times, counts, index entry).
+const CHUNK_ROW_BYTES: u64 = 80;
+/// Bytes an event row takes besides its text.
+const EVENT_ROW_BYTES: u64 = 24;
+
+impl RunSizes {
+    fn bytes(&self) -> u64 {
+        self.rows * ROW_BYTES
+            + self.chunk_bytes
+            + self.chunks * CHUNK_ROW_BYTES
+            + self.event_bytes
+            + self.events * EVENT_ROW_BYTES
+    }
+}
+
+/// A series to create in the same transaction as the first samples that use it. Until then
+/// its samples name it by `alias`, a negative id the caller chose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSeries {
+    /// The negative id its samples carry until it exists.
+    pub alias: SeriesId,
+    /// Name, e.g. `node.heap_used`.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Gauge or counter.
+    pub kind: SeriesKind,
+    /// `bytes` or `count`.
+    pub unit: String,
+}
+
+/// An allocation site to name in the same transaction as an interval (see [`Store::site`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSite {
+    /// The stack's hash ([`site_hash`]).
+    pub hash: String,
+    /// Where the stack came from.
+    pub source: String,
+    /// Frames, innermost first.
+    pub frames: Vec<String>,
+}
+
 /// An open leakhound database.
 pub struct Store {
-    conn: Connection,
-    path: String,
+    pub(crate) conn: Connection,
+    /// The file, for messages.
+    pub(crate) path: String,
+    file: PathBuf,
+    /// The schema has chunks (version 3 on); a reader of an older file that no writer has
+    /// migrated yet finds every sample in rows.
+    pub(crate) chunked: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -165,6 +234,15 @@ impl Store {
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
+        // Before WAL and before the first table (it has no effect after either): a new file
+        // then gives the pages upkeep frees back to the file system in place.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if version == 0 {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(open_err)?;
+        }
         // journal_mode returns a row, so it cannot go through execute_batch. Switching to WAL
         // needs a moment alone with the file; another leakhound opening it at the same time is
         // waited for rather than reported as "locked".
@@ -186,6 +264,8 @@ impl Store {
         let store = Store {
             conn,
             path: path.display().to_string(),
+            file: path.to_path_buf(),
+            chunked: true,
         };
         store.migrate(path)?;
         Ok(store)
@@ -218,7 +298,22 @@ impl Store {
         Ok(Store {
             conn,
             path: path.display().to_string(),
+            file: path.to_path_buf(),
+            chunked: version >= 3,
         })
+    }
+
+    /// A second connection to the same file, for reading only: reads (a look at the verdict)
+    /// on one thread while another writes.
+    pub fn open_reader(&self) -> Result<Store, StoreError> {
+        Store::open_read_only(&self.file)
+    }
+
+    /// Waits at most `wait` for another writer's lock before a write fails with "database is
+    /// locked" (10 s unless set).
+    pub fn busy_timeout(&self, wait: Duration) -> Result<(), StoreError> {
+        self.conn.busy_timeout(wait)?;
+        Ok(())
     }
 
     /// Caps SQLite's page cache at `kib` KiB. SQLite keeps every page it writes until its cache
@@ -346,15 +441,60 @@ impl Store {
         samples: &[(SeriesId, f64, f64)],
         events: &[Event],
     ) -> Result<(), StoreError> {
+        self.write_interval(run, &[], &[], samples, events, &mut HashMap::new())
+    }
+
+    /// Writes one interval in a single transaction, all or nothing: first the series it adds
+    /// (`new_series`, whose samples carry their alias), the sites it names, then its samples
+    /// and events. `aliases` maps the aliases of series created by earlier intervals to their
+    /// ids, and gains those created here once the interval is committed.
+    pub fn write_interval(
+        &mut self,
+        run: RunId,
+        new_series: &[NewSeries],
+        sites: &[NewSite],
+        samples: &[(SeriesId, f64, f64)],
+        events: &[Event],
+        aliases: &mut HashMap<SeriesId, SeriesId>,
+    ) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut created = HashMap::new();
+        for s in new_series {
+            let labels = serde_json::to_string(&s.labels).expect("string map serialises");
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO series (run_id, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![run, s.name, labels, s.kind.as_str(), s.unit])?;
+            let id: SeriesId = tx
+                .prepare_cached(
+                    "SELECT id FROM series WHERE run_id = ?1 AND name = ?2 AND labels = ?3",
+                )?
+                .query_row(params![run, s.name, labels], |r| r.get(0))?;
+            created.insert(s.alias, id);
+        }
         {
+            let mut site = tx.prepare_cached(
+                "INSERT OR IGNORE INTO sites (run_id, hash, source, frames) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for s in sites {
+                let frames = serde_json::to_string(&s.frames).expect("strings serialise");
+                site.execute(params![run, s.hash, s.source, frames])?;
+            }
             let mut ins = tx.prepare_cached(
                 "INSERT OR REPLACE INTO samples (series_id, t, value) VALUES (?1, ?2, ?3)",
             )?;
-            for (s, t, v) in samples {
-                ins.execute(params![s, t, v])?;
+            for &(s, t, v) in samples {
+                let id = if s < 0 {
+                    match created.get(&s).or_else(|| aliases.get(&s)) {
+                        Some(id) => *id,
+                        None => return Err(StoreError::UnknownAlias(s)),
+                    }
+                } else {
+                    s
+                };
+                ins.execute(params![id, t, v])?;
             }
             let mut ev = tx.prepare_cached(
                 "INSERT INTO events (run_id, t, kind, detail) VALUES (?1, ?2, ?3, ?4)",
@@ -364,21 +504,64 @@ impl Store {
             }
         }
         tx.commit()?;
+        aliases.extend(created);
         Ok(())
     }
 
     /// All runs, oldest first.
     pub fn runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        // One snapshot: upkeep may move rows into chunks meanwhile.
+        let tx = self.conn.unchecked_transaction()?;
+        let mut per_run: HashMap<RunId, RunSizes> = HashMap::new();
+        let mut rows = self.conn.prepare(
+            "SELECT se.run_id, COUNT(*), MAX(s.t) FROM samples s JOIN series se ON s.series_id = se.id
+             GROUP BY se.run_id",
+        )?;
+        let mut q = rows.query([])?;
+        while let Some(r) = q.next()? {
+            let e = per_run.entry(r.get(0)?).or_default();
+            e.rows = r.get::<_, i64>(1)? as u64;
+            e.last = r.get(2)?;
+        }
+        let mut chunks = self.conn.prepare(if self.chunked {
+            "SELECT se.run_id, SUM(c.n), MAX(c.t_last), SUM(length(c.data)), COUNT(*),
+                    SUM(CASE WHEN c.kind = 1 THEN c.n ELSE 0 END)
+             FROM chunks c JOIN series se ON c.series_id = se.id GROUP BY se.run_id"
+        } else {
+            "SELECT 0, 0, 0, 0, 0, 0 WHERE 0"
+        })?;
+        let mut q = chunks.query([])?;
+        while let Some(r) = q.next()? {
+            let e = per_run.entry(r.get(0)?).or_default();
+            e.chunked = r.get::<_, i64>(1)? as u64;
+            e.last = e
+                .last
+                .into_iter()
+                .chain(r.get::<_, Option<f64>>(2)?)
+                .reduce(f64::max);
+            e.chunk_bytes = r.get::<_, i64>(3)? as u64;
+            e.chunks = r.get::<_, i64>(4)? as u64;
+            e.summarized = r.get::<_, i64>(5)? as u64;
+        }
+        let mut events = self.conn.prepare(
+            "SELECT run_id, COUNT(*), SUM(length(kind) + length(detail)) FROM events GROUP BY run_id",
+        )?;
+        let mut q = events.query([])?;
+        while let Some(r) = q.next()? {
+            let e = per_run.entry(r.get(0)?).or_default();
+            e.events = r.get::<_, i64>(1)? as u64;
+            e.event_bytes = r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64;
+        }
         let mut st = self.conn.prepare(
-            "SELECT r.id, r.kind, r.target, r.host, r.started_at, r.ended_at, r.interval_s,
-                    r.limit_bytes, r.version, r.status, r.exit_code, r.last_verdict,
-                    (SELECT COUNT(*) FROM samples s JOIN series se ON s.series_id = se.id WHERE se.run_id = r.id),
-                    (SELECT MAX(s.t) FROM samples s JOIN series se ON s.series_id = se.id WHERE se.run_id = r.id)
-             FROM runs r ORDER BY r.id",
+            "SELECT id, kind, target, host, started_at, ended_at, interval_s, limit_bytes,
+                    version, status, exit_code, last_verdict
+             FROM runs ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
+            let id: RunId = r.get(0)?;
+            let sizes = per_run.get(&id).cloned().unwrap_or_default();
             Ok(RunInfo {
-                id: r.get(0)?,
+                id,
                 kind: r.get(1)?,
                 target: r.get(2)?,
                 host: r.get(3)?,
@@ -390,11 +573,36 @@ impl Store {
                 status: r.get(9)?,
                 exit_code: r.get(10)?,
                 last_verdict: r.get(11)?,
-                samples: r.get::<_, i64>(12)? as u64,
-                last_sample_at: r.get(13)?,
+                samples: sizes.rows + sizes.chunked,
+                last_sample_at: sizes.last,
+                summarized_samples: sizes.summarized,
+                size_bytes: sizes.bytes(),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let out = rows.collect::<Result<_, _>>()?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// About how many bytes of the file one series takes (as [`RunInfo::size_bytes`] counts).
+    pub fn series_size(&self, series: SeriesId) -> Result<u64, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let rows: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM samples WHERE series_id = ?1",
+            [series],
+            |r| r.get(0),
+        )?;
+        let (chunks, data): (i64, i64) = if self.chunked {
+            self.conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunks WHERE series_id = ?1",
+                [series],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+        } else {
+            (0, 0)
+        };
+        tx.commit()?;
+        Ok(rows as u64 * ROW_BYTES + data as u64 + chunks as u64 * CHUNK_ROW_BYTES)
     }
 
     /// One run.
@@ -412,6 +620,19 @@ impl Store {
             .query_row("SELECT MAX(id) FROM runs", [], |r| r.get(0))
             .optional()?
             .flatten())
+    }
+
+    /// Runs `f` in one transaction: creating thousands of series or naming thousands of sites
+    /// (the first profile of a large program) takes milliseconds instead of seconds. Committed
+    /// when `f` succeeds, rolled back when it fails.
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let out = f()?;
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Records the stack behind site `hash` of `run` (once; later calls change nothing).
@@ -464,73 +685,42 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Times and values of a series, in time order.
-    pub fn samples(&self, series: SeriesId) -> Result<(Vec<f64>, Vec<f64>), StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT t, value FROM samples WHERE series_id = ?1 ORDER BY t")?;
-        let mut ts = Vec::new();
-        let mut vs = Vec::new();
-        let mut rows = st.query([series])?;
-        while let Some(r) = rows.next()? {
-            ts.push(r.get(0)?);
-            vs.push(r.get(1)?);
-        }
-        Ok((ts, vs))
+    /// Times of the events of `kind` in a run, in time order; only the `latest` so many when
+    /// given (a watch of recycled workers records a restart per worker: a look needs no more
+    /// of them than it reads samples).
+    pub fn event_times(
+        &self,
+        run: RunId,
+        kind: &str,
+        latest: Option<usize>,
+    ) -> Result<Vec<f64>, StoreError> {
+        let limit = latest.map_or(-1, |n| n as i64);
+        let mut st = self.conn.prepare_cached(
+            "SELECT t FROM events WHERE run_id = ?1 AND kind = ?2 ORDER BY t DESC, rowid DESC LIMIT ?3",
+        )?;
+        let mut times: Vec<f64> = st
+            .query_map(params![run, kind, limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        times.reverse();
+        Ok(times)
     }
 
-    /// Samples of a series, at most `max_points` of them. When there are more, each of
-    /// `max_points` equal spans of time gives its lowest value (at its own time): the floor the
-    /// analysis works on survives, and a look at a run of weeks costs no more memory than a
-    /// look at a run of hours. Rows are streamed, never all held.
-    pub fn samples_bounded(
-        &self,
-        series: SeriesId,
-        max_points: usize,
-    ) -> Result<(Vec<f64>, Vec<f64>), StoreError> {
-        let (n, t0, t1): (i64, Option<f64>, Option<f64>) = self.conn.query_row(
-            "SELECT COUNT(*), MIN(t), MAX(t) FROM samples WHERE series_id = ?1",
-            [series],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let (Some(t0), Some(t1)) = (t0, t1) else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let max_points = max_points.max(1);
-        if n as usize <= max_points {
-            return self.samples(series);
-        }
-        let width = (t1 - t0) / max_points as f64;
-        let mut st = self
+    /// The last event of `kind` in a run.
+    pub fn last_event(&self, run: RunId, kind: &str) -> Result<Option<Event>, StoreError> {
+        Ok(self
             .conn
-            .prepare_cached("SELECT t, value FROM samples WHERE series_id = ?1 ORDER BY t")?;
-        let mut ts = Vec::with_capacity(max_points);
-        let mut vs = Vec::with_capacity(max_points);
-        let mut current: Option<(usize, f64, f64)> = None;
-        let mut rows = st.query([series])?;
-        while let Some(r) = rows.next()? {
-            let (t, v): (f64, f64) = (r.get(0)?, r.get(1)?);
-            let bucket = (((t - t0) / width) as usize).min(max_points - 1);
-            match &mut current {
-                Some((b, bt, bv)) if *b == bucket => {
-                    if v < *bv {
-                        (*bt, *bv) = (t, v);
-                    }
-                }
-                _ => {
-                    if let Some((_, bt, bv)) = current {
-                        ts.push(bt);
-                        vs.push(bv);
-                    }
-                    current = Some((bucket, t, v));
-                }
-            }
-        }
-        if let Some((_, bt, bv)) = current {
-            ts.push(bt);
-            vs.push(bv);
-        }
-        Ok((ts, vs))
+            .prepare_cached(
+                "SELECT t, kind, detail FROM events WHERE run_id = ?1 AND kind = ?2
+                 ORDER BY t DESC, rowid DESC LIMIT 1",
+            )?
+            .query_row(params![run, kind], |r| {
+                Ok(Event {
+                    t: r.get(0)?,
+                    kind: r.get(1)?,
+                    detail: r.get(2)?,
+                })
+            })
+            .optional()?)
     }
 
     /// Events of a run, in time order.
@@ -598,7 +788,10 @@ mod tests {
             r.samples(rss).unwrap(),
             (vec![100.0, 101.0], vec![4.0, 5.0])
         );
-        assert_eq!(r.events(run).unwrap(), vec![ev]);
+        assert_eq!(r.events(run).unwrap(), vec![ev.clone()]);
+        assert_eq!(r.event_times(run, "restart", None).unwrap(), [101.0]);
+        assert!(r.event_times(run, "exit", None).unwrap().is_empty());
+        assert_eq!(r.last_event(run, "restart").unwrap(), Some(ev));
         let info = r.run(run).unwrap();
         assert_eq!(info.samples, 2);
         assert_eq!(info.status, "finished");
@@ -698,6 +891,57 @@ mod tests {
         let s = Store::open(&path).unwrap();
         let run = s.create_run(&new_run()).unwrap();
         assert!(s.sites_of(run).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_interval_creates_its_new_series_and_sites_with_its_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("lh.db")).unwrap();
+        let run = s.create_run(&new_run()).unwrap();
+        let new = |alias, name: &str| NewSeries {
+            alias,
+            name: name.into(),
+            labels: BTreeMap::from([("pid".to_string(), "7".to_string())]),
+            kind: SeriesKind::Counter,
+            unit: "count".into(),
+        };
+        let site = NewSite {
+            hash: "00000000000000aa".into(),
+            source: "node".into(),
+            frames: vec!["f (a.js:1)".into()],
+        };
+        let mut aliases = HashMap::new();
+        s.write_interval(
+            run,
+            &[new(-1, "a")],
+            &[site],
+            &[(-1, 1.0, 5.0)],
+            &[],
+            &mut aliases,
+        )
+        .unwrap();
+        let a = aliases[&-1];
+        // A later interval names it by its alias still; an unknown alias fails as a whole.
+        s.write_interval(run, &[], &[], &[(-1, 2.0, 6.0)], &[], &mut aliases)
+            .unwrap();
+        let err = s
+            .write_interval(
+                run,
+                &[new(-2, "b")],
+                &[],
+                &[(-2, 3.0, 1.0), (-9, 3.0, 1.0)],
+                &[],
+                &mut aliases,
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownAlias(-9)), "{err}");
+        assert!(
+            !aliases.contains_key(&-2),
+            "nothing of a failed interval is kept"
+        );
+        assert_eq!(s.series_of(run).unwrap().len(), 1);
+        assert_eq!(s.samples(a).unwrap(), (vec![1.0, 2.0], vec![5.0, 6.0]));
+        assert_eq!(s.sites_of(run).unwrap()[0].frames, ["f (a.js:1)"]);
     }
 
     #[test]

@@ -28,7 +28,27 @@ pub enum StoreError {
     /// No run with this id.
     #[error("no run {0} in the database (see `leakhound runs`)")]
     NoSuchRun(i64),
+    /// A stored chunk of samples cannot be read (a damaged file): what and why.
+    #[error("damaged samples: {0}")]
+    Corrupt(String),
+    /// Samples named a series by an alias that no interval created.
+    #[error("samples name series alias {0}, which was never created")]
+    UnknownAlias(i64),
     /// Any other SQLite failure.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Whether another connection held the lock past the busy timeout ("database is locked"):
+    /// trying again later is the answer.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(e) if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        )
+    }
 }

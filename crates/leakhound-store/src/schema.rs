@@ -48,4 +48,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         frames TEXT NOT NULL,           -- JSON array, innermost (allocating) frame first
         PRIMARY KEY (run_id, hash)
     ) WITHOUT ROWID;",
+    // 3: compact storage. `samples` keeps what was written lately, one row per sample (each
+    // interval in one transaction, as before); upkeep moves each closed block of a series into
+    // one row of `chunks`, its samples compressed (chunk.rs), and blocks older than the
+    // retention into floor summaries. `spacing_s` is the series' usual time between samples,
+    // fixed when it is first compacted: it sets the block and summary window widths.
+    "ALTER TABLE series ADD COLUMN spacing_s REAL;
+    CREATE TABLE chunks (
+        series_id INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+        kind INTEGER NOT NULL,          -- 0: samples, 1: floor summaries (one per window)
+        start REAL NOT NULL,            -- block start, unix seconds, a multiple of width
+        width REAL NOT NULL,            -- block width, seconds
+        n INTEGER NOT NULL,             -- samples held, or summarized
+        points INTEGER NOT NULL,        -- rows it decodes to: samples, or windows
+        t_first REAL NOT NULL,          -- first and last sample time in it
+        t_last REAL NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (series_id, kind, start)
+    );",
 ];

@@ -36,6 +36,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// List stored runs
     Runs(RunsArgs),
+    /// Compact the database: compress closed blocks, keep samples older than the retention
+    /// as floor summaries, give freed space back
+    Gc(GcArgs),
     /// Write a run's samples as CSV or JSON
     Export(ExportArgs),
     /// Store a CSV file (timestamp + series columns) as a run
@@ -118,6 +121,11 @@ pub struct SamplingArgs {
     /// Exit with code 1 when the verdict is this (or worse)
     #[arg(long, value_enum, value_name = "VERDICT")]
     pub fail_on: Option<FailOn>,
+    /// Keep samples whole this long (e.g. 30d, or `forever`), then as floor summaries per
+    /// window (min, 10th percentile, max, count); applies to every run in the database
+    /// [default: 30d]
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
     #[command(flatten)]
     pub verdict: VerdictArgs,
 }
@@ -227,6 +235,9 @@ pub struct ReportArgs {
     /// Open it in the default browser afterwards (xdg-open)
     #[arg(long)]
     pub open: bool,
+    /// Show times in UTC instead of the viewer's time zone
+    #[arg(long)]
+    pub utc: bool,
     #[command(flatten)]
     pub verdict: VerdictArgs,
 }
@@ -290,6 +301,16 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep samples whole this long (e.g. 30d, or `forever`), then as floor summaries
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub retention: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Run id
     pub run: i64,
@@ -328,9 +349,12 @@ pub struct FleetArgs {
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
     /// A counter per instance (e.g. 'http_client_requests_total{job="api"}') to relate leak
-    /// rates to event rates across the fleet
+    /// rates to event rates among the instances that leak
     #[arg(long, value_name = "QUERY")]
     pub counter: Option<String>,
+    /// Compare the mean leak rates of the instances grouped by this label (e.g. version)
+    #[arg(long, value_name = "LABEL")]
+    pub group_by: Option<String>,
     /// Growth accepted per series, e.g. 2MiB/day
     #[arg(long, value_name = "RATE")]
     pub tolerance: Option<String>,

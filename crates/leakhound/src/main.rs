@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Ab(a) => cmd::ab::run(&db, a),
         cli::Command::Plot(a) => cmd::plot::run(&db, a),
         cli::Command::Runs(a) => cmd::runs::run(&db, a),
+        cli::Command::Gc(a) => cmd::gc::run(&db, a),
         cli::Command::Export(a) => cmd::export::run(&db, a),
         cli::Command::Import(a) => cmd::import::run(&db, a),
         cli::Command::Demo(a) => cmd::demo::run(&db, a),

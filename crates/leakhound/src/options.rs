@@ -3,6 +3,7 @@
 
 use leakhound_analysis::Load;
 use leakhound_app::native::{locate_preload, NativeSites};
+use leakhound_app::retention::{DEFAULT_RETENTION, MIN_RETENTION};
 use leakhound_app::session::Sampling;
 use leakhound_app::traffic::ReplayPlan;
 use leakhound_app::{user, Policy};
@@ -83,6 +84,21 @@ pub fn size(flag: &str, s: &str) -> anyhow::Result<f64> {
     parsed(flag, s, parse_size)
 }
 
+/// A Prometheus label name (`--group-by version`).
+pub fn label_name(flag: &str, s: &str) -> anyhow::Result<String> {
+    let mut chars = s.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(user(format!(
+            "{flag} {s:?}: not a label name (letters, digits and _, not starting with a digit)"
+        )));
+    }
+    Ok(s.to_string())
+}
+
 /// A duration in seconds (`--grace 5s`, `--range 14d`).
 pub fn duration(flag: &str, s: &str) -> anyhow::Result<f64> {
     parsed(flag, s, parse_duration)
@@ -105,6 +121,20 @@ pub fn http_uri(flag: &str, s: &str, shape: &str) -> anyhow::Result<Uri> {
     Ok(uri)
 }
 
+/// `--retention`: seconds, or `None` for `forever`; at least an hour.
+pub fn retention(s: &str) -> anyhow::Result<Option<f64>> {
+    if s == "forever" {
+        return Ok(None);
+    }
+    let r = duration("--retention", s)?;
+    if r < MIN_RETENTION {
+        return Err(user(format!(
+            "--retention {s}: must be at least 1h (or forever): the newest samples stay whole for the verdict"
+        )));
+    }
+    Ok(Some(r))
+}
+
 /// What `run`, `watch` and `ab` share: the interval, `--for`, `--scrape` and the verdict
 /// policy.
 pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling> {
@@ -118,6 +148,10 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
     Ok(Sampling {
         interval,
         duration: for_duration(s.duration.as_deref())?,
+        retention: match &s.retention {
+            Some(r) => retention(r)?,
+            None => Some(DEFAULT_RETENTION),
+        },
         smaps: !s.no_smaps,
         scrapes: s
             .scrape
@@ -214,6 +248,20 @@ mod tests {
         assert_eq!(p.confidence, leakhound_analysis::DEFAULT_CONFIDENCE);
         let e = policy(Some("2MiB"), None, Load::Auto).unwrap_err();
         assert!(e.to_string().starts_with("--tolerance: "), "{e}");
+    }
+
+    #[test]
+    fn retention_is_a_duration_of_an_hour_or_more_or_forever() {
+        assert_eq!(retention("30d").unwrap(), Some(30.0 * 86400.0));
+        assert_eq!(retention("forever").unwrap(), None);
+        assert_eq!(
+            retention("5m").unwrap_err().to_string(),
+            "--retention 5m: must be at least 1h (or forever): the newest samples stay whole for the verdict"
+        );
+        assert!(retention("soon")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--retention: "));
     }
 
     #[test]

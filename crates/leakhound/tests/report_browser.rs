@@ -70,6 +70,37 @@ fn report_renders_in_a_real_browser() {
     for bad in ["Uncaught", "CONSOLE(", "Failed to load"] {
         assert!(!log.contains(bad), "console says {bad}:\n{log}");
     }
+    // Times in the viewer's time zone, UTC on hover: every chart label and the run's times.
+    assert!(
+        html.contains("time (your time zone; hover for UTC)"),
+        "{log}"
+    );
+    // Chart labels get a <title> child; the run's <time>s a title attribute.
+    let titled = html.matches("<title>UTC 20").count() + html.matches("title=\"UTC 20").count();
+    let tagged = html.matches(" data-t=\"").count();
+    assert!(
+        tagged >= 10 && titled == tagged,
+        "{tagged} times, {titled} with UTC titles"
+    );
+    assert!(html.contains("<h2>Where it grows</h2>") == page_has_sites(&out));
+    // --utc keeps UTC.
+    let utc = d.path("utc.html");
+    d.run(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--utc",
+        "-o",
+        utc.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let dom = browser(
+        &["--dump-dom", &format!("file://{}", utc.display())],
+        &d.path("profile3"),
+    );
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        has_text(&html, "time (UTC)") && !has_text(&html, "time (your time zone; hover for UTC)")
+    );
     let shot = d.path("shot.png");
     let s = browser(
         &[
@@ -91,6 +122,18 @@ fn report_renders_in_a_real_browser() {
         "screenshot of {} bytes looks empty",
         png.len()
     );
+}
+
+/// Whether some element of `html` holds exactly `text` (whitespace around it aside).
+fn has_text(html: &str, text: &str) -> bool {
+    html.split(['<', '>']).any(|p| p.trim() == text)
+}
+
+/// Whether the report file has a sites section (runs with allocation sites do).
+fn page_has_sites(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .contains("<h2>Where it grows</h2>")
 }
 
 #[test]

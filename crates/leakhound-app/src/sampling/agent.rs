@@ -1,6 +1,8 @@
 //! Runtime agents in a target's processes (Node.js today): their gauges (heap, buffers,
 //! handles) summed over the processes reporting now, and their counters (requests, GC, app
-//! events) summed over every process the target ever had, so a restart does not reset them.
+//! events) summed over every process the target ever had, so a restart does not reset them:
+//! the processes reporting now, plus a base that each exited process's last counts join
+//! before the listener forgets it.
 
 use leakhound_probe::agent::{gauges, AgentListener};
 use leakhound_probe::ProcInfo;
@@ -8,8 +10,8 @@ use leakhound_store::SeriesKind;
 
 use super::catalog::SeriesSpec;
 use super::series::agent_gauge_unit;
-use super::source::Readings;
-use super::target::Target;
+use super::source::{Readings, MAX_SOURCE_SERIES};
+use super::target::{Target, MAX_COUNTER_NAMES};
 use crate::kinds::Unit;
 
 /// Reads what the agents of `procs` (the processes of `target` now) reported.
@@ -20,7 +22,17 @@ pub(crate) fn read_agents(
     out: &mut Readings<'_>,
 ) {
     let pids: Vec<i32> = procs.iter().map(|p| p.key.pid).collect();
-    target.saw(&pids);
+    for gone in target.agent_pids_now(&pids) {
+        if let Some(last) = agent.last_counters(gone) {
+            target.fold_counters(&last);
+        }
+    }
+    if target.counters_left_out() > 0 {
+        out.warn(format!(
+            "{}: agents of exited processes counted under more than {MAX_COUNTER_NAMES} names; the counts of the rest are left out",
+            target.label()
+        ));
+    }
     let labels = target.labels();
     let reports = agent.latest(&pids);
     if !reports.is_empty() {
@@ -32,17 +44,34 @@ pub(crate) fn read_agents(
                 kind: SeriesKind::Gauge,
                 unit: agent_gauge_unit(name),
             };
-            // The targets' catalog has no bound.
-            let _ = out.record(&spec, v);
+            if out.record(&spec, v).is_err() {
+                full(out, target.label());
+                return;
+            }
         }
     }
-    for (name, v) in agent.counters(target.pids_seen()) {
+    let mut counters = target.counter_base().clone();
+    for r in &reports {
+        for (name, v) in &r.counters {
+            *counters.entry(name.clone()).or_insert(0.0) += v;
+        }
+    }
+    for (name, v) in counters {
         let spec = SeriesSpec {
             name: &name,
             labels,
             kind: SeriesKind::Counter,
             unit: Unit::Count,
         };
-        let _ = out.record(&spec, v);
+        if out.record(&spec, v).is_err() {
+            full(out, target.label());
+            return;
+        }
     }
+}
+
+fn full(out: &mut Readings<'_>, label: &str) {
+    out.warn(format!(
+        "agents of {label}: more than {MAX_SOURCE_SERIES} series; the rest are skipped"
+    ));
 }

@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use leakhound_store::{RunId, SeriesId, SeriesKind, Store};
+use leakhound_store::{Event, NewSeries, NewSite, SeriesId, SeriesKind};
 
+use super::source::Row;
+use super::spool::Interval;
 use crate::kinds::Unit;
 
 /// A series as a reader names it.
@@ -20,18 +22,66 @@ pub struct SeriesSpec<'a> {
     pub unit: Unit,
 }
 
-/// Why a series has no id this interval.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NoSeries {
-    /// The catalog holds as many series as it may.
-    Full,
-    /// The database refused to add it (disk full); the reason, naming the database. The next
-    /// interval tries again.
-    Refused(String),
+/// The interval being read: its samples, and the series and sites it is the first to use.
+/// Series are created by the writer, in the transaction of the first interval that uses them;
+/// until then their samples carry a negative alias, so reading never waits for the database.
+#[derive(Debug)]
+pub struct Draft {
+    /// Samples.
+    pub rows: Vec<Row>,
+    series: Vec<NewSeries>,
+    sites: Vec<NewSite>,
+    next_alias: SeriesId,
 }
 
-/// Ids of the series created so far in one run, by labels then name (so that a lookup of a
-/// known series allocates nothing).
+impl Default for Draft {
+    fn default() -> Draft {
+        Draft {
+            rows: Vec::new(),
+            series: Vec::new(),
+            sites: Vec::new(),
+            next_alias: -1,
+        }
+    }
+}
+
+impl Draft {
+    /// A new series, created with this interval: its alias.
+    fn create(&mut self, spec: &SeriesSpec) -> SeriesId {
+        let alias = self.next_alias;
+        self.next_alias -= 1;
+        self.series.push(NewSeries {
+            alias,
+            name: spec.name.to_string(),
+            labels: spec.labels.clone(),
+            kind: spec.kind,
+            unit: spec.unit.as_str().to_string(),
+        });
+        alias
+    }
+
+    /// Names an allocation site with this interval.
+    pub fn name_site(&mut self, site: NewSite) {
+        self.sites.push(site);
+    }
+
+    /// The interval read, with `events`; the draft starts over (aliases go on).
+    pub fn take(&mut self, events: Vec<Event>) -> Interval {
+        Interval {
+            series: std::mem::take(&mut self.series),
+            sites: std::mem::take(&mut self.sites),
+            rows: std::mem::take(&mut self.rows),
+            events,
+        }
+    }
+}
+
+/// The catalog holds as many series as it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Ids (or aliases) of the series created so far in one run, by labels then name (so that a
+/// lookup of a known series allocates nothing), up to a bound.
 #[derive(Debug)]
 pub struct Catalog {
     ids: HashMap<BTreeMap<String, String>, HashMap<String, SeriesId>>,
@@ -49,28 +99,15 @@ impl Catalog {
         }
     }
 
-    /// The id of `spec` in `run`, created on first use.
-    pub fn id(
-        &mut self,
-        store: &Store,
-        run: RunId,
-        spec: &SeriesSpec,
-    ) -> Result<SeriesId, NoSeries> {
+    /// The id of `spec`, or the alias of a series created with `draft` on first use.
+    pub fn id(&mut self, draft: &mut Draft, spec: &SeriesSpec) -> Result<SeriesId, Full> {
         if let Some(id) = self.ids.get(spec.labels).and_then(|m| m.get(spec.name)) {
             return Ok(*id);
         }
         if self.len >= self.max {
-            return Err(NoSeries::Full);
+            return Err(Full);
         }
-        let id = store
-            .series(run, spec.name, spec.labels, spec.kind, spec.unit.as_str())
-            .map_err(|e| {
-                NoSeries::Refused(format!(
-                    "cannot add series {} to {}: {e}; its samples are skipped until it can be",
-                    spec.name,
-                    store.path()
-                ))
-            })?;
+        let id = draft.create(spec);
         self.ids
             .entry(spec.labels.clone())
             .or_default()
@@ -83,16 +120,11 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::database::new_run;
 
     #[test]
-    fn creates_once_and_stops_at_its_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let run = store
-            .create_run(&new_run("watch", "t".into(), 0.0, None, None))
-            .unwrap();
+    fn creates_once_with_the_interval_and_stops_at_its_bound() {
         let mut c = Catalog::new(2);
+        let mut draft = Draft::default();
         let (a, b) = (
             BTreeMap::new(),
             BTreeMap::from([("k".to_string(), "v".to_string())]),
@@ -103,11 +135,14 @@ mod tests {
             kind: SeriesKind::Counter,
             unit: Unit::Count,
         };
-        let x = c.id(&store, run, &spec("x", &a)).unwrap();
-        let xb = c.id(&store, run, &spec("x", &b)).unwrap();
-        assert_ne!(x, xb, "labels tell series apart");
-        assert_eq!(c.id(&store, run, &spec("x", &a)), Ok(x));
-        assert_eq!(c.id(&store, run, &spec("y", &a)), Err(NoSeries::Full));
-        assert_eq!(store.series_of(run).unwrap().len(), 2);
+        let x = c.id(&mut draft, &spec("x", &a)).unwrap();
+        let xb = c.id(&mut draft, &spec("x", &b)).unwrap();
+        assert_eq!((x, xb), (-1, -2), "labels tell series apart");
+        let first = draft.take(Vec::new());
+        assert_eq!(first.series.len(), 2);
+        assert_eq!(first.series[1].labels, b);
+        assert_eq!(c.id(&mut draft, &spec("x", &a)), Ok(x));
+        assert_eq!(c.id(&mut draft, &spec("y", &a)), Err(Full));
+        assert!(draft.take(Vec::new()).series.is_empty(), "created once");
     }
 }

@@ -23,9 +23,11 @@ impl Clock {
         }
     }
 
-    /// Unix seconds now, by this clock.
+    /// Unix seconds now, by this clock, to the millisecond: finer than any sampling interval,
+    /// and what lets the store keep times as integers (delta-of-delta compresses them to a few
+    /// bits each).
     pub fn now(&self) -> f64 {
-        self.wall0 + self.mono0.elapsed().as_secs_f64()
+        ((self.wall0 + self.mono0.elapsed().as_secs_f64()) * 1e3).round() / 1e3
     }
 
     /// Unix seconds at the start.
@@ -53,5 +55,6 @@ mod tests {
             (now - c.start_time() - elapsed).abs() < 0.01,
             "{now} {elapsed}"
         );
+        assert_eq!((now * 1e3).round() / 1e3, now, "to the millisecond");
     }
 }

@@ -1,8 +1,8 @@
 //! Sampling, split by responsibility: the [`clock`], the [`series`] each kind of target
 //! writes (declared once), the [`target`]s and their instances, runtime agents in them,
 //! [`source`]s with their own schedule (scrapes, the replay counter), allocation [`sites`], the
-//! [`spool`] that holds
-//! intervals the database refuses, and the [`sampler`] that ties them together each interval.
+//! [`sampler`] that ties them together each interval, and the [`writer`] thread that stores
+//! the intervals (held in the [`spool`] while the database refuses) and keeps the database up.
 
 mod agent;
 pub mod catalog;
@@ -17,6 +17,7 @@ pub mod source;
 pub mod spool;
 pub mod target;
 mod warnings;
+pub mod writer;
 
 pub use catalog::SeriesSpec;
 pub use clock::Clock;

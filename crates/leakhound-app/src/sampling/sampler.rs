@@ -1,8 +1,10 @@
 //! The sampler: each interval, read every target, the runtime agents in them and every source
-//! that is due, then store the interval's samples and events in one transaction (through the
-//! spool when the database refuses).
+//! that is due, and hand the interval (samples, events, the series it is the first to use) to
+//! the [writer](super::writer), which stores it in one transaction on its own thread: sampling
+//! never waits for the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use leakhound_net::exporter::Exposition;
 use leakhound_net::metrics::VerdictMetrics;
@@ -11,18 +13,25 @@ use leakhound_probe::ProcessReader;
 use leakhound_store::{RunId, Store};
 
 use super::agent::read_agents;
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Draft};
 use super::clock::Clock;
 use super::exporter::Exporter;
 use super::sites::{record_sites, SiteNames, MAX_SITE_SERIES};
-use super::source::{Readings, Scheduled, Source};
-use super::spool::{Interval, RunSink, Spool, MAX_HELD_SAMPLES};
+use super::source::{Readings, Scheduled, Source, MAX_SOURCE_SERIES};
+use super::spool::MAX_HELD_SAMPLES;
 use super::target::{Sampled, Target, TickOut};
 use super::warnings::Warnings;
+use super::writer::Writer;
 
-/// SQLite page cache of a sampling session, KiB: room for the pages appended to and for a look
-/// (20,000 samples of one series, about 120 pages), without holding the whole run's pages.
-const SAMPLER_CACHE_KIB: u32 = 512;
+/// SQLite page cache of the writer's connection, KiB: room for the pages appended to, without
+/// holding the whole run's pages.
+const WRITER_CACHE_KIB: u32 = 256;
+/// SQLite page cache of the connection looks read through, KiB: a look reads 20,000 samples of
+/// one series, about 120 pages of rows or a few chunks.
+const READER_CACHE_KIB: u32 = 128;
+/// How long the end of a session keeps trying to store what is held while the database
+/// refuses (as long as a write used to wait for a lock).
+const FINAL_WAIT: Duration = Duration::from_secs(10);
 
 /// What an interval saw, for the live display.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +44,12 @@ pub struct TickSummary {
 
 /// Samples targets and sources into a run.
 pub struct Sampler {
+    /// Reads during the session (looks); the writer's connection once it stopped.
     store: Store,
+    /// Stores intervals on its own thread, until the session ends.
+    writer: Option<Writer>,
+    /// The interval being read.
+    draft: Draft,
     run: RunId,
     clock: Clock,
     targets: Vec<Target>,
@@ -49,7 +63,6 @@ pub struct Sampler {
     /// Says when the native profiler (`run --native-sites`) sees nothing.
     native: Option<crate::native::NativeWatch>,
     sources: Vec<Scheduled>,
-    spool: Spool,
     warnings: Warnings,
     exporter: Option<Exporter>,
     /// (target, series) of each declared series, for the exporter.
@@ -65,7 +78,7 @@ impl Sampler {
         clock: Clock,
         smaps: bool,
     ) -> anyhow::Result<Sampler> {
-        store.limit_cache(SAMPLER_CACHE_KIB)?;
+        store.limit_cache(WRITER_CACHE_KIB)?;
         let labelled = targets.len() > 1;
         let mut declared = HashMap::new();
         for t in &mut targets {
@@ -73,23 +86,40 @@ impl Sampler {
                 declared.insert(id, (t.label().to_string(), name.to_string()));
             }
         }
+        let reader = store.open_reader()?;
+        reader.limit_cache(READER_CACHE_KIB)?;
+        let writer = Writer::start(store, run, clock, MAX_HELD_SAMPLES)?;
         Ok(Sampler {
-            store,
+            store: reader,
+            writer: Some(writer),
+            draft: Draft::default(),
             run,
             clock,
             targets,
             reader: ProcessReader::new(smaps),
-            agent_series: Catalog::new(usize::MAX),
+            agent_series: Catalog::new(MAX_SOURCE_SERIES),
             site_series: Catalog::new(MAX_SITE_SERIES),
             site_names: SiteNames::default(),
             agent: None,
             native: None,
             sources: Vec::new(),
-            spool: Spool::new(MAX_HELD_SAMPLES),
             warnings: Warnings::default(),
             exporter: None,
             declared,
         })
+    }
+
+    /// Keeps samples older than `retention` seconds (of every run in the database) as floor
+    /// summaries; `None` keeps them all.
+    pub fn set_retention(&mut self, retention: Option<f64>) {
+        if let Some(w) = &self.writer {
+            w.set_retention(retention);
+        }
+    }
+
+    /// Samples read but not stored yet.
+    pub fn held_samples(&self) -> usize {
+        self.writer.as_ref().map_or(0, Writer::held_samples)
     }
 
     /// Reads the reports of runtime agents in the targets too.
@@ -125,7 +155,9 @@ impl Sampler {
         }
     }
 
-    /// The database.
+    /// The database: for reading during the session; for writing too after [`flush`].
+    ///
+    /// [`flush`]: Self::flush
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -150,20 +182,21 @@ impl Sampler {
         self.targets.iter().all(Target::done)
     }
 
-    /// Reads every target and due source once and stores the interval atomically.
+    /// Reads every target and due source once and hands the interval to the writer.
     pub fn tick(&mut self) -> anyhow::Result<TickSummary> {
         self.reader.next_tick();
         let now = self.clock.now();
-        let mut rows = Vec::new();
         let mut events = Vec::new();
         // Warnings that wait for the targets to be read (they were said in this order before).
         let mut later = Vec::new();
         let mut summary = TickSummary::default();
         let mut live = Vec::new();
+        // Pids the targets list now: what is remembered about any other process is forgotten.
+        let mut listed = HashSet::new();
         for (ti, target) in self.targets.iter_mut().enumerate() {
             let mut out = TickOut {
                 now,
-                rows: &mut rows,
+                rows: &mut self.draft.rows,
                 events: &mut events,
                 warnings: &mut self.warnings,
                 later: &mut later,
@@ -175,14 +208,10 @@ impl Sampler {
                 Sampled::Processes { procs, read } => {
                     summary.processes += read.live.len();
                     live.extend(read.live);
+                    listed.extend(procs.iter().map(|p| p.key.pid));
                     if let Some(agent) = &self.agent {
-                        let mut out = Readings::new(
-                            now,
-                            (&self.store, self.run),
-                            &mut self.agent_series,
-                            &mut rows,
-                            &mut later,
-                        );
+                        let mut out =
+                            Readings::new(now, &mut self.agent_series, &mut self.draft, &mut later);
                         read_agents(agent, target, &procs, &mut out);
                         let pids: Vec<i32> = procs.iter().map(|p| p.key.pid).collect();
                         if let Some(w) = &mut self.native {
@@ -190,13 +219,8 @@ impl Sampler {
                             later.extend(w.check(now, target.label(), &pids, &status));
                         }
                         let sites = agent.take_sites(&pids);
-                        let mut out = Readings::new(
-                            now,
-                            (&self.store, self.run),
-                            &mut self.site_series,
-                            &mut rows,
-                            &mut later,
-                        );
+                        let mut out =
+                            Readings::new(now, &mut self.site_series, &mut self.draft, &mut later);
                         record_sites(&sites, target.labels(), &mut self.site_names, &mut out);
                     }
                     read.rss
@@ -207,32 +231,55 @@ impl Sampler {
             }
         }
         self.reader.retain(&live);
+        self.warnings.keep_pids(&listed);
+        if let Some(agent) = &self.agent {
+            // Exited processes were folded into their targets' counts above.
+            agent.retain(|pid| listed.contains(&pid) || alive(pid));
+        }
         for s in &mut self.sources {
-            s.poll_if_due(now, (&self.store, self.run), &mut rows, &mut later);
+            s.poll_if_due(now, &mut self.draft, &mut later);
         }
         for w in later {
             self.warnings.once(w, &mut events, now);
         }
         if let Some(e) = &mut self.exporter {
-            e.observe(&rows);
+            e.observe(&self.draft.rows);
         }
-        let mut sink = RunSink {
-            store: &mut self.store,
-            run: self.run,
-        };
-        self.spool.store(&mut sink, Interval { rows, events }, now);
+        let interval = self.draft.take(events);
+        if let Some(w) = &self.writer {
+            w.send(interval);
+        }
         Ok(summary)
     }
 
-    /// Stores what is still held, at the end of a session; an error says how much could not be
-    /// stored and why.
+    /// Stores what is still held, at the end of a session, and stops the writer: from then on
+    /// [`store`](Self::store) writes too. An error says how much could not be stored and why.
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        let mut sink = RunSink {
-            store: &mut self.store,
-            run: self.run,
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
         };
-        self.spool.flush(&mut sink)
+        if let Some(note) = self.warnings.unsaid() {
+            let events = vec![leakhound_store::Event {
+                t: self.clock.now(),
+                kind: "warning".into(),
+                detail: note,
+            }];
+            writer.send(self.draft.take(events));
+        }
+        let (store, result) = writer.finish(FINAL_WAIT);
+        if let Some(store) = store {
+            // The end of a session writes the run's end and verdict: wait for a lock as long as
+            // any leakhound does.
+            store.busy_timeout(FINAL_WAIT)?;
+            self.store = store;
+        }
+        result
     }
+}
+
+/// Whether a process with this pid exists.
+fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[cfg(test)]
@@ -288,6 +335,8 @@ mod tests {
             let t = s.tick().unwrap();
             assert!(t.primary.is_some_and(|rss| rss > 1e6), "{t:?}");
             assert!(t.processes >= 1);
+            // Times are kept to the millisecond (sessions tick 10 ms apart at the least).
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         s.flush().unwrap();
         let names: Vec<String> = s

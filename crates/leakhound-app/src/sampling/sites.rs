@@ -69,19 +69,31 @@ pub fn record_sites(
             e.objects += s.objects;
         }
     }
+    // The writer stores new series, new names and the interval's samples in one transaction.
+    record_summed(by_hash, labels, names, out, other_bytes, other_objects);
+}
+
+fn record_summed(
+    by_hash: BTreeMap<String, Summed>,
+    labels: &BTreeMap<String, String>,
+    names: &mut SiteNames,
+    out: &mut Readings<'_>,
+    mut other_bytes: f64,
+    mut other_objects: f64,
+) {
     for (hash, s) in by_hash {
-        if !names.named.contains(&hash) {
-            if let Err(why) = out.name_site(&hash, &s.source, &s.frames) {
-                out.warn(why);
-                other_bytes += s.bytes;
-                other_objects += s.objects;
-                continue;
-            }
-            names.named.insert(hash.clone());
-        }
         if record_pair(out, labels, &hash, s.bytes, s.objects).is_err() {
             other_bytes += s.bytes;
             other_objects += s.objects;
+            continue;
+        }
+        // Named only once it has series: the names kept stay within the series bound.
+        if !names.named.contains(&hash) {
+            if let Err(why) = out.name_site(&hash, &s.source, &s.frames) {
+                out.warn(why);
+                continue;
+            }
+            names.named.insert(hash);
         }
     }
     if record_pair(out, labels, OTHER, other_bytes, other_objects).is_err() {
@@ -91,7 +103,9 @@ pub fn record_sites(
     }
 }
 
-/// The two series of one site; `Err` when the run holds as many site series as it may.
+/// The two series of one site; `Err` when its bytes cannot be stored (the run holds as many
+/// site series as it may), so they count in the remainder. Once its bytes are stored, objects
+/// that no longer fit are left out rather than counted twice.
 fn record_pair(
     out: &mut Readings<'_>,
     labels: &BTreeMap<String, String>,
@@ -108,5 +122,6 @@ fn record_pair(
         unit,
     };
     out.record(&spec(SITE_BYTES, Unit::Bytes), bytes)?;
-    out.record(&spec(SITE_OBJECTS, Unit::Count), objects)
+    let _ = out.record(&spec(SITE_OBJECTS, Unit::Count), objects);
+    Ok(())
 }

@@ -6,9 +6,10 @@
 //! A source reads into [`Readings`], which creates its series on first use (at most
 //! [`Source::max_series`]) and puts the samples into the interval being stored.
 
-use leakhound_store::{RunId, Store};
+use leakhound_store::NewSite;
 
-use super::catalog::{Catalog, NoSeries, SeriesSpec};
+pub use super::catalog::Full;
+use super::catalog::{Catalog, Draft, SeriesSpec};
 
 /// Most series one source adds to a run unless it says otherwise.
 pub const MAX_SOURCE_SERIES: usize = 5000;
@@ -32,34 +33,25 @@ pub trait Source {
     fn poll(&mut self, out: &mut Readings<'_>);
 }
 
-/// The source has added as many series as it may; what it read beyond them is skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
-
 /// Where a reader puts what it read in one interval.
 pub struct Readings<'a> {
     now: f64,
-    store: &'a Store,
-    run: RunId,
     catalog: &'a mut Catalog,
-    rows: &'a mut Vec<Row>,
+    draft: &'a mut Draft,
     warnings: &'a mut Vec<String>,
 }
 
 impl<'a> Readings<'a> {
     pub(crate) fn new(
         now: f64,
-        (store, run): (&'a Store, RunId),
         catalog: &'a mut Catalog,
-        rows: &'a mut Vec<Row>,
+        draft: &'a mut Draft,
         warnings: &'a mut Vec<String>,
     ) -> Readings<'a> {
         Readings {
             now,
-            store,
-            run,
             catalog,
-            rows,
+            draft,
             warnings,
         }
     }
@@ -69,28 +61,23 @@ impl<'a> Readings<'a> {
         self.now
     }
 
-    /// Records `value` of `series` at this interval's time. A series the database cannot add
-    /// yet is skipped with a warning; `Full` when the reader has added all it may.
+    /// Records `value` of `series` at this interval's time (a new series is created with the
+    /// interval); `Full` when the reader has added all the series it may.
     pub fn record(&mut self, series: &SeriesSpec, value: f64) -> Result<(), Full> {
-        match self.catalog.id(self.store, self.run, series) {
-            Ok(id) => self.rows.push((id, self.now, value)),
-            Err(NoSeries::Refused(why)) => self.warn(why),
-            Err(NoSeries::Full) => return Err(Full),
-        }
+        let id = self.catalog.id(self.draft, series)?;
+        self.draft.rows.push((id, self.now, value));
         Ok(())
     }
 
-    /// Names the stack behind site `hash` in the run (see [`super::sites`]); the reason,
-    /// naming the database, when it cannot.
+    /// Names the stack behind site `hash` in the run (see [`super::sites`]), with this
+    /// interval. It cannot fail today: the `Result` is kept for sources whose naming can.
     pub fn name_site(&mut self, hash: &str, source: &str, frames: &[String]) -> Result<(), String> {
-        self.store
-            .site(self.run, hash, source, frames)
-            .map_err(|e| {
-                format!(
-                "cannot name allocation site {hash} in {}: {e}; its bytes count in the remainder",
-                self.store.path()
-            )
-            })
+        self.draft.name_site(NewSite {
+            hash: hash.to_string(),
+            source: source.to_string(),
+            frames: frames.to_vec(),
+        });
+        Ok(())
     }
 
     /// Says something once per run (the same text again is not repeated), stored as an event.
@@ -116,17 +103,11 @@ impl Scheduled {
     }
 
     /// Polls the source if it is due at `now`.
-    pub(crate) fn poll_if_due(
-        &mut self,
-        now: f64,
-        db: (&Store, RunId),
-        rows: &mut Vec<Row>,
-        warnings: &mut Vec<String>,
-    ) {
+    pub(crate) fn poll_if_due(&mut self, now: f64, draft: &mut Draft, warnings: &mut Vec<String>) {
         if now < self.due {
             return;
         }
-        let mut out = Readings::new(now, db, &mut self.catalog, rows, warnings);
+        let mut out = Readings::new(now, &mut self.catalog, draft, warnings);
         self.source.poll(&mut out);
         self.due = self.source.period().map_or(now, |p| now + p);
     }

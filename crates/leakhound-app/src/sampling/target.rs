@@ -14,6 +14,11 @@ use super::source::Row;
 use super::warnings::Warnings;
 use crate::kinds::Unit;
 
+/// Most counter names of exited processes a target keeps a base for. An agent reports at most
+/// 256 counters; names beyond this many come from an application inventing names, and their
+/// counts after their process exits are left out (and said).
+pub const MAX_COUNTER_NAMES: usize = 1024;
+
 /// A process tree is walked for new members every this many intervals (and at once after a
 /// member vanished).
 const TREE_WALK_EVERY: u64 = 5;
@@ -40,7 +45,10 @@ impl TargetSpec {
 }
 
 /// The incarnations of a target: each root-level match (or the tree's root) is one. A new one
-/// after an exit is a restart, which the analysis treats as a new lifetime.
+/// after every earlier one exited is a restart, which the analysis treats as a new lifetime; a
+/// worker replaced while others run (gunicorn, PHP-FPM, a Node cluster recycling workers) is a
+/// new instance, not a restart of the service (else each recycled worker would add a lifetime
+/// to every verdict).
 #[derive(Debug, Default)]
 pub struct Instances {
     current: BTreeSet<ProcKey>,
@@ -63,7 +71,8 @@ impl Instances {
         }
         let mut new = now_seen.difference(&self.current).peekable();
         let any_new = new.peek().is_some();
-        let restart = self.exits_since_start > 0;
+        let survivors = now_seen.intersection(&self.current).next().is_some();
+        let restart = self.exits_since_start > 0 && !survivors;
         for k in new {
             events.push(event(if restart { "restart" } else { "instance" }, k));
         }
@@ -84,8 +93,15 @@ pub struct Target {
     labels: BTreeMap<String, String>,
     /// Ids of the declared series, in the order of the kind's table.
     gauges: Vec<SeriesId>,
-    /// Every pid of this target seen so far, for summing agent counters.
-    pids_seen: HashSet<i32>,
+    /// Pids of its processes at the last interval, to notice which exited (bound: its live
+    /// processes).
+    agent_pids: HashSet<i32>,
+    /// What its exited processes' agents had counted when last heard from, summed: counters
+    /// summed over the target never go backwards when a process exits (bound:
+    /// [`MAX_COUNTER_NAMES`] names).
+    counter_base: BTreeMap<String, f64>,
+    /// Counts of exited processes under names beyond the bound, left out.
+    counters_left_out: u64,
     /// The tree found by the last walk, reused between walks.
     tree: Vec<ProcInfo>,
     /// Intervals since the last walk of the tree.
@@ -113,6 +129,10 @@ impl TickOut<'_> {
     fn warn(&mut self, message: String) {
         self.warnings.once(message, self.events, self.now);
     }
+
+    fn warn_about(&mut self, pid: i32, message: String) {
+        self.warnings.once_for(pid, message, self.events, self.now);
+    }
 }
 
 /// What a process target read in one interval.
@@ -131,7 +151,9 @@ impl Target {
             spec,
             labels: BTreeMap::new(),
             gauges: Vec::new(),
-            pids_seen: HashSet::new(),
+            agent_pids: HashSet::new(),
+            counter_base: BTreeMap::new(),
+            counters_left_out: 0,
             tree: Vec::new(),
             since_walk: 0,
             instances: Instances::default(),
@@ -154,14 +176,35 @@ impl Target {
         self.done
     }
 
-    /// Notes pids of its processes.
-    pub(crate) fn saw(&mut self, pids: &[i32]) {
-        self.pids_seen.extend(pids);
+    /// Notes the pids of its processes now; returns those of the last interval that are gone.
+    pub(crate) fn agent_pids_now(&mut self, pids: &[i32]) -> Vec<i32> {
+        let now: HashSet<i32> = pids.iter().copied().collect();
+        let gone = self.agent_pids.difference(&now).copied().collect();
+        self.agent_pids = now;
+        gone
     }
 
-    /// Every pid seen so far.
-    pub(crate) fn pids_seen(&self) -> &HashSet<i32> {
-        &self.pids_seen
+    /// Adds the last counts of an exited process to the target's base.
+    pub(crate) fn fold_counters(&mut self, counters: &BTreeMap<String, f64>) {
+        for (name, v) in counters {
+            if let Some(base) = self.counter_base.get_mut(name) {
+                *base += v;
+            } else if self.counter_base.len() < MAX_COUNTER_NAMES {
+                self.counter_base.insert(name.clone(), *v);
+            } else {
+                self.counters_left_out += 1;
+            }
+        }
+    }
+
+    /// What its exited processes counted, by counter name.
+    pub(crate) fn counter_base(&self) -> &BTreeMap<String, f64> {
+        &self.counter_base
+    }
+
+    /// Counts of exited processes left out because their names were beyond the bound.
+    pub(crate) fn counters_left_out(&self) -> u64 {
+        self.counters_left_out
     }
 
     /// Creates the declared series in `run`; `labelled` when the run has several targets.
@@ -279,7 +322,10 @@ impl Target {
                     self.since_walk = TREE_WALK_EVERY;
                 }
                 Err(e) => {
-                    out.warn(format!("skipping pid {} ({}): {e}", p.key.pid, p.comm));
+                    out.warn_about(
+                        p.key.pid,
+                        format!("skipping pid {} ({}): {e}", p.key.pid, p.comm),
+                    );
                 }
             }
         }
@@ -372,6 +418,24 @@ mod tests {
         );
         let second = i.update(BTreeSet::from([key(10, 9), key(11, 9)]), 5.0, "name app");
         assert_eq!(second[0].kind, "instance", "the restart was counted once");
+    }
+
+    #[test]
+    fn a_worker_replaced_while_others_run_is_an_instance_not_a_restart() {
+        let mut i = Instances::default();
+        i.update(BTreeSet::from([key(1, 1), key(2, 1)]), 1.0, "t");
+        let recycled = i.update(BTreeSet::from([key(2, 1), key(3, 5)]), 2.0, "t");
+        assert_eq!(
+            kinds(&recycled),
+            [
+                ("exit", "pid=1 start=1 target=t"),
+                ("instance", "pid=3 start=5 target=t")
+            ]
+        );
+        // Every one of them gone, then a new one: the service restarted.
+        i.update(BTreeSet::new(), 3.0, "t");
+        let back = i.update(BTreeSet::from([key(4, 9)]), 4.0, "t");
+        assert_eq!(kinds(&back), [("restart", "pid=4 start=9 target=t")]);
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct Sampling {
     pub policy: Policy,
     /// Allocation sites to ask the runtime agents for.
     pub sites: Option<leakhound_probe::agent::SitesRequest>,
+    /// Samples older than this many seconds are kept as floor summaries; `None`: forever.
+    pub retention: Option<f64>,
 }
 
 /// How a session runs.

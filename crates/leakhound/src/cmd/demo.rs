@@ -59,6 +59,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             smaps: true,
             scrapes: vec![metrics],
             sites: None,
+            retention: Some(leakhound_app::retention::DEFAULT_RETENTION),
             policy: Policy {
                 tolerance: Some(TOLERANCE),
                 ..Policy::with_load(default_load(None))

@@ -6,6 +6,7 @@ use std::path::Path;
 use leakhound_analysis::floor::median_interval;
 use leakhound_app::database::{new_run, open_rw};
 use leakhound_app::input;
+use leakhound_store::{Upkeep, UpkeepCursor};
 
 use crate::cli::ImportArgs;
 use crate::options::size;
@@ -47,6 +48,16 @@ pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<bool> {
         .filter_map(|s| s.t.last().copied())
         .fold(f64::NEG_INFINITY, f64::max);
     store.finish_run(run, last_t, "finished", None)?;
+    // Compress the run now rather than at the next writer's idle moments.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let u = Upkeep {
+        now: now.max(last_t + 2.0 * 86400.0),
+        retention: None,
+        run: Some(run),
+    };
+    store.upkeep(&u, &mut UpkeepCursor::default(), None)?;
     println!(
         "imported {} samples of {} series from {} as run {run}",
         rows.len(),

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod demo;
 pub mod export;
 pub mod fleet;
+pub mod gc;
 pub mod import;
 pub mod plot;
 pub mod record;

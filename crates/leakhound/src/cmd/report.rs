@@ -15,7 +15,10 @@ pub fn run(db: &Path, args: &ReportArgs) -> anyhow::Result<bool> {
     let policy = input_policy(&args.verdict, &input)?;
     let verdicts = judge::judge_all(&input, &[], &policy)?;
     let page = judge::report_output(&input, &verdicts)
-        .html(&judge::report_meta(&input))
+        .html(&leakhound_report::html::ReportMeta {
+            utc: args.utc,
+            ..judge::report_meta(&input)
+        })
         .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::write(&args.out, &page)
         .map_err(|e| user(format!("cannot write {}: {e}", args.out.display())))?;

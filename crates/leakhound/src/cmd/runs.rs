@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use leakhound_report::units::{format_duration, format_rfc3339};
+use leakhound_report::units::{format_bytes, format_duration, format_rfc3339};
 
 use leakhound_app::database::open_ro;
 
@@ -30,19 +30,20 @@ pub fn run(db: &Path, args: &RunsArgs) -> anyhow::Result<bool> {
         return Ok(false);
     }
     println!(
-        "{:>4}  {:<6}  {:<36}  {:<20}  {:>9}  {:>8}  {:<11}  verdict",
-        "id", "kind", "target", "started (UTC)", "duration", "samples", "status"
+        "{:>4}  {:<6}  {:<36}  {:<20}  {:>9}  {:>8}  {:>9}  {:<11}  verdict",
+        "id", "kind", "target", "started (UTC)", "duration", "samples", "size", "status"
     );
     for r in runs {
         let end = r.ended_at.or(r.last_sample_at).unwrap_or(r.started_at);
         println!(
-            "{:>4}  {:<6}  {:<36}  {:<20}  {:>9}  {:>8}  {:<11}  {}",
+            "{:>4}  {:<6}  {:<36}  {:<20}  {:>9}  {:>8}  {:>9}  {:<11}  {}",
             r.id,
             r.kind,
             clip(&r.target, 36),
             format_rfc3339(r.started_at),
             format_duration(end - r.started_at),
             r.samples,
+            format_bytes(r.size_bytes as f64),
             r.status,
             r.last_verdict
                 .as_deref()

@@ -9,6 +9,18 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_leakhound"))
 }
 
+/// Child processes killed when the test ends, however it ends.
+pub struct Kids(pub Vec<std::process::Child>);
+
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A temporary directory holding a database.
 pub struct Dir {
     pub dir: tempfile::TempDir,
@@ -104,15 +116,37 @@ impl Run {
     }
 }
 
-/// Values of series `name` of `run`, in time order.
+/// The database `conn` is open on, through the store (samples may be in compressed chunks).
+pub fn store(conn: &rusqlite::Connection) -> leakhound_store::Store {
+    let path = conn.path().expect("a database file");
+    leakhound_store::Store::open_read_only(Path::new(path)).expect("the store opens")
+}
+
+/// Values of series `name` of `run`, in time order (of the first series so named).
 pub fn series(conn: &rusqlite::Connection, run: i64, name: &str) -> Vec<(f64, f64)> {
-    let mut st = conn
-        .prepare("SELECT s.t, s.value FROM samples s JOIN series se ON s.series_id = se.id WHERE se.run_id = ?1 AND se.name = ?2 ORDER BY s.t")
-        .unwrap();
-    st.query_map(rusqlite::params![run, name], |r| Ok((r.get(0)?, r.get(1)?)))
+    let s = store(conn);
+    let Some(info) = s
+        .series_of(run)
         .unwrap()
-        .map(Result::unwrap)
-        .collect()
+        .into_iter()
+        .find(|i| i.name == name)
+    else {
+        return Vec::new();
+    };
+    let (t, v) = s.samples(info.id).unwrap();
+    t.into_iter().zip(v).collect()
+}
+
+/// How many samples of `run` (all its series) each stored time has, in time order.
+pub fn samples_per_time(conn: &rusqlite::Connection, run: i64) -> Vec<i64> {
+    let s = store(conn);
+    let mut per: std::collections::BTreeMap<u64, i64> = Default::default();
+    for info in s.series_of(run).unwrap() {
+        for t in s.samples(info.id).unwrap().0 {
+            *per.entry(t.to_bits()).or_default() += 1;
+        }
+    }
+    per.into_values().collect()
 }
 
 /// Events (kind, detail) of `run`.
@@ -137,6 +171,40 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Unix seconds now.
+pub fn wall() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Waits (at most `secs`) until series `name` of `run` in `d`'s database has `n` samples.
+pub fn wait_for_samples(d: &Dir, run: i64, name: &str, n: usize, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let have = leakhound_store::Store::open_read_only(&d.db())
+            .ok()
+            .and_then(|s| {
+                let info = s
+                    .series_of(run)
+                    .ok()?
+                    .into_iter()
+                    .find(|i| i.name == name)?;
+                s.samples(info.id).ok().map(|c| c.0.len())
+            })
+            .unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{have} samples of {name} after {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Debian's chromium, if installed.
