@@ -14,6 +14,7 @@ use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
+use crate::native::{check_command, native_env, NativeSites};
 use crate::sampling::{Clock, ReplayCounter, Sampler, Scrapes, Target, TargetSpec};
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
 use crate::traffic::{Driver, ReplayPlan};
@@ -33,6 +34,8 @@ pub struct Soak {
     pub grace: f64,
     /// Inject the Node.js agent.
     pub agent: bool,
+    /// Inject the native allocation profiler (`--native-sites`).
+    pub native: Option<NativeSites>,
     /// Traffic to drive the command with.
     pub replay: Option<ReplayPlan>,
     /// The command and its arguments.
@@ -59,45 +62,70 @@ pub struct Soaked {
     pub concluded: Concluded,
 }
 
-/// The agent's listener and the environment that loads it, or nothing (with a warning) when
-/// it cannot be set up: it is harmless for other programs, which ignore NODE_OPTIONS.
-fn node_agent(
+/// Environment variables for the command.
+type Env = Vec<(String, String)>;
+
+/// The agents' listener and the environment that loads them: the Node.js agent (harmless for
+/// other programs, which ignore NODE_OPTIONS) and the native profiler when asked. Without
+/// the native profiler, a listener that cannot be set up is a warning; with it, an error.
+fn agents(
     interval: f64,
+    node: bool,
     sites: Option<SitesRequest>,
-) -> Option<(AgentListener, Vec<(String, String)>)> {
-    let (l, script) =
-        match AgentListener::bind_private().and_then(|l| l.write_agent().map(|p| (l, p))) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("leakhound: warning: Node.js agent disabled: {e}");
-                return None;
-            }
-        };
-    let mut env = vec![
-        (
-            "LEAKHOUND_AGENT_SOCKET".into(),
-            l.socket().display().to_string(),
-        ),
-        (
+    native: Option<&NativeSites>,
+) -> anyhow::Result<Option<(AgentListener, Env)>> {
+    if !node && native.is_none() {
+        return Ok(None);
+    }
+    let bound = AgentListener::bind_private().and_then(|l| {
+        let script = if node { Some(l.write_agent()?) } else { None };
+        Ok((l, script))
+    });
+    let (l, script) = match bound {
+        Ok(a) => a,
+        Err(e) if native.is_some() => {
+            return Err(user(format!(
+                "--native-sites: cannot create the agent socket in {}: {e}",
+                std::env::temp_dir().display()
+            )))
+        }
+        Err(e) => {
+            eprintln!("leakhound: warning: Node.js agent disabled: {e}");
+            return Ok(None);
+        }
+    };
+    let mut env = vec![(
+        "LEAKHOUND_AGENT_SOCKET".to_string(),
+        l.socket().display().to_string(),
+    )];
+    if let Some(script) = script {
+        env.push((
             "LEAKHOUND_AGENT_INTERVAL_MS".into(),
             format!("{}", ((interval * 1000.0) as u64).max(100)),
-        ),
-        (
+        ));
+        env.push((
             "NODE_OPTIONS".into(),
             node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
-        ),
-    ];
-    if let Some(s) = sites {
-        env.push((
-            "LEAKHOUND_SITES_INTERVAL_MS".into(),
-            s.sites_interval_ms.to_string(),
         ));
-        env.push((
-            "LEAKHOUND_SITES_SAMPLING".into(),
-            s.sites_sampling.to_string(),
-        ));
+        if let Some(s) = sites {
+            env.push((
+                "LEAKHOUND_SITES_INTERVAL_MS".into(),
+                s.sites_interval_ms.to_string(),
+            ));
+            env.push((
+                "LEAKHOUND_SITES_SAMPLING".into(),
+                s.sites_sampling.to_string(),
+            ));
+        }
     }
-    Some((l, env))
+    if let Some(n) = native {
+        env.extend(
+            native_env(n, &l)
+                .into_iter()
+                .filter(|(k, _)| k != "LEAKHOUND_AGENT_SOCKET"),
+        );
+    }
+    Ok(Some((l, env)))
 }
 
 /// Runs the soak into the database at `db`.
@@ -106,11 +134,10 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
-    let agent = if s.agent {
-        node_agent(interval, s.sampling.sites)
-    } else {
-        None
-    };
+    let agent = agents(interval, s.agent, s.sampling.sites, s.native.as_ref())?;
+    if let Some(warning) = s.native.as_ref().and_then(|_| check_command(&s.command[0])) {
+        eprintln!("leakhound: warning: {warning}");
+    }
     let env = agent
         .as_ref()
         .map(|(_, env)| env.clone())
@@ -147,6 +174,9 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     crate::retention::keep(&mut sampler, s.sampling.retention);
     if let Some((listener, _)) = agent {
         sampler.with_agent(listener);
+    }
+    if let Some(n) = &s.native {
+        sampler.expect_native(n.interval_ms as f64 / 1000.0);
     }
     let mut driver = match &s.replay {
         Some(plan) => {

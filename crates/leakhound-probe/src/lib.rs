@@ -12,6 +12,7 @@ pub mod agent;
 mod cgroup;
 mod error;
 pub mod exposition;
+pub mod native;
 mod process;
 pub mod proctext;
 pub mod sites;

@@ -151,6 +151,22 @@ pub struct RunArgs {
     /// Do not inject the Node.js agent (NODE_OPTIONS) into the command
     #[arg(long)]
     pub no_agent: bool,
+    /// Profile native allocations (malloc, C++ new) by call stack with a sampling profiler
+    /// preloaded into the command (LD_PRELOAD), and judge each stack; every --sites-interval
+    #[arg(long)]
+    pub native_sites: bool,
+    /// Mean bytes between sampled native allocations (smaller: more precise, more overhead)
+    #[arg(
+        long,
+        default_value = "512KiB",
+        value_name = "SIZE",
+        requires = "native_sites"
+    )]
+    pub native_sampling: String,
+    /// Keep profiling the programs the command executes (by default only the command itself
+    /// and the processes it forks)
+    #[arg(long, requires = "native_sites")]
+    pub native_children: bool,
     /// Drive the command with the requests of this HAR file once it accepts connections
     #[arg(long, value_name = "FILE", requires = "target")]
     pub replay: Option<PathBuf>,
@@ -179,8 +195,8 @@ pub struct WatchArgs {
     /// Serve the samples and verdicts as Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Listen for Node.js agents on this socket (start node with the environment that
-    /// `leakhound agent` prints)
+    /// Listen for Node.js agents and the native profiler on this socket (start the program
+    /// with the environment that `leakhound agent [--native]` prints)
     #[arg(long, value_name = "PATH")]
     pub agent_socket: Option<PathBuf>,
     #[command(flatten)]
@@ -417,6 +433,26 @@ pub struct AgentArgs {
     /// Directory for the agent script and its socket
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
+    /// Also print the LD_PRELOAD that loads the native allocation profiler (any dynamically
+    /// linked program), so `watch --agent-socket` gets its native sites
+    #[arg(long)]
+    pub native: bool,
+    /// Mean bytes between sampled native allocations
+    #[arg(
+        long,
+        default_value = "512KiB",
+        value_name = "SIZE",
+        requires = "native"
+    )]
+    pub native_sampling: String,
+    /// Time between native site reports
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "DURATION",
+        requires = "native"
+    )]
+    pub native_interval: String,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: 2.0,
         agent: false,
+        native: None,
         replay: None,
         command,
     };
