@@ -49,7 +49,9 @@ pub fn start(
 ) -> Profiled {
     let listener = listener.unwrap_or_else(|| AgentListener::bind_private().unwrap());
     let mut cmd = Command::new(program);
+    // node --perf-basic-prof writes a V8 log into its working directory.
     cmd.args(args)
+        .current_dir(std::env::temp_dir())
         .env("LD_PRELOAD", preload())
         .env("LEAKHOUND_AGENT_SOCKET", listener.socket())
         .env("LEAKHOUND_NATIVE_SAMPLING", sampling.to_string())
