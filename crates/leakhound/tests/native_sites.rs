@@ -133,6 +133,29 @@ fn a_missing_profiler_library_is_a_usage_error() {
     r.expect_code(2).expect_stderr("--native-sampling");
 }
 
+/// Whether a stored stack of the run has a frame starting with `frame`, polled until `limit`.
+fn wait_for_stack(d: &Dir, frame: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(500));
+        let Ok(conn) = rusqlite::Connection::open_with_flags(
+            d.db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        ) else {
+            continue;
+        };
+        let found: Result<i64, _> = conn.query_row(
+            "SELECT count(*) FROM sites WHERE frames LIKE ?1",
+            [format!("%\"{frame}%")],
+            |r| r.get(0),
+        );
+        if found.is_ok_and(|n| n > 0) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Starts `leakhound run --native-sites` on `args` in the background; returns it, the
 /// target's pid (read from its stderr) and the rest of its stderr once it ends.
 fn start_run(
@@ -184,7 +207,12 @@ fn a_target_killed_with_sigkill_still_gets_its_verdict() {
         &["--output", out.to_str().unwrap()],
         &[exe.to_str().unwrap(), "60", "10000"],
     );
-    std::thread::sleep(Duration::from_secs(6));
+    // Killed once the leaking stack has been recorded (a few seconds; longer on a loaded
+    // machine) and reported five times more (every second), so that the verdict has a series
+    // of it to list.
+    let seen = wait_for_stack(&d, "leak_one (sites.c:", Duration::from_secs(45));
+    assert!(seen, "leak_one never recorded");
+    std::thread::sleep(Duration::from_secs(5));
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status();
