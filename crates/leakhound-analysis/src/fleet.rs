@@ -80,24 +80,30 @@ pub fn mixed_attribution(instances: &[Instance]) -> Option<MixedAttribution> {
     } else {
         0.0
     };
-    let others: Vec<&Instance> = instances.iter().filter(|i| !i.leaking).collect();
-    let others_chi2: f64 = others
-        .iter()
-        .map(|i| (i.rate / i.rate_se.max(f64::MIN_POSITIVE)).powi(2))
-        .sum();
-    let others_flat_p = if others.is_empty() {
-        1.0
-    } else {
-        ChiSquared::new(others.len() as f64).map_or(f64::NAN, |d| 1.0 - d.cdf(others_chi2))
-    };
     Some(MixedAttribution {
         leaking: k,
-        others: others.len(),
+        others: instances.iter().filter(|i| !i.leaking).count(),
         bytes_per_event: beta,
         bytes_per_event_ci95: (beta - q * se, beta + q * se),
         explained,
-        others_flat_p,
+        others_flat_p: others_flat_p(instances).unwrap_or(1.0),
     })
+}
+
+/// p-value of "every instance that does not leak has a rate of zero": χ² of rate/se over
+/// them. Small means some of them grow after all, if below the tolerance; `None` when every
+/// instance leaks.
+pub fn others_flat_p(instances: &[Instance]) -> Option<f64> {
+    let z: Vec<f64> = instances
+        .iter()
+        .filter(|i| !i.leaking)
+        .map(|i| i.rate / i.rate_se.max(f64::MIN_POSITIVE))
+        .collect();
+    if z.is_empty() {
+        return None;
+    }
+    let chi2: f64 = z.iter().map(|z| z * z).sum();
+    Some(ChiSquared::new(z.len() as f64).map_or(f64::NAN, |d| 1.0 - d.cdf(chi2)))
 }
 
 /// A label value and how it splits the fleet.
@@ -155,8 +161,32 @@ pub fn separating_labels(instances: &[Instance], alpha: f64) -> Vec<LabelSplit> 
         })
         .filter(|s| s.p < alpha)
         .collect();
-    out.sort_by(|a, b| a.p.total_cmp(&b.p));
+    // With two values of a label, each is as surprising as the other (the same table
+    // mirrored); the value the leakers have says more than the one they lack.
+    out.sort_by(|a, b| {
+        a.p.total_cmp(&b.p)
+            .then(b.enrichment().total_cmp(&a.enrichment()))
+    });
     out
+}
+
+impl LabelSplit {
+    /// Share of leaking instances with the value minus share of the others with it: positive
+    /// when the value marks the leakers, negative when it marks the clean ones.
+    pub fn enrichment(&self) -> f64 {
+        self.leaking_with as f64 / self.leaking.max(1) as f64
+            - self.others_with as f64 / self.others.max(1) as f64
+    }
+}
+
+/// Whether some label could separate leaking from other instances at level `alpha`: both
+/// kinds exist and a perfect split would be surprising enough. With 1 leaking instance of 2,
+/// even a label only it has happens half the time by chance, and "no label separates them"
+/// would say nothing.
+pub fn separable(instances: &[Instance], alpha: f64) -> bool {
+    let leaking = instances.iter().filter(|i| i.leaking).count();
+    let others = instances.len() - leaking;
+    leaking > 0 && others > 0 && fisher_two_sided(leaking, 0, 0, others) < alpha
 }
 
 /// Fisher's exact test of the 2x2 table [[a, b], [c, d]] (rows: leaking, other; columns: has
@@ -192,6 +222,16 @@ pub struct GroupRate {
     /// Standard error of the mean: the spread across instances, or the instances' own
     /// standard errors when there is one instance or no spread.
     pub se: f64,
+    /// 95% interval of the mean (Student's t on the instances, normal for one instance).
+    pub ci95: (f64, f64),
+}
+
+impl GroupRate {
+    /// Whether the group's mean rate is above zero with 95% confidence: only then is it a
+    /// base for ratios (a ratio to a rate that may be zero is unbounded).
+    pub fn grows(&self) -> bool {
+        self.ci95.0 > 0.0
+    }
 }
 
 /// Instances grouped by the value of label `key` (those without it are left out), with each
@@ -215,28 +255,39 @@ pub fn group_rates(instances: &[Instance], key: &str) -> Vec<GroupRate> {
                 0.0
             };
             let own = (members.iter().map(|i| i.rate_se.powi(2)).sum::<f64>()).sqrt() / n;
+            let se = spread.max(own);
+            let q = if members.len() > 1 {
+                t_quantile(0.975, n - 1.0)
+            } else {
+                1.959964
+            };
             GroupRate {
                 value,
                 instances: members.len(),
                 leaking: members.iter().filter(|i| i.leaking).count(),
                 rate: mean,
-                se: spread.max(own),
+                se,
+                ci95: (mean - q * se, mean + q * se),
             }
         })
         .collect()
 }
 
-/// Each group against the group with the lowest positive mean rate: how many times faster it
-/// leaks, with a 95% interval; `None` for a group without a positive rate.
+/// Each growing group against the slowest growing one (see [`GroupRate::grows`]): how many
+/// times faster it leaks, with a 95% interval; `None` for a group that does not grow (in a
+/// mixed fleet the clean version's mean is zero give or take its noise, and a ratio to it
+/// would be anything from tiny to infinite).
 pub fn group_ratios(groups: &[GroupRate]) -> Vec<(String, Option<RateRatio>)> {
     let base = groups
         .iter()
-        .filter(|g| g.rate > 0.0)
+        .filter(|g| g.grows())
         .min_by(|a, b| a.rate.total_cmp(&b.rate));
     groups
         .iter()
         .map(|g| {
-            let r = base.and_then(|b| crate::attribution::rate_ratio(b.rate, b.se, g.rate, g.se));
+            let r = base
+                .filter(|_| g.grows())
+                .and_then(|b| crate::attribution::rate_ratio(b.rate, b.se, g.rate, g.se));
             (g.value.clone(), r)
         })
         .collect()
@@ -282,6 +333,13 @@ mod tests {
         assert!((m.bytes_per_event - 4.0).abs() < 0.1, "{m:?}");
         assert!(m.bytes_per_event_ci95.0 < 4.0 && 4.0 < m.bytes_per_event_ci95.1);
         assert!(m.others_flat_p > 0.05, "{m:?}");
+        assert_eq!(others_flat_p(&f), Some(m.others_flat_p));
+        // Others that grow, if slowly, do not fit zero.
+        let mut creeping = f.clone();
+        for i in creeping.iter_mut().filter(|i| !i.leaking) {
+            i.rate += 1.5e5;
+        }
+        assert!(others_flat_p(&creeping).unwrap() < 1e-6);
         // Versus one regression over everyone, which dilutes it.
         let all: Vec<(f64, f64)> = f
             .iter()
@@ -295,6 +353,12 @@ mod tests {
     fn the_version_separates_the_leakers_and_the_zone_does_not() {
         let splits = separating_labels(&fleet(), 0.01);
         assert_eq!(splits[0].key, "version");
+        assert_eq!(
+            splits[0].value, "2.3.1",
+            "the leakers' value first: {splits:?}"
+        );
+        assert_eq!((splits[0].leaking_with, splits[0].others_with), (8, 0));
+        assert!(splits[1].enrichment() < 0.0, "then the value they lack");
         assert!(splits.iter().all(|s| s.key == "version"), "{splits:?}");
         let s = &splits[0];
         assert!(s.p < 1e-4, "{s:?}");
@@ -305,6 +369,10 @@ mod tests {
                 .insert("version".into(), if k % 2 == 0 { "a" } else { "b" }.into());
         }
         assert!(separating_labels(&mixed, 0.01).is_empty());
+        assert!(separable(&mixed, 0.01));
+        // 2 of 5 leak: a perfect split has p 0.1, so no label could pass.
+        assert!(!separable(&mixed[6..11], 0.01));
+        assert!(!separable(&mixed[8..], 0.01), "none leaks");
     }
 
     #[test]
@@ -326,9 +394,36 @@ mod tests {
     fn groups_compare_like_runs() {
         let g = group_rates(&fleet(), "version");
         assert_eq!(g.len(), 2);
+        assert!(!g[0].grows() && g[0].ci95.0 < 0.0, "2.3.0 is flat: {g:?}");
+        assert!(g[1].grows(), "{g:?}");
         let ratios = group_ratios(&g);
+        assert_eq!(
+            ratios[0],
+            ("2.3.0".to_string(), None),
+            "no ratio to a flat group"
+        );
         let (value, r) = &ratios[1];
         assert_eq!(value, "2.3.1");
-        assert!(r.is_some());
+        assert!(
+            (r.as_ref().unwrap().ratio - 1.0).abs() < 1e-12,
+            "the base itself"
+        );
+
+        // Two versions that both leak, one on instances with twice the requests: the A/B of
+        // the seed, "twice the requests, twice the leak", across groups.
+        let mut two = fleet();
+        for (k, i) in two.iter_mut().enumerate() {
+            let fast = k % 2 == 0;
+            let events = 1e6 * if fast { 2.0 } else { 1.0 } * (1.0 + 0.05 * (k % 3) as f64);
+            i.leaking = true;
+            i.events_per_day = Some(events);
+            i.rate = 4.0 * events + ((k * 7919) % 11) as f64 * 1e4;
+            i.labels
+                .insert("version".into(), if fast { "b" } else { "a" }.into());
+        }
+        let ratios = group_ratios(&group_rates(&two, "version"));
+        let r = ratios[1].1.as_ref().unwrap();
+        assert_eq!(ratios[1].0, "b");
+        assert!((r.ratio - 2.0).abs() < 0.1 && r.ci95.0 > 1.5, "{r:?}");
     }
 }

@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod input;
 pub mod judge;
 pub mod kinds;
+pub mod native;
 pub mod policy;
 pub mod retention;
 pub mod sampling;

@@ -15,6 +15,7 @@ use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
+use crate::native::{check_command, native_env, NativeSites};
 use crate::sampling::{Clock, Jvm, JvmProcess, ReplayCounter, Sampler, Target, TargetSpec};
 use crate::session::add_sources;
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
@@ -37,6 +38,8 @@ pub struct Soak {
     pub agent: bool,
     /// The command runs a JVM to read with `jcmd`.
     pub jvm: bool,
+    /// Inject the native allocation profiler (`--native-sites`).
+    pub native: Option<NativeSites>,
     /// Traffic to drive the command with.
     pub replay: Option<ReplayPlan>,
     /// The command and its arguments.
@@ -63,55 +66,81 @@ pub struct Soaked {
     pub concluded: Concluded,
 }
 
-/// The agents' listener and the environment that loads them, or nothing (with a warning) when
-/// it cannot be set up. Both are injected into every command: Node.js reads NODE_OPTIONS and
-/// Python imports `sitecustomize` from PYTHONPATH, and every other program ignores both, so
-/// leakhound need not guess which runtime a command (or a shell script) will start.
+/// Environment variables for the command.
+type Env = Vec<(String, String)>;
+
+/// The agents' listener and the environment that loads them: the Node.js and Python agents
+/// (`node`: injected into every command, since Node.js reads NODE_OPTIONS, Python imports
+/// `sitecustomize` from PYTHONPATH and every other program ignores both, so leakhound need not
+/// guess which runtime a command or a shell script will start) and the native profiler when
+/// asked. Without the native profiler, a listener that cannot be set up is a warning; with it,
+/// an error.
 fn agents(
     interval: f64,
+    node: bool,
     sites: Option<SitesRequest>,
-) -> Option<(AgentListener, Vec<(String, String)>)> {
-    let written = AgentListener::bind_private().and_then(|l| {
-        let script = l.write_agent()?;
-        let python = l.write_python_agent()?;
-        Ok((l, script, python))
+    native: Option<&NativeSites>,
+) -> anyhow::Result<Option<(AgentListener, Env)>> {
+    if !node && native.is_none() {
+        return Ok(None);
+    }
+    let bound = AgentListener::bind_private().and_then(|l| {
+        let scripts = if node {
+            Some((l.write_agent()?, l.write_python_agent()?))
+        } else {
+            None
+        };
+        Ok((l, scripts))
     });
-    let (l, script, python) = match written {
+    let (l, scripts) = match bound {
         Ok(a) => a,
+        Err(e) if native.is_some() => {
+            return Err(user(format!(
+                "--native-sites: cannot create the agent socket in {}: {e}",
+                std::env::temp_dir().display()
+            )))
+        }
         Err(e) => {
             eprintln!("leakhound: warning: Node.js and Python agents disabled: {e}");
-            return None;
+            return Ok(None);
         }
     };
-    let mut env = vec![
-        (
-            "LEAKHOUND_AGENT_SOCKET".into(),
-            l.socket().display().to_string(),
-        ),
-        (
+    let mut env = vec![(
+        "LEAKHOUND_AGENT_SOCKET".to_string(),
+        l.socket().display().to_string(),
+    )];
+    if let Some((script, python)) = scripts {
+        env.push((
             "LEAKHOUND_AGENT_INTERVAL_MS".into(),
             format!("{}", ((interval * 1000.0) as u64).max(100)),
-        ),
-        (
+        ));
+        env.push((
             "NODE_OPTIONS".into(),
             node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
-        ),
-        (
+        ));
+        env.push((
             "PYTHONPATH".into(),
             python_path(std::env::var("PYTHONPATH").ok().as_deref(), &python),
-        ),
-    ];
-    if let Some(s) = sites {
-        env.push((
-            "LEAKHOUND_SITES_INTERVAL_MS".into(),
-            s.sites_interval_ms.to_string(),
         ));
-        env.push((
-            "LEAKHOUND_SITES_SAMPLING".into(),
-            s.sites_sampling.to_string(),
-        ));
+        if let Some(s) = sites {
+            env.push((
+                "LEAKHOUND_SITES_INTERVAL_MS".into(),
+                s.sites_interval_ms.to_string(),
+            ));
+            env.push((
+                "LEAKHOUND_SITES_SAMPLING".into(),
+                s.sites_sampling.to_string(),
+            ));
+        }
     }
-    Some((l, env))
+    if let Some(n) = native {
+        env.extend(
+            native_env(n, &l)
+                .into_iter()
+                .filter(|(k, _)| k != "LEAKHOUND_AGENT_SOCKET"),
+        );
+    }
+    Ok(Some((l, env)))
 }
 
 /// Runs the soak into the database at `db`.
@@ -126,11 +155,10 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
-    let agent = if s.agent {
-        agents(interval, s.sampling.sites)
-    } else {
-        None
-    };
+    let agent = agents(interval, s.agent, s.sampling.sites, s.native.as_ref())?;
+    if let Some(warning) = s.native.as_ref().and_then(|_| check_command(&s.command[0])) {
+        eprintln!("leakhound: warning: {warning}");
+    }
     let env = agent
         .as_ref()
         .map(|(_, env)| env.clone())
@@ -167,6 +195,9 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     crate::retention::keep(&mut sampler, s.sampling.retention);
     if let Some((listener, _)) = agent {
         sampler.with_agent(listener);
+    }
+    if let Some(n) = &s.native {
+        sampler.expect_native(n.interval_ms as f64 / 1000.0);
     }
     let mut driver = match &s.replay {
         Some(plan) => {

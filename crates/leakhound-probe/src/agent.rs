@@ -179,27 +179,114 @@ struct Reports {
     latest: HashMap<i32, AgentReport>,
     /// The latest report of each process of a runtime other than Node.js.
     runtime: HashMap<i32, RuntimeReport>,
-    /// The newest sites report of each process not taken yet.
-    sites: HashMap<i32, crate::sites::SitesReport>,
+    /// The newest sites report of each process and source not taken yet.
+    sites: HashMap<(i32, String), crate::sites::SitesReport>,
+    /// What the native profiler said about each process it runs in.
+    native: HashMap<i32, NativeStatus>,
     rejected: u64,
 }
 
+/// What the native profiler (the preload library) said about a process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeStatus {
+    /// Whether the program's malloc is the profiler's (false: the executable brings its own
+    /// allocator and the profiler sees nothing).
+    pub hooked: bool,
+    /// Allocations sampled since the program started (0 after a while: nothing goes through
+    /// malloc).
+    pub samples: u64,
+    /// Samples dropped because the profiler's table of live samples was full.
+    pub dropped: u64,
+    /// Reports received.
+    pub reports: u64,
+}
+
+/// What one connection has said that later lines refer to: the module map of the native
+/// profiler's process (each process, a forked child too, has its own connection).
+#[derive(Debug, Default)]
+struct Connection {
+    maps: Option<crate::native::NativeMaps>,
+}
+
 /// A line an agent sends: a memory report of Node.js, a report of another runtime
-/// (`"type":"runtime"`), or (`"type":"sites"`) live memory by allocation site.
-fn accept(r: &mut Reports, line: &str) {
+/// (`"type":"runtime"`), live memory by allocation site (`"type":"sites"`), or the native
+/// profiler's module map and raw stacks (`native_maps`, `native_sites`), which
+/// are symbolized here into a sites report.
+fn accept(
+    shared: &Mutex<Reports>,
+    symbolizer: &Mutex<crate::native::Symbolizer>,
+    conn: &mut Connection,
+    line: &str,
+) {
+    let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     if line.contains("\"type\":\"runtime\"") {
         match parse_runtime_report(line) {
             Ok(rep) => {
-                r.runtime.insert(rep.pid, rep);
+                let mut r = lock();
+                if r.runtime.len() >= MAX_PROCESSES && !r.runtime.contains_key(&rep.pid) {
+                    r.rejected += 1;
+                } else {
+                    r.runtime.insert(rep.pid, rep);
+                }
             }
-            Err(_) => r.rejected += 1,
+            Err(_) => lock().rejected += 1,
         }
         return;
     }
+    if line.contains("\"type\":\"native_maps\"") {
+        match crate::native::parse_native_maps(line) {
+            Ok(m) => {
+                let mut r = lock();
+                if r.native.len() >= MAX_PROCESSES && !r.native.contains_key(&m.pid) {
+                    r.rejected += 1;
+                    return;
+                }
+                let st = r.native.entry(m.pid).or_insert(NativeStatus {
+                    hooked: m.hooked,
+                    samples: 0,
+                    dropped: 0,
+                    reports: 0,
+                });
+                st.hooked = m.hooked;
+                conn.maps = Some(m);
+            }
+            Err(_) => lock().rejected += 1,
+        }
+        return;
+    }
+    if line.contains("\"type\":\"native_sites\"") {
+        let parsed = crate::native::parse_native_sites(line);
+        let (Ok(raw), Some(maps)) = (parsed, conn.maps.as_ref()) else {
+            lock().rejected += 1;
+            return;
+        };
+        // Symbolize outside the reports' lock: loading a large module's symbols takes time.
+        let report = symbolizer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .report(maps, &raw);
+        let mut r = lock();
+        if let Some(st) = r.native.get_mut(&raw.pid) {
+            st.samples = raw.samples;
+            st.dropped = raw.dropped;
+            st.reports += 1;
+        }
+        let key = (report.pid, report.source.clone());
+        if r.sites.len() < MAX_PROCESSES || r.sites.contains_key(&key) {
+            r.sites.insert(key, report);
+        } else {
+            r.rejected += 1;
+        }
+        return;
+    }
+    let mut r = lock();
     if line.contains("\"type\":\"sites\"") {
         match crate::sites::parse_sites(line) {
-            Ok(s) if r.sites.len() < MAX_PROCESSES || r.sites.contains_key(&s.pid) => {
-                r.sites.insert(s.pid, s);
+            Ok(s)
+                if r.sites.len() < MAX_PROCESSES
+                    || r.sites.contains_key(&(s.pid, s.source.clone())) =>
+            {
+                r.sites.insert((s.pid, s.source.clone()), s);
             }
             _ => r.rejected += 1,
         }
@@ -240,6 +327,8 @@ impl AgentListener {
         let listener = UnixListener::bind(socket)?;
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
         let reports = Arc::new(Mutex::new(Reports::default()));
+        // One symbolizer for every connection: processes share modules (libc, the program).
+        let symbols = Arc::new(Mutex::new(crate::native::Symbolizer::new()));
         let shared = Arc::clone(&reports);
         let request: Arc<Mutex<Option<SitesRequest>>> = Arc::new(Mutex::new(None));
         let asked = Arc::clone(&request);
@@ -248,6 +337,7 @@ impl AgentListener {
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
                     let shared = Arc::clone(&shared);
+                    let symbols = Arc::clone(&symbols);
                     // An agent started without sites in its environment starts them when
                     // asked on connecting (`watch --sites`). A failed write changes nothing.
                     let ask = *asked.lock().unwrap_or_else(|p| p.into_inner());
@@ -262,6 +352,7 @@ impl AgentListener {
                             .spawn(move || {
                                 let mut reader = BufReader::new(stream.take(u64::MAX));
                                 let mut line = String::new();
+                                let mut conn = Connection::default();
                                 loop {
                                     line.clear();
                                     match reader.by_ref().take(MAX_LINE as u64).read_line(&mut line)
@@ -273,8 +364,7 @@ impl AgentListener {
                                         // Too long: drop the connection rather than buffer without bound.
                                         break;
                                     }
-                                    let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
-                                    accept(&mut r, line.trim_end());
+                                    accept(&shared, &symbols, &mut conn, line.trim_end());
                                 }
                             });
                 }
@@ -374,19 +464,37 @@ impl AgentListener {
         let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
         r.latest.retain(|pid, _| keep(*pid));
         r.runtime.retain(|pid, _| keep(*pid));
-        r.sites.retain(|pid, _| keep(*pid));
+        r.sites.retain(|(pid, _), _| keep(*pid));
+        r.native.retain(|pid, _| keep(*pid));
     }
 
     /// Processes whose reports are held now.
     pub fn held(&self) -> usize {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.len() + r.runtime.len() + r.sites.len()
+        r.latest.len() + r.runtime.len() + r.sites.len() + r.native.len()
     }
 
-    /// The sites reports of `pids` received since the last call (each is returned once).
+    /// The sites reports of `pids` received since the last call (each is returned once),
+    /// of every source (a Node.js process may send `node` and `native` sites).
     pub fn take_sites(&self, pids: &[i32]) -> Vec<crate::sites::SitesReport> {
         let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        pids.iter().filter_map(|p| r.sites.remove(p)).collect()
+        let keys: Vec<(i32, String)> = r
+            .sites
+            .keys()
+            .filter(|(pid, _)| pids.contains(pid))
+            .cloned()
+            .collect();
+        let mut out: Vec<_> = keys.iter().filter_map(|k| r.sites.remove(k)).collect();
+        out.sort_by(|a, b| (a.pid, &a.source).cmp(&(b.pid, &b.source)));
+        out
+    }
+
+    /// What the native profiler said about each of `pids` it runs in.
+    pub fn native_status(&self, pids: &[i32]) -> Vec<(i32, NativeStatus)> {
+        let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        pids.iter()
+            .filter_map(|p| r.native.get(p).map(|s| (*p, *s)))
+            .collect()
     }
 
     /// Reports rejected as malformed so far.

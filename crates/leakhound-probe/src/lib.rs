@@ -13,6 +13,7 @@ mod cgroup;
 mod error;
 pub mod exposition;
 pub mod jvm;
+pub mod native;
 pub mod pprof;
 mod process;
 pub mod proctext;

@@ -499,9 +499,15 @@ tr.no_leak td:nth-child(2) { color: #2a9641; }
 tr.inconclusive td:nth-child(2) { color: #a87400; }
 ";
 
-/// The `fleet --report` page: a row per series (`rows` as (instance name, finding), worst
-/// first) under the fleet-wide attribution, in the report's look.
-pub fn fleet_html(query: &str, attribution: Option<&str>, rows: &[(&str, &Finding)]) -> String {
+/// The `fleet --report` page: the headline the terminal prints (`lead`: its colour and
+/// sentence), a card of the fleet's findings (`card`: what, sentence), then a row per series
+/// (`rows` as (instance name, finding), worst first), in the report's look.
+pub fn fleet_html(
+    query: &str,
+    lead: (Verdict, &str),
+    card: &[(String, String)],
+    rows: &[(&str, &Finding)],
+) -> String {
     let mut out = String::with_capacity(256 + rows.len() * 256);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -510,8 +516,17 @@ pub fn fleet_html(query: &str, attribution: Option<&str>, rows: &[(&str, &Findin
         escape(query)
     ));
     out.push_str(&format!("<h1>leakhound fleet: {}</h1>", escape(query)));
-    if let Some(a) = attribution {
-        out.push_str(&format!("<p class=\"next\">{}</p>", escape(a)));
+    out.push_str(&format!(
+        "<p class=\"verdict {}\" id=\"verdict\">{}</p>",
+        lead.0.as_str(),
+        escape(lead.1)
+    ));
+    if !card.is_empty() {
+        out.push_str("<dl class=\"card\">");
+        for (what, text) in card {
+            card_row(&mut out, what, text);
+        }
+        out.push_str("</dl>");
     }
     out.push_str(
         "<table class=\"others\"><tr><th>series</th><th>verdict</th><th>explanation</th></tr>",

@@ -203,6 +203,12 @@ pub fn compare_sentence(
             rate(fb)
         );
     };
+    ratio_sentence(a, b, r, unit)
+}
+
+/// The ratio of `b`'s rate to `a`'s in hyperfine's style, the faster one first, with the
+/// difference: "B leaks 2.04 ± 0.11 times faster than A (95% CI 1.85 to 2.25); B − A = ...".
+pub fn ratio_sentence(a: &str, b: &str, r: &leakhound_analysis::RateRatio, unit: &str) -> String {
     let (fast, slow, x, se, lo, hi) = if r.ratio >= 1.0 {
         (b, a, r.ratio, r.se, r.ci95.0, r.ci95.1)
     } else {

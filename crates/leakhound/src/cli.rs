@@ -168,6 +168,22 @@ pub struct RunArgs {
     /// live objects per class (`GC.class_histogram`, a full GC each) every --histogram-interval
     #[arg(long)]
     pub jvm: bool,
+    /// Profile native allocations (malloc, C++ new) by call stack with a sampling profiler
+    /// preloaded into the command (LD_PRELOAD), and judge each stack; every --sites-interval
+    #[arg(long)]
+    pub native_sites: bool,
+    /// Mean bytes between sampled native allocations (smaller: more precise, more overhead)
+    #[arg(
+        long,
+        default_value = "512KiB",
+        value_name = "SIZE",
+        requires = "native_sites"
+    )]
+    pub native_sampling: String,
+    /// Keep profiling the programs the command executes (by default only the command itself
+    /// and the processes it forks)
+    #[arg(long, requires = "native_sites")]
+    pub native_children: bool,
     /// Drive the command with the requests of this HAR file once it accepts connections
     #[arg(long, value_name = "FILE", requires = "target")]
     pub replay: Option<PathBuf>,
@@ -196,8 +212,8 @@ pub struct WatchArgs {
     /// Serve the samples and verdicts as Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Listen for Node.js and Python agents on this socket (start the program with the
-    /// environment that `leakhound agent` prints)
+    /// Listen for Node.js and Python agents and the native profiler on this socket (start the
+    /// program with the environment that `leakhound agent [--native]` prints)
     #[arg(long, value_name = "PATH")]
     pub agent_socket: Option<PathBuf>,
     /// Watch this JVM (and its descendants): its heap (`jcmd PID GC.heap_info`) every interval
@@ -355,9 +371,12 @@ pub struct FleetArgs {
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
     /// A counter per instance (e.g. 'http_client_requests_total{job="api"}') to relate leak
-    /// rates to event rates across the fleet
+    /// rates to event rates among the instances that leak
     #[arg(long, value_name = "QUERY")]
     pub counter: Option<String>,
+    /// Compare the mean leak rates of the instances grouped by this label (e.g. version)
+    #[arg(long, value_name = "LABEL")]
+    pub group_by: Option<String>,
     /// Growth accepted per series, e.g. 2MiB/day
     #[arg(long, value_name = "RATE")]
     pub tolerance: Option<String>,
@@ -436,6 +455,26 @@ pub struct AgentArgs {
     /// Directory for the agent script and its socket
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
+    /// Also print the LD_PRELOAD that loads the native allocation profiler (any dynamically
+    /// linked program), so `watch --agent-socket` gets its native sites
+    #[arg(long)]
+    pub native: bool,
+    /// Mean bytes between sampled native allocations
+    #[arg(
+        long,
+        default_value = "512KiB",
+        value_name = "SIZE",
+        requires = "native"
+    )]
+    pub native_sampling: String,
+    /// Time between native site reports
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "DURATION",
+        requires = "native"
+    )]
+    pub native_interval: String,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! duration and URL is checked here, and an error names the option it came from.
 
 use leakhound_analysis::Load;
+use leakhound_app::native::{locate_preload, NativeSites};
 use leakhound_app::retention::{DEFAULT_RETENTION, MIN_RETENTION};
 use leakhound_app::session::Sampling;
 use leakhound_app::traffic::ReplayPlan;
@@ -49,9 +50,53 @@ pub fn input_policy(
     verdict_policy(v, input.about.load.unwrap_or(Load::Auto))
 }
 
+/// `run --native-sites`: the profiler library and how it samples, or `None` when not asked.
+pub fn native_sites(args: &crate::cli::RunArgs) -> anyhow::Result<Option<NativeSites>> {
+    if !args.native_sites {
+        return Ok(None);
+    }
+    let sampling = size("--native-sampling", &args.native_sampling)?;
+    if !(1.0..=1e9).contains(&sampling) {
+        return Err(user(format!(
+            "--native-sampling {}: write a size from 1B to 1GB",
+            args.native_sampling
+        )));
+    }
+    let every = duration("--sites-interval", &args.sampling.sites_interval)?;
+    if every < 1.0 {
+        return Err(user(format!(
+            "--sites-interval {}: must be at least 1s",
+            args.sampling.sites_interval
+        )));
+    }
+    let exe = std::env::current_exe()?;
+    let preload = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref(), &exe)?;
+    Ok(Some(NativeSites {
+        preload,
+        sampling: sampling as u64,
+        interval_ms: (every * 1000.0) as u64,
+        children: args.native_children,
+    }))
+}
+
 /// A size in bytes (`--limit 2GiB`, `--max-body 64KiB`).
 pub fn size(flag: &str, s: &str) -> anyhow::Result<f64> {
     parsed(flag, s, parse_size)
+}
+
+/// A Prometheus label name (`--group-by version`).
+pub fn label_name(flag: &str, s: &str) -> anyhow::Result<String> {
+    let mut chars = s.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(user(format!(
+            "{flag} {s:?}: not a label name (letters, digits and _, not starting with a digit)"
+        )));
+    }
+    Ok(s.to_string())
 }
 
 /// A duration in seconds (`--grace 5s`, `--range 14d`).

@@ -180,7 +180,7 @@ fn interrupt(child: Child) -> String {
 }
 
 #[test]
-fn record_then_replay_sends_the_same_requests_in_order_at_scaled_timing() {
+fn record_then_replay_sends_the_same_requests_at_scaled_timing() {
     let d = Dir::new();
     let (upstream, seen) = server();
     let port = free_port();
@@ -235,10 +235,22 @@ fn record_then_replay_sends_the_same_requests_in_order_at_scaled_timing() {
     );
     let replayed = seen.lock().unwrap().clone();
     assert_eq!(replayed.len(), 5, "{replayed:?}");
-    for (i, ((_, m, p, b), (_, m2, p2, b2))) in recorded.iter().zip(&replayed).enumerate() {
-        assert_eq!((m, b), (m2, b2), "request {i}");
+    // Replay sends each request at its scaled time on its own connection, so two requests may
+    // arrive swapped on a loaded machine; what must hold is that each request is the same and
+    // was sent at half its recorded offset.
+    let start = replayed.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    for (i, (t, m, p, b)) in recorded.iter().enumerate() {
         // Redacted credentials are replayed as placeholders, never as the secret.
-        assert_eq!(p.replace("hunter2", "[REDACTED]"), *p2, "request {i}");
+        let p = p.replace("hunter2", "[REDACTED]");
+        let (t2, ..) = replayed
+            .iter()
+            .find(|(_, m2, p2, b2)| (m2, p2, b2) == (m, &p, b))
+            .unwrap_or_else(|| panic!("request {i} ({m} {p}) was not replayed: {replayed:?}"));
+        let (want, got) = ((t - recorded[0].0) / 2.0, t2 - start);
+        assert!(
+            (got - want).abs() < 0.25,
+            "request {i} replayed {got:.3} s after the first, recorded at {want:.3} s scaled"
+        );
     }
     let span = |v: &[(f64, String, String, Vec<u8>)]| v[v.len() - 1].0 - v[0].0;
     let ratio = span(&replayed) / span(&recorded);

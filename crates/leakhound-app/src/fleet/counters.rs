@@ -31,25 +31,51 @@ pub fn short_name(labels: &BTreeMap<String, String>, keys: &[String]) -> String 
     }
 }
 
-/// (leak rate per day, events per day) of every judged series with a rate whose counter is
-/// found: the counter series with the same distinguishing labels.
-pub(super) fn leak_and_event_rates(
+/// Events per day of each judged series' instance (aligned with `series`): the sum of the
+/// counter series that carry the same values of the labels telling instances apart. Only the
+/// labels every counter carries are compared, so a counter without `version` still matches by
+/// `instance`, and one split further (by `method`, `code`) is summed. `None` where no counter
+/// matches, or where one counter would match several instances (it is not theirs alone).
+pub(super) fn event_rates(
     series: &[FleetSeries],
     counters: &[PromSeries],
     keys: &[String],
-) -> Vec<(f64, f64)> {
+) -> Vec<Option<f64>> {
+    let shared: Vec<&String> = keys
+        .iter()
+        .filter(|k| counters.iter().all(|c| c.labels.contains_key(*k)))
+        .collect();
+    if shared.is_empty() {
+        return vec![None; series.len()];
+    }
+    let matches = |c: &PromSeries, j: &FleetSeries| {
+        shared.iter().all(|k| c.labels.get(*k) == j.labels.get(*k))
+    };
     series
         .iter()
-        .filter_map(|j| {
-            let rate = j.finding.rate_per_day?;
-            let c = counters
-                .iter()
-                .find(|c| keys.iter().all(|k| c.labels.get(k) == j.labels.get(k)))?;
-            let span = c.t.last()? - c.t.first()?;
-            let events = c.v.last()? - c.v.first()?;
-            (span > 0.0).then(|| (rate, events / span * 86400.0))
+        .map(|j| {
+            let mine: Vec<&PromSeries> = counters.iter().filter(|c| matches(c, j)).collect();
+            if mine.is_empty()
+                || mine
+                    .iter()
+                    .any(|c| series.iter().filter(|o| matches(c, o)).count() > 1)
+            {
+                return None;
+            }
+            mine.iter().map(|c| per_day(c)).sum()
         })
         .collect()
+}
+
+/// A counter's events per day over its span, counting through resets (a drop is a restart
+/// from zero, as Prometheus' `increase` reads it).
+fn per_day(c: &PromSeries) -> Option<f64> {
+    let span = c.t.last()? - c.t.first()?;
+    let events: f64 =
+        c.v.windows(2)
+            .map(|w| if w[1] >= w[0] { w[1] - w[0] } else { w[1] })
+            .sum();
+    (span > 0.0).then(|| events / span * 86400.0)
 }
 
 #[cfg(test)]
@@ -120,16 +146,48 @@ mod tests {
                 1e5,
             ),
         ];
-        let points = leak_and_event_rates(&fleet, &counters, &keys);
-        assert_eq!(points.len(), 2, "b has no counter");
-        assert!(
-            (points[0].0 - 2e7).abs() < 1e6 && (points[0].1 - 1e5).abs() < 1e-6,
-            "{points:?}"
-        );
-        assert!(
-            (points[1].0 - 6e7).abs() < 1e6 && (points[1].1 - 3e5).abs() < 1e-6,
-            "{points:?}"
-        );
+        let per_day = event_rates(&fleet, &counters, &keys);
+        assert_eq!(per_day.len(), 3);
+        assert!((per_day[0].unwrap() - 1e5).abs() < 1e-6, "{per_day:?}");
+        assert_eq!(per_day[1], None, "b has no counter");
+        assert!((per_day[2].unwrap() - 3e5).abs() < 1e-6, "{per_day:?}");
+    }
+
+    #[test]
+    fn counters_match_by_the_labels_they_carry_sum_their_splits_and_count_through_resets() {
+        let rss = |instance: &str, version: &str| {
+            judged(
+                &[
+                    ("__name__", "rss"),
+                    ("instance", instance),
+                    ("version", version),
+                ],
+                0.0,
+            )
+        };
+        let fleet = [rss("a", "1"), rss("b", "2")];
+        let keys = distinguishing(&fleet);
+        assert_eq!(keys, ["instance", "version"]);
+        let mut restarted = counter(&[("instance", "b"), ("method", "GET")], 0.0);
+        // 100 -> 600, restart, 0 -> 400: 900 events in half a day.
+        restarted.t = vec![0.0, 20000.0, 30000.0, 43200.0];
+        restarted.v = vec![100.0, 600.0, 0.0, 400.0];
+        let counters = [
+            counter(&[("instance", "a"), ("method", "GET")], 1e5),
+            counter(&[("instance", "a"), ("method", "POST")], 2e4),
+            restarted,
+        ];
+        let per_day = event_rates(&fleet, &counters, &keys);
+        assert!((per_day[0].unwrap() - 1.2e5).abs() < 1e-6, "{per_day:?}");
+        assert!((per_day[1].unwrap() - 1800.0).abs() < 1e-6, "{per_day:?}");
+        // A counter per version, not per instance, is no one instance's.
+        let two = [rss("a", "1"), rss("b", "1"), rss("c", "2")];
+        let per_version = [
+            counter(&[("version", "1")], 1e5),
+            counter(&[("version", "2")], 1e5),
+        ];
+        let per_day = event_rates(&two, &per_version, &distinguishing(&two));
+        assert_eq!(per_day, [None, None, Some(1e5)]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `fleet`: every series a selector matches in a Prometheus-compatible TSDB, judged in
-//! parallel ([`fetch`]), ranked worst first ([`rank`]), and with a counter per instance, leak
-//! rates related to event rates across the fleet ([`counters`]).
+//! parallel ([`fetch`]), ranked worst first ([`rank`]); with a counter per instance
+//! ([`counters`]), leak rates related to event rates among the instances that leak; and what
+//! separates the leakers from the rest ([`leakers`]).
 
 mod counters;
 mod fetch;
+mod leakers;
 mod rank;
 
 use std::collections::BTreeMap;
@@ -11,6 +13,7 @@ use std::time::Instant;
 
 use leakhound_analysis::{fleet_attribution, Attribution, Finding, Verdict};
 use leakhound_net::prom::PromClient;
+use leakhound_report::fleet::FleetGroups;
 use leakhound_report::units::format_duration;
 use leakhound_report::{FleetOutput, FleetRow};
 
@@ -19,6 +22,7 @@ use crate::policy::Policy;
 use crate::traffic::runtime;
 
 pub use counters::{distinguishing, short_name};
+pub use leakers::{Groups, Leakers};
 pub use rank::rank;
 
 /// What to analyse.
@@ -33,6 +37,8 @@ pub struct FleetQuery {
     pub step: f64,
     /// A counter per instance to relate leak rates to.
     pub counter: Option<String>,
+    /// A label to group instances by and compare the groups' leak rates.
+    pub group_by: Option<String>,
     /// How each series is judged (all are memory).
     pub policy: Policy,
 }
@@ -55,8 +61,13 @@ pub struct Fleet {
     pub series: Vec<FleetSeries>,
     /// Short names of the series: the labels that tell them apart.
     pub names: Vec<String>,
-    /// Leak rate against event rate across instances.
+    /// The counter query, when given.
+    pub counter: Option<String>,
+    /// Leak rate against event rate across all instances, leaking or not (diluted in a mixed
+    /// fleet: kept for the JSON's `attribution`, which has always meant this).
     pub attribution: Option<Attribution>,
+    /// The leakers: how many, bytes per event among them, what separates them, groups.
+    pub leakers: Leakers,
     /// Requests that failed while others succeeded.
     pub errors: Vec<String>,
     /// Seconds spent fetching, summed over requests.
@@ -88,6 +99,15 @@ impl Fleet {
                 })
                 .collect(),
             attribution: self.attribution.as_ref(),
+            counter: self.counter.as_deref(),
+            leakers: self.leakers.attribution.as_ref(),
+            others_flat_p: self.leakers.others_flat_p,
+            separating: self.leakers.separating.as_deref(),
+            groups: self.leakers.groups.as_ref().map(|g| FleetGroups {
+                label: &g.label,
+                rates: &g.rates,
+                ratios: &g.ratios,
+            }),
         }
     }
 }
@@ -100,7 +120,7 @@ fn now() -> f64 {
 }
 
 /// Lists the series, then fetches and judges them on both cores, so the fleet never sits in
-/// memory at once; ranks them and relates them to the counter.
+/// memory at once; ranks them, relates the leakers to the counter and to the labels.
 pub fn fleet(q: &FleetQuery) -> anyhow::Result<Fleet> {
     let end = now();
     let start = end - q.range;
@@ -114,6 +134,9 @@ pub fn fleet(q: &FleetQuery) -> anyhow::Result<Fleet> {
             q.query,
             format_duration(q.range)
         )));
+    }
+    if let Some(label) = &q.group_by {
+        check_label(label, &label_sets)?;
     }
     let started = Instant::now();
     let span = fetch::Span {
@@ -134,18 +157,25 @@ pub fn fleet(q: &FleetQuery) -> anyhow::Result<Fleet> {
     let mut series = fetched.series;
     rank(&mut series);
     let keys = distinguishing(&series);
-    let attribution = match &q.counter {
+    let events = match &q.counter {
         Some(cq) => {
             let counters = rt
                 .block_on(q.client.query_range(cq, start, end, q.step))
                 .map_err(|e| user(format!("--counter {cq:?}: {e}")))?;
-            fleet_attribution(
-                cq,
-                &counters::leak_and_event_rates(&series, &counters, &keys),
-            )
+            counters::event_rates(&series, &counters, &keys)
         }
-        None => None,
+        None => vec![None; series.len()],
     };
+    let attribution = q.counter.as_deref().and_then(|cq| {
+        let points: Vec<(f64, f64)> = series
+            .iter()
+            .zip(&events)
+            .filter_map(|(j, e)| Some((j.finding.rate_per_day?, (*e)?)))
+            .collect();
+        fleet_attribution(cq, &points)
+    });
+    let group_by = q.group_by.as_deref();
+    let leakers = leakers::leakers(&leakers::instances(&series, &events, group_by), group_by);
     let names = series
         .iter()
         .map(|j| short_name(&j.labels, &keys))
@@ -154,9 +184,33 @@ pub fn fleet(q: &FleetQuery) -> anyhow::Result<Fleet> {
         query: q.query.clone(),
         series,
         names,
+        counter: q.counter.clone(),
         attribution,
+        leakers,
         errors: fetched.errors,
         fetch_seconds: fetched.fetch_seconds,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// `--group-by LABEL` must name a label some series carries; the error lists those they do.
+fn check_label(label: &str, label_sets: &[BTreeMap<String, String>]) -> anyhow::Result<()> {
+    if label_sets.iter().any(|l| l.contains_key(label)) {
+        return Ok(());
+    }
+    let mut present: Vec<&str> = label_sets
+        .iter()
+        .flat_map(|l| l.keys().map(String::as_str))
+        .filter(|k| *k != "__name__")
+        .collect();
+    present.sort_unstable();
+    present.dedup();
+    Err(user(format!(
+        "--group-by {label:?}: no series has this label; they have: {}",
+        if present.is_empty() {
+            "no labels".to_string()
+        } else {
+            present.join(", ")
+        }
+    )))
 }

@@ -38,12 +38,12 @@ pub fn rank(series: &mut [FleetSeries]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
     /// A day at 60 s on 300 MB growing `rate` bytes/day, with noise.
-    fn series(instance: &str, rate: f64, samples: usize) -> PromSeries {
+    pub(in crate::fleet) fn series(instance: &str, rate: f64, samples: usize) -> PromSeries {
         let t: Vec<f64> = (0..samples).map(|i| 1.7e9 + i as f64 * 60.0).collect();
         let v = t
             .iter()

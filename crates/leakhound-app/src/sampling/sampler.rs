@@ -60,6 +60,8 @@ pub struct Sampler {
     site_series: Catalog,
     site_names: SiteNames,
     agent: Option<AgentListener>,
+    /// Says when the native profiler (`run --native-sites`) sees nothing.
+    native: Option<crate::native::NativeWatch>,
     sources: Vec<Scheduled>,
     warnings: Warnings,
     exporter: Option<Exporter>,
@@ -99,6 +101,7 @@ impl Sampler {
             site_series: Catalog::new(MAX_SITE_SERIES),
             site_names: SiteNames::default(),
             agent: None,
+            native: None,
             sources: Vec::new(),
             warnings: Warnings::default(),
             exporter: None,
@@ -122,6 +125,12 @@ impl Sampler {
     /// Reads the reports of runtime agents in the targets too.
     pub fn with_agent(&mut self, agent: AgentListener) {
         self.agent = Some(agent);
+    }
+
+    /// Expects native profiler reports from the targets every `interval` seconds, and warns
+    /// when they do not come or see nothing.
+    pub fn expect_native(&mut self, interval: f64) {
+        self.native = Some(crate::native::NativeWatch::new(self.clock.now(), interval));
     }
 
     /// Polls `source` on its own schedule too.
@@ -205,6 +214,10 @@ impl Sampler {
                             Readings::new(now, &mut self.agent_series, &mut self.draft, &mut later);
                         read_agents(agent, target, &procs, &mut out);
                         let pids: Vec<i32> = procs.iter().map(|p| p.key.pid).collect();
+                        if let Some(w) = &mut self.native {
+                            let status = agent.native_status(&pids);
+                            later.extend(w.check(now, target.label(), &pids, &status));
+                        }
                         let sites = agent.take_sites(&pids);
                         let mut out =
                             Readings::new(now, &mut self.site_series, &mut self.draft, &mut later);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use leakhound_bench::arg;
 use leakhound_probe::agent::AgentListener;
 use leakhound_probe::sites::{parse_sites, SitesReport};
-use leakhound_store::{site_hash, NewRun, SeriesKind, Store};
+use leakhound_store::{site_hash, NewRun, SeriesKind, Store, Upkeep, UpkeepCursor};
 
 /// A Node program with `n` allocation sites (one generated function each) that keeps what
 /// they allocate, so every site is live when the profile is taken.
@@ -60,6 +60,24 @@ fn ingest(
     .unwrap();
     store.write_batch(run, &rows, &[]).unwrap();
     started.elapsed().as_secs_f64()
+}
+
+/// `report` as it would come at interval `k`: a sampling profiler's live bytes per stack move
+/// by whole samples (32 KiB, the default sampling mean) from one profile to the next, and one
+/// stack in ten grows by a sample every few intervals, so that the stored values carry as
+/// change as real ones do (identical profiles would compress to nothing).
+fn varied(report: &SitesReport, k: u64) -> SitesReport {
+    let mut out = report.clone();
+    for (i, s) in out.sites.iter_mut().enumerate() {
+        let h = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (i as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .wrapping_mul(0x94d0_49bb_1331_11eb);
+        let jitter = (h >> 59) as f64 - 16.0; // -16..15 samples
+        let growth = if i % 10 == 0 { (k / 4) as f64 } else { 0.0 };
+        s.bytes = (s.bytes + (jitter / 4.0 + growth) * 32768.0).max(0.0);
+        s.objects = (s.objects + jitter + 8.0 * growth).max(0.0);
+    }
+    out
 }
 
 fn new_run(store: &Store) -> i64 {
@@ -133,7 +151,7 @@ fn main() {
         line.len() / 1024
     );
 
-    // Growth of a run's database: the default top 200 stacks (and the remainder) every 30 s.
+    // Growth of a run's database: the default top 200 stacks every 30 s.
     let top = SitesReport {
         sites: big.sites.iter().take(200).cloned().collect(),
         ..big.clone()
@@ -142,23 +160,47 @@ fn main() {
     let mut store = Store::open(&db).unwrap();
     let run = new_run(&store);
     let mut ids = BTreeMap::new();
-    let intervals = 300;
-    ingest(&mut store, run, &top, &mut ids, 1.8e9);
+    // One day, from midnight UTC, so that the day's blocks close and compact.
+    let t0 = (1.8e9 / 86400.0f64).ceil() * 86400.0;
+    let intervals = 2880;
+    ingest(&mut store, run, &top, &mut ids, t0);
     drop(store);
-    let before = std::fs::metadata(&db).unwrap().len()
-        + std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    let size = |db: &std::path::Path| {
+        std::fs::metadata(db).unwrap().len()
+            + std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len())
+    };
+    let before = size(&db);
     let mut store = Store::open(&db).unwrap();
     for k in 1..=intervals {
-        ingest(&mut store, run, &top, &mut ids, 1.8e9 + 30.0 * k as f64);
+        let now = varied(&top, k);
+        ingest(&mut store, run, &now, &mut ids, t0 + 30.0 * k as f64);
     }
     drop(store);
-    let after = std::fs::metadata(&db).unwrap().len()
-        + std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
-    let per_interval = (after - before) as f64 / intervals as f64;
+    let rows = size(&db) - before;
+    let store = Store::open(&db).unwrap();
+    let done = store
+        .upkeep(
+            &Upkeep {
+                now: t0 + 3.0 * 86400.0,
+                retention: None,
+                run: None,
+            },
+            &mut UpkeepCursor::default(),
+            None,
+        )
+        .unwrap();
+    store.shrink().unwrap();
+    drop(store);
+    let chunks = size(&db).saturating_sub(before);
+    let samples = 2.0 * top.sites.len() as f64 * intervals as f64;
     println!(
-        "store: {:.0} bytes per sites interval of 200 stacks ({:.1} bytes per stack sample); {:.1} MiB per day at 30 s",
-        per_interval,
-        per_interval / 400.0,
-        per_interval * 2880.0 / 1048576.0
+        "store, one day of 200 stacks every 30 s ({samples:.0} samples): {:.1} MiB as written \
+         ({:.1} bytes per sample), {:.1} MiB once compacted ({:.2} bytes per sample; {} of them \
+         moved into chunks)",
+        rows as f64 / 1048576.0,
+        rows as f64 / samples,
+        chunks as f64 / 1048576.0,
+        chunks as f64 / samples,
+        done.compacted
     );
 }

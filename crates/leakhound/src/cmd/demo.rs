@@ -73,6 +73,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
         grace: 2.0,
         agent: false,
         jvm: false,
+        native: None,
         replay: None,
         command,
     };

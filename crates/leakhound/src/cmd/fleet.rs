@@ -1,5 +1,6 @@
 //! `leakhound fleet`: every series of a Prometheus-compatible TSDB, analysed in parallel,
-//! ranked; with `--counter`, bytes per event across the fleet.
+//! ranked; with `--counter`, bytes per event among the instances that leak; with
+//! `--group-by`, the groups' leak rates compared.
 
 use leakhound_app::fleet::{fleet, FleetQuery};
 use leakhound_app::user;
@@ -7,7 +8,7 @@ use leakhound_net::prom::PromClient;
 use leakhound_report::units::{format_duration, parse_duration};
 
 use crate::cli::{FleetArgs, Format};
-use crate::options::{duration, policy};
+use crate::options::{duration, label_name, policy};
 
 pub fn run(args: &FleetArgs) -> anyhow::Result<bool> {
     let timeout = parse_duration(&args.timeout)
@@ -33,6 +34,11 @@ pub fn run(args: &FleetArgs) -> anyhow::Result<bool> {
         range,
         step,
         counter: args.counter.clone(),
+        group_by: args
+            .group_by
+            .as_deref()
+            .map(|l| label_name("--group-by", l))
+            .transpose()?,
         policy: policy(args.tolerance.as_deref(), args.limit.as_deref(), args.load)?,
     };
     let fleet = fleet(&query)?;

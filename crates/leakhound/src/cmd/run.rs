@@ -9,7 +9,7 @@ use leakhound_report::units::format_duration;
 use crate::cli::{FailOn, Format, RunArgs};
 use crate::cmd::print_concluded;
 use crate::live::Live;
-use crate::options::{duration, replay_plan, sampling};
+use crate::options::{duration, native_sites, replay_plan, sampling};
 
 /// How the soak is printed.
 pub struct Printing {
@@ -35,6 +35,7 @@ pub fn run(db: &Path, args: &RunArgs) -> anyhow::Result<bool> {
         grace: duration("--grace", &args.grace)?,
         agent: !args.no_agent,
         jvm: args.jvm,
+        native: native_sites(args)?,
         replay,
         command: args.command.clone(),
     };

@@ -1,0 +1,236 @@
+//! The sampling decision on every allocation, and what happens on the rare sampled ones.
+//!
+//! Each thread counts down the bytes it allocates; when the count passes zero the allocation
+//! is sampled and a new count is drawn from an exponential distribution with the configured
+//! mean. Sample points are then a Poisson process over allocated bytes (as in tcmalloc,
+//! jemalloc's prof and Go's runtime), so a block of `size` bytes is sampled with probability
+//! 1 - exp(-size/mean) whatever the sizes around it, and weighting each sample by the inverse
+//! makes live bytes per site unbiased.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::OnceLock;
+
+use crate::tables::{Tables, MAX_FRAMES};
+use crate::unwind;
+
+/// The profiler, once it is configured (with nowhere to report, it never is and every hook
+/// just forwards).
+pub struct Profiler {
+    /// Mean bytes between samples.
+    pub mean: f64,
+    /// The tables.
+    pub tables: Tables,
+}
+
+/// An unusual size the constructor allocates through the program's malloc before the profiler
+/// is set, to learn whether the call reaches this library (see `malloc_is_ours`).
+pub const PROBE_SIZE: usize = 23_131;
+/// Set when the probe allocation passed through this library's malloc.
+pub static PROBE_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// Set by the constructor; read by every hook with one atomic load.
+pub static PROFILER: OnceLock<Profiler> = OnceLock::new();
+
+struct ThreadState {
+    /// Inside the profiler (or a thread of its own, or forking): allocations are forwarded
+    /// untouched, which also stops recursion when the unwinder or libc allocates.
+    busy: Cell<bool>,
+    /// Bytes still to allocate before the next sample.
+    until: Cell<i64>,
+    /// xorshift64* state; 0 until this thread's first allocation.
+    rng: Cell<u64>,
+}
+
+thread_local! {
+    // Constant-initialised and without a destructor: reading it never allocates and works in
+    // every phase of a thread's life.
+    static STATE: ThreadState = const {
+        ThreadState { busy: Cell::new(false), until: Cell::new(0), rng: Cell::new(0) }
+    };
+}
+
+/// Where this thread's `STATE` is relative to the thread pointer, once known (0 before).
+///
+/// Rust's thread-locals in a shared library use the general-dynamic TLS model: every access
+/// calls `__tls_get_addr`, the largest part of an unsampled malloc's cost. A library loaded
+/// with LD_PRELOAD has its TLS block in the static TLS area, at the same distance from the
+/// thread pointer in every thread (the ELF TLS ABI), so that distance, measured once, gives
+/// the address with two instructions.
+static STATE_OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+/// The thread pointer: `%fs:0` holds it on x86-64, `tpidr_el0` on aarch64.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn thread_pointer() -> isize {
+    let tp: isize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads the word at %fs:0, the thread control block's pointer to itself (always
+    // mapped for a running thread); writes nothing, touches no stack or flags.
+    unsafe {
+        std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp,
+            options(nostack, preserves_flags, readonly, pure))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads the thread ID register; writes nothing, touches no stack or flags.
+    unsafe {
+        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nostack, preserves_flags, nomem, pure))
+    };
+    tp
+}
+
+/// This thread's state's distance from the thread pointer, by way of the thread-local itself.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn measured_offset() -> isize {
+    STATE.with(|s| s as *const ThreadState as isize) - thread_pointer()
+}
+
+/// Measures the distance in this thread (a second one after `init`'s): the fast path is
+/// taken only if two threads agree, which they do exactly when the TLS block is static.
+pub fn calibrate() {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let here = measured_offset();
+        let first = FIRST_OFFSET.load(Ordering::Relaxed);
+        if first == 0 {
+            FIRST_OFFSET.store(here, Ordering::Relaxed);
+        } else if first == here && here != 0 {
+            STATE_OFFSET.store(here, Ordering::Relaxed);
+        }
+    }
+}
+
+static FIRST_OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+/// This thread's state, through the thread pointer once calibrated, else the thread-local.
+#[inline(always)]
+fn with_state<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let off = STATE_OFFSET.load(Ordering::Relaxed);
+        if off != 0 {
+            let p = thread_pointer().wrapping_add(off) as *const ThreadState;
+            // SAFETY: two threads found their STATE at the thread pointer plus `off`, so the
+            // library's TLS block is static and every thread's STATE is there (ELF TLS ABI);
+            // it is this thread's own, initialised before the thread ran, and only ever
+            // shared-borrowed (its fields are Cells), like STATE.with would give it.
+            return f(unsafe { &*p });
+        }
+    }
+    STATE.with(f)
+}
+
+/// Marks this thread as the profiler's own (or not): its allocations are never sampled.
+pub fn set_busy(busy: bool) -> bool {
+    with_state(|s| s.busy.replace(busy))
+}
+
+fn next_random(s: &ThreadState) -> u64 {
+    let mut x = s.rng.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s.rng.set(x);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// An exponentially distributed gap of bytes with mean `mean`.
+fn gap(s: &ThreadState, mean: f64) -> i64 {
+    // 53 random bits as a uniform in (0, 1].
+    let u = ((next_random(s) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    (-u.ln() * mean).min(i64::MAX as f64 / 2.0) as i64
+}
+
+fn seed(s: &ThreadState) {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the live local `t`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    let local = s as *const ThreadState as u64;
+    let x =
+        (t.tv_nsec as u64 ^ (t.tv_sec as u64) << 32 ^ local).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    s.rng.set(x | 1);
+}
+
+/// Called after every successful allocation of `size` bytes at `p`: the countdown is the
+/// whole cost of an allocation that is not sampled.
+#[inline(always)]
+pub fn on_alloc(p: *mut std::ffi::c_void, size: usize) {
+    let Some(prof) = PROFILER.get() else {
+        // Only before the profiler starts (or when it never does): the constructor's probe.
+        if size == PROBE_SIZE {
+            PROBE_SEEN.store(true, Ordering::Relaxed);
+        }
+        return;
+    };
+    let size = size.min(i64::MAX as usize) as i64;
+    let crossed = with_state(|s| {
+        let left = s.until.get().wrapping_sub(size);
+        s.until.set(left);
+        left <= 0
+    });
+    if crossed {
+        maybe_sample(prof, p, size);
+    }
+}
+
+/// The countdown passed zero: sample, unless this thread is the profiler's own or has just
+/// started (then its countdown starts at a random point).
+#[cold]
+#[inline(never)]
+fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
+    with_state(|s| {
+        if s.rng.get() == 0 {
+            // First allocation of this thread: it was counted against an empty countdown;
+            // start over from a random point, as if this allocation came first.
+            seed(s);
+            let left = gap(s, prof.mean).saturating_sub(size);
+            s.until.set(left);
+            if left > 0 {
+                return;
+            }
+        }
+        if s.busy.get() {
+            // The profiler's own allocation (or one made while forking): not sampled.
+            s.until.set(gap(s, prof.mean).max(1));
+            return;
+        }
+        s.busy.set(true);
+        sample(prof, p as usize, size as usize);
+        // After the sample: allocations the unwinder made meanwhile do not shorten the gap.
+        s.until.set(gap(s, prof.mean).max(1));
+        s.busy.set(false);
+    });
+}
+
+/// Inlined into the cold path, like `unwind::capture`: every frame of the profiler's own is
+/// one more for the unwinder to walk and skip.
+#[inline(always)]
+fn sample(prof: &Profiler, addr: usize, size: usize) {
+    let mut frames = [0usize; MAX_FRAMES];
+    let n = unwind::capture(&mut frames);
+    prof.tables.add(addr, size, &frames[..n], prof.mean);
+}
+
+/// Called before a block at `p` goes back to the real allocator (free, or realloc moving it).
+#[inline]
+pub fn on_free(p: *mut std::ffi::c_void) {
+    let Some(prof) = PROFILER.get() else {
+        return;
+    };
+    if !prof.tables.maybe_sampled(p as usize) {
+        return;
+    }
+    with_state(|s| {
+        // A thread of the profiler, or one that is forking (holding the lock), never frees a
+        // sampled block through here; skipping it keeps the lock from being taken twice.
+        if s.busy.get() {
+            return;
+        }
+        s.busy.set(true);
+        prof.tables.remove(p as usize, prof.mean);
+        s.busy.set(false);
+    });
+}

@@ -1,0 +1,339 @@
+//! The reporter: a thread of the profiler that, every interval, copies the site table and
+//! sends it to leakhound as JSON lines on the agent socket, with the executable mappings of
+//! the process whenever they change (leakhound symbolizes; the target only knows addresses).
+//!
+//! It is the only part that allocates (through the real allocator: its thread is marked busy,
+//! so nothing it does is sampled), and it never blocks the program: the socket is
+//! non-blocking, a full buffer drops the report, a lost connection is retried with backoff,
+//! and SIGPIPE is never raised. A report is the whole state, not a delta, so a dropped one
+//! loses nothing but its time.
+//!
+//! Lines (one JSON object each, at most 1 MiB):
+//! `{"v":1,"type":"native_maps","pid":P,"hooked":true,"modules":[[start,end,offset,"path"],...]}`
+//! `{"v":1,"type":"native_sites","pid":P,"t":T,"sampling_bytes":M,"samples":N,"dropped":D,
+//!   "sites":[{"frames":[ret,...],"bytes":B,"objects":O},...],"other_bytes":B,"other_objects":O}`
+//! Frames are return addresses, innermost first; `modules` are the executable mappings.
+
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::profiler::{set_busy, PROFILER};
+use crate::tables::Snapshot;
+
+/// Most sites per report (leakhound's bound on a sites report).
+const TOP: usize = 2000;
+/// Longest line sent; leakhound drops longer ones.
+const LINE_BUDGET: usize = 1000 * 1000;
+/// Bytes held while leakhound does not read; beyond them reports are dropped.
+const PENDING_CAP: usize = 4 << 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Where and how often to report.
+pub struct Config {
+    /// leakhound's socket.
+    pub socket: PathBuf,
+    /// Time between reports.
+    pub interval: Duration,
+    /// Whether this library's malloc is the one the program calls.
+    pub hooked: bool,
+}
+
+/// Set once by the constructor.
+pub static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// Starts the reporter thread (at start-up, and again in a forked child, where it is gone).
+pub fn spawn() {
+    if CONFIG.get().is_none() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("leakhound-prof".into())
+        .stack_size(256 * 1024)
+        .spawn(run);
+}
+
+fn run() {
+    set_busy(true);
+    // A second thread's view of where thread state lies: enables the fast path.
+    crate::profiler::calibrate();
+    let (Some(cfg), Some(prof)) = (CONFIG.get(), PROFILER.get()) else {
+        return;
+    };
+    let mut conn = Connection::new(cfg.socket.clone());
+    let mut snap = Snapshot::with_capacity(TOP);
+    let mut sent_maps: Option<u64> = None;
+    loop {
+        std::thread::sleep(cfg.interval);
+        let pid = std::process::id();
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        prof.tables.lock().snapshot(TOP, &mut snap);
+        if !conn.connected() {
+            continue;
+        }
+        if conn.fresh {
+            conn.fresh = false;
+            sent_maps = None;
+        }
+        let (maps_hash, maps) = maps_line(pid, cfg.hooked);
+        if sent_maps != Some(maps_hash) {
+            sent_maps = conn.queue(&maps).then_some(maps_hash);
+        }
+        if sent_maps.is_some() {
+            conn.queue(&sites_line(pid, t, prof.mean, &snap));
+        }
+        conn.flush();
+    }
+}
+
+/// The executable mappings of this process as a `native_maps` line, and a hash of them.
+fn maps_line(pid: u32, hooked: bool) -> (u64, String) {
+    let text = std::fs::read("/proc/self/maps").unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let mut modules = String::new();
+    for line in text.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(range), Some(perms), Some(offset)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if perms.as_bytes().get(2) != Some(&b'x') {
+            continue;
+        }
+        let (Some((start, end)), Ok(offset)) =
+            (range.split_once('-'), u64::from_str_radix(offset, 16))
+        else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            continue;
+        };
+        // The path is what follows the device and inode (it may contain spaces).
+        let path = line
+            .splitn(6, ' ')
+            .nth(5)
+            .map(str::trim_start)
+            .unwrap_or("");
+        if !modules.is_empty() {
+            modules.push(',');
+        }
+        let _ = write!(modules, "[{start},{end},{offset},");
+        push_json_str(&mut modules, path);
+        modules.push(']');
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    modules.hash(&mut h);
+    hooked.hash(&mut h);
+    let line = format!(
+        r#"{{"v":1,"type":"native_maps","pid":{pid},"hooked":{hooked},"modules":[{modules}]}}"#
+    );
+    (h.finish(), line)
+}
+
+/// The sites of `snap` as a `native_sites` line, within the line budget (sites that do not fit
+/// go to the remainder).
+fn sites_line(pid: u32, t: f64, mean: f64, snap: &Snapshot) -> String {
+    let mut out = format!(
+        r#"{{"v":1,"type":"native_sites","pid":{pid},"t":{t:.3},"sampling_bytes":{mean},"samples":{},"dropped":{},"sites":["#,
+        snap.samples, snap.dropped
+    );
+    let (mut other_bytes, mut other_objects) = (snap.other_bytes, snap.other_objects);
+    let mut one = String::new();
+    let mut first = true;
+    for s in &snap.sites {
+        one.clear();
+        one.push_str(if first {
+            "{\"frames\":["
+        } else {
+            ",{\"frames\":["
+        });
+        for (i, f) in snap.frames[s.first..s.first + s.depth].iter().enumerate() {
+            if i > 0 {
+                one.push(',');
+            }
+            let _ = write!(one, "{f}");
+        }
+        let _ = write!(
+            one,
+            r#"],"bytes":{:.1},"objects":{:.3}}}"#,
+            s.bytes, s.objects
+        );
+        if s.depth == 0 || out.len() + one.len() + 200 > LINE_BUDGET {
+            other_bytes += s.bytes;
+            other_objects += s.objects;
+            continue;
+        }
+        out.push_str(&one);
+        first = false;
+    }
+    let _ = write!(
+        out,
+        r#"],"other_bytes":{other_bytes:.1},"other_objects":{other_objects:.3}}}"#
+    );
+    out
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// (device, inode) of the socket behind `fd`, or `None` if `fd` is no longer a socket.
+fn identity(fd: RawFd) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero stat is a valid value of the plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes the live local `st`; an invalid fd gives an error, not UB.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// The connection to leakhound, if any.
+struct Connection {
+    path: PathBuf,
+    stream: Option<(UnixStream, (u64, u64))>,
+    pending: Vec<u8>,
+    backoff: Duration,
+    next_try: Instant,
+    /// Connected since the last report: the module map must be sent again.
+    fresh: bool,
+}
+
+impl Connection {
+    fn new(path: PathBuf) -> Connection {
+        Connection {
+            path,
+            stream: None,
+            pending: Vec::new(),
+            backoff: Duration::from_secs(1),
+            next_try: Instant::now(),
+            fresh: false,
+        }
+    }
+
+    /// Whether there is a connection, connecting when the backoff allows.
+    fn connected(&mut self) -> bool {
+        if let Some((s, id)) = &self.stream {
+            if identity(s.as_raw_fd()) == Some(*id) {
+                return true;
+            }
+            // The program closed our descriptor (daemons close every fd) and the number may
+            // now be one of its files: forget it without closing or writing to it.
+            if let Some((s, _)) = self.stream.take() {
+                let _ = s.into_raw_fd();
+            }
+            self.pending.clear();
+        }
+        if Instant::now() < self.next_try {
+            return false;
+        }
+        let connected = UnixStream::connect(&self.path).and_then(|s| {
+            s.set_nonblocking(true)?;
+            let id = identity(s.as_raw_fd()).ok_or(ErrorKind::InvalidData)?;
+            Ok((s, id))
+        });
+        match connected {
+            Ok(c) => {
+                self.stream = Some(c);
+                self.backoff = Duration::from_secs(1);
+                self.fresh = true;
+                self.pending.clear();
+                true
+            }
+            Err(_) => {
+                self.lost();
+                false
+            }
+        }
+    }
+
+    fn lost(&mut self) {
+        self.stream = None;
+        self.pending.clear();
+        self.next_try = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// Adds a line to send; false (and nothing added) when leakhound is too far behind.
+    fn queue(&mut self, line: &str) -> bool {
+        if self.pending.len() + line.len() + 1 > PENDING_CAP {
+            return false;
+        }
+        self.pending.extend_from_slice(line.as_bytes());
+        self.pending.push(b'\n');
+        true
+    }
+
+    /// Sends what the socket takes now.
+    fn flush(&mut self) {
+        let Some((s, _)) = &self.stream else {
+            return;
+        };
+        let fd = s.as_raw_fd();
+        while !self.pending.is_empty() {
+            // SAFETY: sends from the live buffer `pending`, at most its length; MSG_NOSIGNAL
+            // keeps a closed peer from raising SIGPIPE in the program.
+            let n = unsafe {
+                libc::send(
+                    fd,
+                    self.pending.as_ptr().cast(),
+                    self.pending.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                self.pending.drain(..n as usize);
+                continue;
+            }
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                ErrorKind::WouldBlock => break,
+                ErrorKind::Interrupted => continue,
+                _ => {
+                    self.lost();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut s = String::new();
+        push_json_str(&mut s, "/a b/\"x\"\\\n");
+        assert_eq!(s, r#""/a b/\"x\"\\\u000a""#);
+    }
+
+    #[test]
+    fn maps_list_executable_mappings() {
+        let (_, line) = maps_line(1, true);
+        assert!(
+            line.starts_with(r#"{"v":1,"type":"native_maps","pid":1,"hooked":true,"modules":[["#)
+        );
+        assert!(line.contains("libc.so"), "{line}");
+    }
+}
