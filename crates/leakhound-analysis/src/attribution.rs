@@ -276,25 +276,35 @@ pub fn fleet_attribution(counter: &str, points: &[(f64, f64)]) -> Option<Attribu
     })
 }
 
-/// Which memory grows, from the growth rates (per day) of RSS, the JS heap and Buffers.
+/// Which memory grows, from the growth of a runtime's own series next to the process's: the
+/// Node.js heap and Buffers, the Go heap, Python's traced objects, the Java heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemoryKind {
-    /// RSS grows while the JS heap and Buffers stay flat: native memory outside the heap.
+    /// The process grows while the runtime's heap stays flat: native memory outside it.
     Native,
     /// The JS heap grows: JavaScript objects retained.
     JsHeap,
     /// external/arrayBuffers grow: Buffers or ArrayBuffers retained.
     Buffers,
+    /// The Go heap grows: Go objects retained.
+    GoHeap,
+    /// Memory traced by Python's tracemalloc grows: Python objects retained.
+    PythonObjects,
+    /// The Java heap's floor grows: Java objects retained.
+    JavaHeap,
 }
 
 impl MemoryKind {
     /// A phrase for sentences.
     pub fn phrase(self) -> &'static str {
         match self {
-            MemoryKind::Native => "native memory outside the JS heap",
+            MemoryKind::Native => "native memory outside the runtime's heap",
             MemoryKind::JsHeap => "JavaScript objects retained",
             MemoryKind::Buffers => "Buffers/ArrayBuffers retained",
+            MemoryKind::GoHeap => "Go heap objects retained",
+            MemoryKind::PythonObjects => "Python objects retained",
+            MemoryKind::JavaHeap => "Java heap objects retained",
         }
     }
 }

@@ -13,8 +13,15 @@ use crate::error::user;
 use crate::input::{Input, SeriesData};
 use crate::policy::Policy;
 
-/// Series never judged by default: they count things whose growth is not a leak.
-const SKIP_BY_DEFAULT: &[&str] = &["processes"];
+/// Series never judged by default: they count things whose growth is not a leak. Python's
+/// GC generation counts are the collector's pending work, bounded by its thresholds (kept for
+/// plots and export).
+const SKIP_BY_DEFAULT: &[&str] = &[
+    "processes",
+    "python.gc.gen0",
+    "python.gc.gen1",
+    "python.gc.gen2",
+];
 
 /// A verdict on one series.
 #[derive(Debug, Clone)]
@@ -43,9 +50,21 @@ fn series_output<'a>(s: &'a SeriesData, finding: Option<&'a Finding>) -> SeriesO
     }
 }
 
-/// Counters that are workload, not effects of allocation (GC counts follow the heap).
+/// Counters of the runtimes themselves: garbage collections and allocations follow the heap,
+/// they do not drive it (Node's and Python's GC counts, Go's allocation totals, and Go's
+/// Prometheus collector scraped).
+const RUNTIME_COUNTERS: &[&str] = &[
+    "node.gc.",
+    "python.gc.",
+    "go.",
+    "java.",
+    "go_gc_",
+    "go_memstats_",
+];
+
+/// Counters that are workload, not effects of allocation.
 fn is_workload_counter(name: &str) -> bool {
-    !name.starts_with("node.gc.")
+    !RUNTIME_COUNTERS.iter().any(|p| name.starts_with(p))
 }
 
 /// The workload counters of `input`: covariates of the working set, and what attribution

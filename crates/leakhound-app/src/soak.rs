@@ -1,12 +1,13 @@
-//! `run`: start a command, sample its process tree (with the Node.js agent injected, and
-//! recorded traffic replayed against it) until it ends, then judge it.
+//! `run`: start a command, sample its process tree (with the Node.js and Python agents
+//! injected, and recorded traffic replayed against it) until it ends, then judge it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use leakhound_analysis::Load;
 use leakhound_net::replay::Pacing;
-use leakhound_probe::agent::{node_options, AgentListener, SitesRequest};
+use leakhound_probe::agent::{node_options, python_path, AgentListener, SitesRequest};
+use leakhound_probe::jvm::find_jcmd;
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::format_duration;
 
@@ -15,7 +16,8 @@ use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::native::{check_command, native_env, NativeSites};
-use crate::sampling::{Clock, ReplayCounter, Sampler, Scrapes, Target, TargetSpec};
+use crate::sampling::{Clock, Jvm, JvmProcess, ReplayCounter, Sampler, Target, TargetSpec};
+use crate::session::add_sources;
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
 use crate::traffic::{Driver, ReplayPlan};
 
@@ -32,8 +34,10 @@ pub struct Soak {
     pub output: Option<PathBuf>,
     /// Seconds between SIGTERM and SIGKILL when stopping the command.
     pub grace: f64,
-    /// Inject the Node.js agent.
+    /// Inject the Node.js and Python agents.
     pub agent: bool,
+    /// The command runs a JVM to read with `jcmd`.
+    pub jvm: bool,
     /// Inject the native allocation profiler (`--native-sites`).
     pub native: Option<NativeSites>,
     /// Traffic to drive the command with.
@@ -65,9 +69,12 @@ pub struct Soaked {
 /// Environment variables for the command.
 type Env = Vec<(String, String)>;
 
-/// The agents' listener and the environment that loads them: the Node.js agent (harmless for
-/// other programs, which ignore NODE_OPTIONS) and the native profiler when asked. Without
-/// the native profiler, a listener that cannot be set up is a warning; with it, an error.
+/// The agents' listener and the environment that loads them: the Node.js and Python agents
+/// (`node`: injected into every command, since Node.js reads NODE_OPTIONS, Python imports
+/// `sitecustomize` from PYTHONPATH and every other program ignores both, so leakhound need not
+/// guess which runtime a command or a shell script will start) and the native profiler when
+/// asked. Without the native profiler, a listener that cannot be set up is a warning; with it,
+/// an error.
 fn agents(
     interval: f64,
     node: bool,
@@ -78,10 +85,14 @@ fn agents(
         return Ok(None);
     }
     let bound = AgentListener::bind_private().and_then(|l| {
-        let script = if node { Some(l.write_agent()?) } else { None };
-        Ok((l, script))
+        let scripts = if node {
+            Some((l.write_agent()?, l.write_python_agent()?))
+        } else {
+            None
+        };
+        Ok((l, scripts))
     });
-    let (l, script) = match bound {
+    let (l, scripts) = match bound {
         Ok(a) => a,
         Err(e) if native.is_some() => {
             return Err(user(format!(
@@ -90,7 +101,7 @@ fn agents(
             )))
         }
         Err(e) => {
-            eprintln!("leakhound: warning: Node.js agent disabled: {e}");
+            eprintln!("leakhound: warning: Node.js and Python agents disabled: {e}");
             return Ok(None);
         }
     };
@@ -98,7 +109,7 @@ fn agents(
         "LEAKHOUND_AGENT_SOCKET".to_string(),
         l.socket().display().to_string(),
     )];
-    if let Some(script) = script {
+    if let Some((script, python)) = scripts {
         env.push((
             "LEAKHOUND_AGENT_INTERVAL_MS".into(),
             format!("{}", ((interval * 1000.0) as u64).max(100)),
@@ -106,6 +117,10 @@ fn agents(
         env.push((
             "NODE_OPTIONS".into(),
             node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
+        ));
+        env.push((
+            "PYTHONPATH".into(),
+            python_path(std::env::var("PYTHONPATH").ok().as_deref(), &python),
         ));
         if let Some(s) = sites {
             env.push((
@@ -131,6 +146,12 @@ fn agents(
 /// Runs the soak into the database at `db`.
 pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
     let interval = s.sampling.interval;
+    // Before anything starts: without jcmd, --jvm cannot work.
+    let jcmd = if s.jvm {
+        Some(find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?)
+    } else {
+        None
+    };
     let mut store = open_rw(db)?;
     let stop = stop_flag()?;
     let clock = Clock::start();
@@ -192,8 +213,16 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         }
         None => None,
     };
-    if !s.sampling.scrapes.is_empty() {
-        sampler.add_source(Box::new(Scrapes::new(s.sampling.scrapes.clone())?));
+    add_sources(&mut sampler, &s.sampling)?;
+    if let Some(jcmd) = jcmd {
+        let labels = sampler.targets()[0].labels().clone();
+        sampler.add_source(Box::new(Jvm::new(
+            JvmProcess::InTree(key),
+            jcmd,
+            interval,
+            s.sampling.histogram_interval,
+            labels,
+        )?));
     }
     let opts = SessionOptions {
         interval,

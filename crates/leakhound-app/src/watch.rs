@@ -15,9 +15,10 @@ use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
 use crate::policy::Policy;
-use crate::sampling::{Clock, Sampler, Scrapes, Target, TargetSpec};
+use crate::sampling::{Clock, Jvm, JvmProcess, Sampler, Target, TargetSpec};
 use crate::session::{
-    sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until, DEFAULT_MIN_SOAK,
+    add_sources, sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until,
+    DEFAULT_MIN_SOAK,
 };
 
 /// The targets of a watch and the tightest memory limit that applies to them.
@@ -34,6 +35,12 @@ impl Targets {
             (a, b) => a.or(b),
         };
         self.targets.push(target);
+    }
+
+    /// Whether process `pid` is watched as a tree of its own already.
+    pub fn has_pid(&self, pid: i32) -> bool {
+        let label = format!("pid {pid}");
+        self.targets.iter().any(|t| t.label() == label)
     }
 
     /// Process `pid` and its descendants.
@@ -75,8 +82,10 @@ pub struct Watch {
     pub targets: Targets,
     /// Serve `/metrics` here.
     pub listen: Option<SocketAddr>,
-    /// Reports of Node.js agents started with `leakhound agent`'s environment.
+    /// Reports of Node.js and Python agents started with `leakhound agent`'s environment.
     pub agent: Option<AgentListener>,
+    /// A JVM among the targets to read with `jcmd` (at this path).
+    pub jvm: Option<(i32, std::path::PathBuf)>,
     /// Sampling and verdict options.
     pub sampling: Sampling,
 }
@@ -109,10 +118,25 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         "leakhound: run {run}: watching {description} every {}",
         format_duration(interval)
     );
+    let jvm_label = w.jvm.as_ref().map(|(pid, _)| format!("pid {pid}"));
     let mut sampler = Sampler::new(store, run, w.targets.targets, clock, w.sampling.smaps)?;
     crate::retention::keep(&mut sampler, w.sampling.retention);
-    if !w.sampling.scrapes.is_empty() {
-        sampler.add_source(Box::new(Scrapes::new(w.sampling.scrapes.clone())?));
+    add_sources(&mut sampler, &w.sampling)?;
+    if let Some((pid, jcmd)) = w.jvm {
+        // The JVM's series go with its target (`watch --jvm PID` watches PID).
+        let labels = sampler
+            .targets()
+            .iter()
+            .find(|t| Some(t.label()) == jvm_label.as_deref())
+            .map(|t| t.labels().clone())
+            .unwrap_or_default();
+        sampler.add_source(Box::new(Jvm::new(
+            JvmProcess::Pid(pid),
+            jcmd,
+            interval,
+            w.sampling.histogram_interval,
+            labels,
+        )?));
     }
     if let Some(agent) = w.agent {
         if let Some(req) = w.sampling.sites {

@@ -1,5 +1,5 @@
 //! A `/metrics` endpoint (Prometheus text format) for `watch --listen`, and a blocking fetcher
-//! of such endpoints for `--scrape`.
+//! of such endpoints for `--scrape` (and of Go's `/debug/pprof/heap` for `--pprof`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -100,6 +100,12 @@ impl Scraper {
 
     /// GETs `url` and returns its body as text.
     pub fn fetch(&self, url: &Uri) -> Result<String, String> {
+        let body = self.fetch_bytes(url)?;
+        String::from_utf8(body).map_err(|_| "not UTF-8 text".to_string())
+    }
+
+    /// GETs `url` and returns its body (at most 16 MiB), e.g. a gzipped pprof profile.
+    pub fn fetch_bytes(&self, url: &Uri) -> Result<Vec<u8>, String> {
         self.rt.block_on(async {
             let req = Request::get(url.clone())
                 .body(Empty::new())
@@ -123,7 +129,7 @@ impl Scraper {
                     body.len()
                 ));
             }
-            String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8 text".to_string())
+            Ok(body.to_vec())
         })
     }
 }

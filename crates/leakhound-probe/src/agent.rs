@@ -1,5 +1,6 @@
-//! The Node.js agent: its JavaScript (embedded), the environment that injects it, and the
-//! local socket leakhound listens on for its reports (one JSON object per line).
+//! The runtime agents: the Node.js agent's JavaScript and the Python agent's
+//! `sitecustomize.py` (embedded), the environment that injects them, and the local socket
+//! leakhound listens on for their reports (one JSON object per line).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +11,12 @@ use std::sync::{Arc, Mutex};
 
 /// The agent's source, written to disk for `node --require`.
 pub const NODE_AGENT_JS: &str = include_str!("../agent/node-agent.js");
+
+/// The Python agent, written as `sitecustomize.py` into a directory put first on `PYTHONPATH`.
+pub const PYTHON_AGENT_PY: &str = include_str!("../agent/python/sitecustomize.py");
+
+/// Most gauges or counters one runtime report may carry.
+const MAX_NAMED: usize = 256;
 
 /// Longest report line accepted; longer lines are dropped (a broken or hostile sender). A
 /// sites report of 10,000 stacks is about 2 MiB.
@@ -107,9 +114,71 @@ pub fn gauges(reports: &[&AgentReport]) -> Vec<(&'static str, f64)> {
     out
 }
 
+/// One report of a runtime other than Node.js (`"type":"runtime"`): named gauges and
+/// cumulative counters, e.g. `python.traced_bytes`, `python.gc.collections.gen0`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct RuntimeReport {
+    /// `python`.
+    pub runtime: String,
+    /// Process id.
+    pub pid: i32,
+    /// Unix seconds when the agent took it.
+    pub t: f64,
+    /// Gauges by series name.
+    #[serde(default)]
+    pub gauges: BTreeMap<String, f64>,
+    /// Cumulative counters by series name.
+    #[serde(default)]
+    pub counters: BTreeMap<String, f64>,
+}
+
+/// Whether `name` is a series name an agent may use: `[A-Za-z0-9_.:-]{1,64}`.
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+/// Parses one runtime report line: finite non-negative numbers, at most 256 of each kind,
+/// valid names.
+pub fn parse_runtime_report(line: &str) -> Result<RuntimeReport, String> {
+    let r: RuntimeReport =
+        serde_json::from_str(line).map_err(|e| format!("bad runtime report: {e}"))?;
+    if r.pid <= 0 || !r.t.is_finite() || !valid_name(&r.runtime) {
+        return Err("bad runtime report: pid, time or runtime".into());
+    }
+    for named in [&r.gauges, &r.counters] {
+        if named.len() > MAX_NAMED
+            || named
+                .iter()
+                .any(|(k, v)| !valid_name(k) || !v.is_finite() || *v < 0.0)
+        {
+            return Err(format!(
+                "bad runtime report: gauges and counters must be at most {MAX_NAMED} finite \
+                 non-negative numbers with names of [A-Za-z0-9_.:-]"
+            ));
+        }
+    }
+    Ok(r)
+}
+
+/// Gauges of runtime reports, summed over processes by name.
+pub fn runtime_gauges(reports: &[RuntimeReport]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for r in reports {
+        for (k, v) in &r.gauges {
+            *out.entry(k.clone()).or_insert(0.0) += v;
+        }
+    }
+    out
+}
+
 #[derive(Debug, Default)]
 struct Reports {
     latest: HashMap<i32, AgentReport>,
+    /// The latest report of each process of a runtime other than Node.js.
+    runtime: HashMap<i32, RuntimeReport>,
     /// The newest sites report of each process and source not taken yet.
     sites: HashMap<(i32, String), crate::sites::SitesReport>,
     /// What the native profiler said about each process it runs in.
@@ -139,8 +208,9 @@ struct Connection {
     maps: Option<crate::native::NativeMaps>,
 }
 
-/// A line an agent sends: a memory report, live memory by allocation site (`"type":"sites"`),
-/// or the native profiler's module map and raw stacks (`native_maps`, `native_sites`), which
+/// A line an agent sends: a memory report of Node.js, a report of another runtime
+/// (`"type":"runtime"`), live memory by allocation site (`"type":"sites"`), or the native
+/// profiler's module map and raw stacks (`native_maps`, `native_sites`), which
 /// are symbolized here into a sites report.
 fn accept(
     shared: &Mutex<Reports>,
@@ -149,6 +219,20 @@ fn accept(
     line: &str,
 ) {
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+    if line.contains("\"type\":\"runtime\"") {
+        match parse_runtime_report(line) {
+            Ok(rep) => {
+                let mut r = lock();
+                if r.runtime.len() >= MAX_PROCESSES && !r.runtime.contains_key(&rep.pid) {
+                    r.rejected += 1;
+                } else {
+                    r.runtime.insert(rep.pid, rep);
+                }
+            }
+            Err(_) => lock().rejected += 1,
+        }
+        return;
+    }
     if line.contains("\"type\":\"native_maps\"") {
         match crate::native::parse_native_maps(line) {
             Ok(m) => {
@@ -317,6 +401,12 @@ impl AgentListener {
         Ok(p)
     }
 
+    /// Writes the Python agent next to the socket; returns the directory to put on
+    /// `PYTHONPATH` (see [`python_path`]).
+    pub fn write_python_agent(&self) -> std::io::Result<PathBuf> {
+        write_python_agent(&self.dir)
+    }
+
     /// The latest report of each of `pids` that has one.
     pub fn latest(&self, pids: &[i32]) -> Vec<AgentReport> {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
@@ -325,13 +415,23 @@ impl AgentListener {
             .collect()
     }
 
+    /// The latest report of another runtime of each of `pids` that has one.
+    pub fn latest_runtime(&self, pids: &[i32]) -> Vec<RuntimeReport> {
+        let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        pids.iter()
+            .filter_map(|p| r.runtime.get(p).cloned())
+            .collect()
+    }
+
     /// Counters summed over the processes in `pids`, which should hold every process of the
     /// target ever seen: an exited process keeps its last counts, so sums never go backwards.
     pub fn counters(&self, pids: &std::collections::HashSet<i32>) -> BTreeMap<String, f64> {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let node = r.latest.values().map(|rep| (rep.pid, &rep.counters));
+        let others = r.runtime.values().map(|rep| (rep.pid, &rep.counters));
         let mut out = BTreeMap::new();
-        for rep in r.latest.values().filter(|rep| pids.contains(&rep.pid)) {
-            for (k, v) in &rep.counters {
+        for (_, counters) in node.chain(others).filter(|(pid, _)| pids.contains(pid)) {
+            for (k, v) in counters {
                 *out.entry(k.clone()).or_insert(0.0) += v;
             }
         }
@@ -346,7 +446,16 @@ impl AgentListener {
     /// The counters of the last report of `pid`, if it sent one.
     pub fn last_counters(&self, pid: i32) -> Option<BTreeMap<String, f64>> {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.get(&pid).map(|rep| rep.counters.clone())
+        let node = r.latest.get(&pid).map(|rep| &rep.counters);
+        let other = r.runtime.get(&pid).map(|rep| &rep.counters);
+        if node.is_none() && other.is_none() {
+            return None;
+        }
+        let mut out = BTreeMap::new();
+        for (k, v) in node.into_iter().chain(other).flatten() {
+            *out.entry(k.clone()).or_insert(0.0) += v;
+        }
+        Some(out)
     }
 
     /// Forgets what the processes for which `keep` is false reported: the sampler keeps those
@@ -354,6 +463,7 @@ impl AgentListener {
     pub fn retain(&self, keep: impl Fn(i32) -> bool) {
         let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
         r.latest.retain(|pid, _| keep(*pid));
+        r.runtime.retain(|pid, _| keep(*pid));
         r.sites.retain(|(pid, _), _| keep(*pid));
         r.native.retain(|pid, _| keep(*pid));
     }
@@ -361,7 +471,7 @@ impl AgentListener {
     /// Processes whose reports are held now.
     pub fn held(&self) -> usize {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.len() + r.sites.len() + r.native.len()
+        r.latest.len() + r.runtime.len() + r.sites.len() + r.native.len()
     }
 
     /// The sites reports of `pids` received since the last call (each is returned once),
@@ -409,6 +519,24 @@ fn nanos() -> u128 {
         .unwrap_or(0)
 }
 
+/// Writes the Python agent as `DIR/python/sitecustomize.py`; returns `DIR/python`.
+pub fn write_python_agent(dir: &Path) -> std::io::Result<PathBuf> {
+    let p = dir.join("python");
+    std::fs::create_dir_all(&p)?;
+    std::fs::write(p.join("sitecustomize.py"), PYTHON_AGENT_PY)?;
+    Ok(p)
+}
+
+/// `PYTHONPATH` with the agent's directory first (its `sitecustomize` runs the program's own),
+/// keeping what the user already set.
+pub fn python_path(existing: Option<&str>, agent_dir: &Path) -> String {
+    let dir = agent_dir.display().to_string();
+    match existing.filter(|s| !s.is_empty()) {
+        Some(e) => format!("{dir}:{e}"),
+        None => dir,
+    }
+}
+
 /// `NODE_OPTIONS` with the agent required, keeping what the user already set.
 pub fn node_options(existing: Option<&str>, agent: &Path) -> String {
     // Node reads NODE_OPTIONS with double quotes and backslash escapes, so any path survives.
@@ -453,6 +581,30 @@ mod tests {
     }
 
     #[test]
+    fn runtime_reports_are_checked() {
+        let line = r#"{"v":1,"type":"runtime","runtime":"python","pid":9,"t":2.5,"gauges":{"python.traced_bytes":4096,"python.objects.dict":12},"counters":{"python.gc.collections.gen0":3}}"#;
+        let r = parse_runtime_report(line).unwrap();
+        assert_eq!(r.gauges["python.traced_bytes"], 4096.0);
+        assert_eq!(runtime_gauges(&[r.clone(), r])["python.objects.dict"], 24.0);
+        for bad in [
+            line.replace("4096", "-1"),
+            line.replace("\"pid\":9", "\"pid\":0"),
+            line.replace("python.objects.dict", "python objects"),
+            line.replace("\"python\"", "\"\""),
+        ] {
+            assert!(parse_runtime_report(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keeps_user_python_path() {
+        let d = Path::new("/tmp/x/python");
+        assert_eq!(python_path(None, d), "/tmp/x/python");
+        assert_eq!(python_path(Some(""), d), "/tmp/x/python");
+        assert_eq!(python_path(Some("/a:/b"), d), "/tmp/x/python:/a:/b");
+    }
+
+    #[test]
     fn keeps_user_node_options() {
         let a = Path::new("/tmp/x/agent.js");
         assert_eq!(node_options(None, a), "--require \"/tmp/x/agent.js\"");
@@ -477,6 +629,28 @@ mod tests {
         }
         assert_eq!(l.latest(&[42])[0].heap_used, 400.0);
         assert_eq!(l.counters(&[42].into())["node.http.client.requests"], 7.0);
+        let mut s = std::os::unix::net::UnixStream::connect(l.socket()).unwrap();
+        writeln!(
+            s,
+            r#"{{"v":1,"type":"runtime","runtime":"python","pid":42,"t":2,"gauges":{{"python.allocated_blocks":5}},"counters":{{"python.gc.collected":4}}}}"#
+        )
+        .unwrap();
+        drop(s);
+        for _ in 0..100 {
+            if !l.latest_runtime(&[42]).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            l.latest_runtime(&[42])[0].gauges["python.allocated_blocks"],
+            5.0
+        );
+        let c = l.counters(&[42].into());
+        assert_eq!(
+            (c["node.http.client.requests"], c["python.gc.collected"]),
+            (7.0, 4.0)
+        );
         assert!(l.counters(&[43].into()).is_empty());
         assert_eq!(l.rejected(), 1);
         let mut s = std::os::unix::net::UnixStream::connect(l.socket()).unwrap();
@@ -512,6 +686,7 @@ mod robustness {
         #[test]
         fn any_line_is_handled(line in r#"(\{|\}|"[a-z_]{0,8}"|:|,|-?[0-9.e]{0,6}|null|\[|\]){0,40}"#) {
             let _ = super::parse_report(&line);
+            let _ = super::parse_runtime_report(&line);
         }
     }
 }

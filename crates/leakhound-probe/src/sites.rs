@@ -9,6 +9,20 @@ pub const MAX_SITES: usize = 20_000;
 /// Most frames kept per stack (innermost first).
 pub const MAX_FRAMES: usize = 64;
 
+/// Longest frame accepted, bytes.
+pub const MAX_FRAME_LEN: usize = 1024;
+
+/// Cuts `frame` to [`MAX_FRAME_LEN`] bytes at a character boundary.
+pub fn clip_frame(frame: &mut String) {
+    if frame.len() > MAX_FRAME_LEN {
+        let mut end = MAX_FRAME_LEN;
+        while !frame.is_char_boundary(end) {
+            end -= 1;
+        }
+        frame.truncate(end);
+    }
+}
+
 /// One stack's live memory.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct SiteSample {
@@ -26,7 +40,7 @@ pub struct SiteSample {
 pub struct SitesReport {
     /// `node`, `native`, `go`, `python`, `jvm`.
     pub source: String,
-    /// Process id.
+    /// Process id; 0 when not known (a profile fetched over HTTP).
     pub pid: i32,
     /// Unix seconds.
     pub t: f64,
@@ -63,7 +77,7 @@ pub fn check(r: &SitesReport) -> Result<(), String> {
             || !ok(s.objects)
             || s.frames.is_empty()
             || s.frames.len() > MAX_FRAMES
-            || s.frames.iter().any(|f| f.len() > 1024)
+            || s.frames.iter().any(|f| f.len() > MAX_FRAME_LEN)
     }) {
         return Err("bad sites report: a site's numbers or frames".into());
     }

@@ -59,7 +59,8 @@ pub struct SeriesJson {
     /// Counter pairs that move too closely together to tell apart.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attribution_inseparable: Vec<(String, String)>,
-    /// `native`, `js_heap` or `buffers`, when the runtime's gauges are known.
+    /// `native`, `js_heap`, `buffers`, `go_heap`, `python_objects` or `java_heap`, when a
+    /// runtime's own series are known.
     pub memory_kind: Option<leakhound_analysis::MemoryKind>,
     /// Labels of the series (empty for CSV columns and plain runs).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

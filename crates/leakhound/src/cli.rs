@@ -105,8 +105,9 @@ pub struct SamplingArgs {
     /// http://127.0.0.1:3000/metrics
     #[arg(long, value_name = "URL")]
     pub scrape: Vec<String>,
-    /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler)
-    /// and judge each site: where in the code memory grows
+    /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler;
+    /// Python: tracemalloc, which slows the program) and judge each site: where in the code
+    /// memory grows
     #[arg(long)]
     pub sites: bool,
     /// Time between allocation-site profiles, independent of --interval
@@ -115,6 +116,18 @@ pub struct SamplingArgs {
     /// Mean bytes between sampled allocations (smaller: more precise, more overhead)
     #[arg(long, default_value = "32KiB", value_name = "SIZE")]
     pub sites_sampling: String,
+    /// Read a Go program's heap profile (net/http/pprof) on its own schedule: allocation sites
+    /// and go.heap_inuse, e.g. http://127.0.0.1:6060 (the path defaults to /debug/pprof/heap;
+    /// `?gc=1`, a GC cycle before each profile, unless the URL has a query)
+    #[arg(long, value_name = "URL")]
+    pub pprof: Option<String>,
+    /// Time between Go heap profiles, independent of --interval
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub pprof_interval: String,
+    /// With --jvm: time between class histograms (`jcmd PID GC.class_histogram`). Each one runs
+    /// a full GC in the JVM, a pause of its own
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub histogram_interval: String,
     /// Output format of the final verdict
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -148,9 +161,13 @@ pub struct RunArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping the command
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub grace: String,
-    /// Do not inject the Node.js agent (NODE_OPTIONS) into the command
+    /// Do not inject the Node.js and Python agents (NODE_OPTIONS, PYTHONPATH) into the command
     #[arg(long)]
     pub no_agent: bool,
+    /// The command runs a JVM: read its heap (`jcmd PID GC.heap_info`) every interval and its
+    /// live objects per class (`GC.class_histogram`, a full GC each) every --histogram-interval
+    #[arg(long)]
+    pub jvm: bool,
     /// Profile native allocations (malloc, C++ new) by call stack with a sampling profiler
     /// preloaded into the command (LD_PRELOAD), and judge each stack; every --sites-interval
     #[arg(long)]
@@ -181,7 +198,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pid", "name", "cgroup"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["pid", "name", "cgroup", "jvm"])))]
 pub struct WatchArgs {
     /// Process ids to watch (each with its descendants)
     #[arg(long, num_args = 1.., value_name = "PID")]
@@ -195,10 +212,15 @@ pub struct WatchArgs {
     /// Serve the samples and verdicts as Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Listen for Node.js agents and the native profiler on this socket (start the program
-    /// with the environment that `leakhound agent [--native]` prints)
+    /// Listen for Node.js and Python agents and the native profiler on this socket (start the
+    /// program with the environment that `leakhound agent [--native]` prints)
     #[arg(long, value_name = "PATH")]
     pub agent_socket: Option<PathBuf>,
+    /// Watch this JVM (and its descendants): its heap (`jcmd PID GC.heap_info`) every interval
+    /// and its live objects per class (`GC.class_histogram`, a full GC each) every
+    /// --histogram-interval
+    #[arg(long, value_name = "PID")]
+    pub jvm: Option<i32>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }

@@ -145,6 +145,11 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             s.interval
         )));
     }
+    let sites_interval = if s.sites {
+        Some(at_least("--sites-interval", &s.sites_interval, 1.0)?)
+    } else {
+        None
+    };
     Ok(Sampling {
         interval,
         duration: for_duration(s.duration.as_deref())?,
@@ -159,14 +164,7 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             .map(|u| http_uri("--scrape", u, "http://HOST:PORT/metrics"))
             .collect::<anyhow::Result<_>>()?,
         policy: verdict_policy(&s.verdict, default_load)?,
-        sites: if s.sites {
-            let every = duration("--sites-interval", &s.sites_interval)?;
-            if every < 1.0 {
-                return Err(user(format!(
-                    "--sites-interval {}: must be at least 1s",
-                    s.sites_interval
-                )));
-            }
+        sites: if let Some(every) = sites_interval {
             let sampling = parse_size(&s.sites_sampling)
                 .map_err(|e| user(format!("--sites-sampling: {e}")))?;
             if !(1024.0..=1e9).contains(&sampling) {
@@ -182,7 +180,47 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
         } else {
             None
         },
+        pprof: s
+            .pprof
+            .as_deref()
+            .map(|u| -> anyhow::Result<_> {
+                let every = at_least("--pprof-interval", &s.pprof_interval, 1.0)?;
+                Ok((pprof_uri(u)?, every))
+            })
+            .transpose()?,
+        histogram_interval: at_least("--histogram-interval", &s.histogram_interval, 1.0)?,
     })
+}
+
+/// A duration of at least `min` seconds.
+fn at_least(flag: &str, s: &str, min: f64) -> anyhow::Result<f64> {
+    let d = duration(flag, s)?;
+    if d < min {
+        return Err(user(format!(
+            "{flag} {s}: must be at least {}",
+            leakhound_report::units::format_duration(min)
+        )));
+    }
+    Ok(d)
+}
+
+/// `--pprof`: a Go program's heap profile. A URL without a path means its `/debug/pprof/heap`;
+/// without a query, `?gc=1` is asked for: a GC cycle before each profile makes it current
+/// (otherwise it is as of the last GC cycle, steps of a growing heap's ever rarer collections).
+pub fn pprof_uri(s: &str) -> anyhow::Result<Uri> {
+    let shape = "http://HOST:PORT or http://HOST:PORT/debug/pprof/heap";
+    let uri = http_uri("--pprof", s, shape)?;
+    if uri.query().is_some() {
+        return Ok(uri);
+    }
+    let path = match uri.path() {
+        "/" | "" => "/debug/pprof/heap",
+        p => p,
+    };
+    let authority = uri.authority().expect("checked by http_uri");
+    format!("http://{authority}{path}?gc=1")
+        .parse()
+        .map_err(|_| user(format!("--pprof {s:?}: write {shape}")))
 }
 
 /// A positive, finite number before `suffix` (`200/s`, `2x`).
@@ -279,6 +317,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("--speed"));
+        assert_eq!(
+            pprof_uri("http://127.0.0.1:6060").unwrap().to_string(),
+            "http://127.0.0.1:6060/debug/pprof/heap?gc=1"
+        );
+        assert_eq!(
+            pprof_uri("http://h:1/debug/pprof/heap")
+                .unwrap()
+                .to_string(),
+            "http://h:1/debug/pprof/heap?gc=1"
+        );
+        assert_eq!(
+            pprof_uri("http://h:1/debug/pprof/heap?gc=0")
+                .unwrap()
+                .to_string(),
+            "http://h:1/debug/pprof/heap?gc=0"
+        );
+        assert!(pprof_uri("6060")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--pprof \"6060\""));
         let e = http_uri("--scrape", "ftp://x", "http://HOST:PORT/metrics").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -1,15 +1,15 @@
-//! Runtime agents in a target's processes (Node.js today): their gauges (heap, buffers,
-//! handles) summed over the processes reporting now, and their counters (requests, GC, app
+//! Runtime agents in a target's processes (Node.js, Python): their gauges (heap, buffers,
+//! handles; traced bytes, GC generations) summed over the processes reporting now, and their counters (requests, GC, app
 //! events) summed over every process the target ever had, so a restart does not reset them:
 //! the processes reporting now, plus a base that each exited process's last counts join
 //! before the listener forgets it.
 
-use leakhound_probe::agent::{gauges, AgentListener};
+use leakhound_probe::agent::{gauges, runtime_gauges, AgentListener};
 use leakhound_probe::ProcInfo;
 use leakhound_store::SeriesKind;
 
 use super::catalog::SeriesSpec;
-use super::series::agent_gauge_unit;
+use super::series::{agent_gauge_unit, runtime_gauge_unit};
 use super::source::{Readings, MAX_SOURCE_SERIES};
 use super::target::{Target, MAX_COUNTER_NAMES};
 use crate::kinds::Unit;
@@ -50,11 +50,23 @@ pub(crate) fn read_agents(
             }
         }
     }
-    let mut counters = target.counter_base().clone();
-    for r in &reports {
-        for (name, v) in &r.counters {
-            *counters.entry(name.clone()).or_insert(0.0) += v;
+    let others = agent.latest_runtime(&pids);
+    for (name, v) in runtime_gauges(&others) {
+        let spec = SeriesSpec {
+            name: &name,
+            labels,
+            kind: SeriesKind::Gauge,
+            unit: runtime_gauge_unit(&name),
+        };
+        if out.record(&spec, v).is_err() {
+            full(out, target.label());
+            return;
         }
+    }
+    let mut counters = target.counter_base().clone();
+    let node = reports.iter().map(|r| &r.counters);
+    for (name, v) in node.chain(others.iter().map(|r| &r.counters)).flatten() {
+        *counters.entry(name.clone()).or_insert(0.0) += v;
     }
     for (name, v) in counters {
         let spec = SeriesSpec {

@@ -8,27 +8,22 @@ use leakhound_probe::exposition::{self, MetricType};
 use leakhound_store::SeriesKind;
 
 use super::catalog::SeriesSpec;
-use super::source::{Full, Readings, Source, MAX_SOURCE_SERIES};
+use super::source::{Full, Grace, Readings, Source, MAX_SOURCE_SERIES};
 use crate::kinds::scraped_unit;
 
 /// The endpoints, read one after the other each interval.
 pub struct Scrapes {
     urls: Vec<Uri>,
     scraper: Scraper,
-    /// When the first poll happened: a command started with the session needs a moment
-    /// before its endpoint answers.
-    first_poll: Option<std::time::Instant>,
+    grace: Grace,
 }
-
-/// How long after the first poll an endpoint that does not answer yet is not worth a warning.
-const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
 impl Scrapes {
     /// Reads `urls`, giving up on one after 2 s.
     pub fn new(urls: Vec<Uri>) -> std::io::Result<Scrapes> {
         Ok(Scrapes {
             urls,
-            first_poll: None,
+            grace: Grace::default(),
             scraper: Scraper::new(Duration::from_secs(2))?,
         })
     }
@@ -36,11 +31,7 @@ impl Scrapes {
 
 impl Source for Scrapes {
     fn poll(&mut self, out: &mut Readings<'_>) {
-        let starting = self
-            .first_poll
-            .get_or_insert_with(std::time::Instant::now)
-            .elapsed()
-            < STARTUP_GRACE;
+        let starting = self.grace.starting();
         for url in &self.urls {
             let samples = match self
                 .scraper

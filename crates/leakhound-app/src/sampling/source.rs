@@ -69,6 +69,25 @@ impl<'a> Readings<'a> {
         Ok(())
     }
 
+    /// Records a gauge or counter of a runtime (`go.heap_inuse`, `java.heap_used`) labelled
+    /// `labels`; `Full` as [`Readings::record`].
+    pub fn runtime(
+        &mut self,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+        kind: leakhound_store::SeriesKind,
+        unit: crate::kinds::Unit,
+        value: f64,
+    ) -> Result<(), Full> {
+        let spec = SeriesSpec {
+            name,
+            labels,
+            kind,
+            unit,
+        };
+        self.record(&spec, value)
+    }
+
     /// Names the stack behind site `hash` in the run (see [`super::sites`]), with this
     /// interval. It cannot fail today: the `Result` is kept for sources whose naming can.
     pub fn name_site(&mut self, hash: &str, source: &str, frames: &[String]) -> Result<(), String> {
@@ -83,6 +102,26 @@ impl<'a> Readings<'a> {
     /// Says something once per run (the same text again is not repeated), stored as an event.
     pub fn warn(&mut self, message: String) {
         self.warnings.push(message);
+    }
+}
+
+/// How long after its first poll a source stays quiet about an endpoint or a process that does
+/// not answer: a command started with the session needs a moment before it does.
+pub const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Tells whether a source is still in its [`STARTUP_GRACE`].
+#[derive(Debug, Default)]
+pub struct Grace {
+    first_poll: Option<std::time::Instant>,
+}
+
+impl Grace {
+    /// Whether the first poll (the first call) was less than [`STARTUP_GRACE`] ago.
+    pub fn starting(&mut self) -> bool {
+        self.first_poll
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed()
+            < STARTUP_GRACE
     }
 }
 

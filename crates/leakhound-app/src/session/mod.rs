@@ -13,7 +13,7 @@ use leakhound_analysis::{SequentialLooks, Verdict};
 
 use crate::judge::Judged;
 use crate::policy::Policy;
-use crate::sampling::Sampler;
+use crate::sampling::{GoHeap, Sampler, Scrapes};
 
 /// Overall error budget of the sequential looks: the chance of any wrong conclusive verdict
 /// over a whole session.
@@ -82,8 +82,29 @@ pub struct Sampling {
     pub policy: Policy,
     /// Allocation sites to ask the runtime agents for.
     pub sites: Option<leakhound_probe::agent::SitesRequest>,
+    /// A Go program's heap profile (`--pprof`) and the seconds between reads of it.
+    pub pprof: Option<(leakhound_net::Uri, f64)>,
+    /// Seconds between JVM class histograms, when a JVM is read (`--jvm`).
+    pub histogram_interval: f64,
     /// Samples older than this many seconds are kept as floor summaries; `None`: forever.
     pub retention: Option<f64>,
+}
+
+/// Adds the sources every session of `sampling` reads besides its targets: `--scrape`
+/// endpoints and a Go program's heap profile (`--pprof`, labelled as the first target).
+pub fn add_sources(sampler: &mut Sampler, sampling: &Sampling) -> anyhow::Result<()> {
+    if !sampling.scrapes.is_empty() {
+        sampler.add_source(Box::new(Scrapes::new(sampling.scrapes.clone())?));
+    }
+    if let Some((url, every)) = &sampling.pprof {
+        let labels = sampler
+            .targets()
+            .first()
+            .map(|t| t.labels().clone())
+            .unwrap_or_default();
+        sampler.add_source(Box::new(GoHeap::new(url.clone(), *every, labels)?));
+    }
+    Ok(())
 }
 
 /// How a session runs.

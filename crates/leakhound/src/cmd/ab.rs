@@ -22,6 +22,11 @@ fn parse_env(pairs: &[String], flag: &str) -> anyhow::Result<Vec<(String, String
 }
 
 pub fn run(db: &Path, args: &AbArgs) -> anyhow::Result<bool> {
+    if args.sampling.pprof.is_some() {
+        return Err(user(
+            "--pprof: ab runs two programs, which cannot share one profile URL; profile each with `run --pprof`",
+        ));
+    }
     let opts = Ab {
         sampling: sampling(&args.sampling, Load::Auto)?,
         env_a: parse_env(&args.env_a, "--a")?,

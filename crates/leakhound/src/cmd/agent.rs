@@ -1,8 +1,8 @@
-//! `leakhound agent`: the Node.js agent (and with `--native`, the native allocation profiler)
-//! for processes that `watch` attaches to.
+//! `leakhound agent`: the Node.js and Python agents (and with `--native`, the native allocation
+//! profiler) for processes that `watch` attaches to.
 
 use leakhound_app::native::{ld_preload, locate_preload};
-use leakhound_probe::agent::{node_options, NODE_AGENT_JS};
+use leakhound_probe::agent::{node_options, python_path, write_python_agent, NODE_AGENT_JS};
 
 use leakhound_app::user;
 
@@ -15,14 +15,27 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
     let script = dir.join("leakhound-node-agent.js");
     std::fs::write(&script, NODE_AGENT_JS)
         .map_err(|e| user(format!("cannot write {}: {e}", script.display())))?;
+    // The Python agent goes into DIR/python, as `sitecustomize.py` (its own directory, so that
+    // nothing else of DIR shadows the program's modules).
+    let python = write_python_agent(&dir).map_err(|e| {
+        user(format!(
+            "cannot write {}: {e}",
+            dir.join("python").display()
+        ))
+    })?;
     let socket = dir.join("leakhound-agent.sock");
     let existing = std::env::var("NODE_OPTIONS").ok();
+    let existing_python = std::env::var("PYTHONPATH").ok();
     let socket = sh_quote(&socket.display().to_string());
-    println!("# start node with:");
+    println!("# start node or python with:");
     println!("export LEAKHOUND_AGENT_SOCKET={socket}");
     println!(
         "export NODE_OPTIONS={}",
         sh_quote(&node_options(existing.as_deref(), &script))
+    );
+    println!(
+        "export PYTHONPATH={}",
+        sh_quote(&python_path(existing_python.as_deref(), &python))
     );
     if args.native {
         let sampling = size("--native-sampling", &args.native_sampling)?;

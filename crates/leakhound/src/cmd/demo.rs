@@ -59,6 +59,8 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             smaps: true,
             scrapes: vec![metrics],
             sites: None,
+            pprof: None,
+            histogram_interval: leakhound_app::sampling::jvm::DEFAULT_HISTOGRAM_INTERVAL,
             retention: Some(leakhound_app::retention::DEFAULT_RETENTION),
             policy: Policy {
                 tolerance: Some(TOLERANCE),
@@ -70,6 +72,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
         output: Some(std::env::temp_dir().join("leakhound-demo-workload.log")),
         grace: 2.0,
         agent: false,
+        jvm: false,
         native: None,
         replay: None,
         command,

@@ -34,6 +34,7 @@ pub fn run(db: &Path, args: &RunArgs) -> anyhow::Result<bool> {
         output: args.output.clone(),
         grace: duration("--grace", &args.grace)?,
         agent: !args.no_agent,
+        jvm: args.jvm,
         native: native_sites(args)?,
         replay,
         command: args.command.clone(),

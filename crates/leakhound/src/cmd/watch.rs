@@ -6,6 +6,7 @@ use leakhound_analysis::Load;
 use leakhound_app::user;
 use leakhound_app::watch::{watch, Targets, Watch};
 use leakhound_probe::agent::AgentListener;
+use leakhound_probe::jvm::{find_jcmd, is_jvm};
 
 use crate::cli::WatchArgs;
 use crate::cmd::print_concluded;
@@ -20,6 +21,24 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
             .pid(pid)
             .map_err(|e| user(format!("--pid {pid}: {e}")))?;
     }
+    let jvm = match args.jvm {
+        Some(pid) => {
+            // Without jcmd --jvm cannot work whatever the pid: say so first.
+            let jcmd = find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?;
+            if !targets.has_pid(pid) {
+                targets
+                    .pid(pid)
+                    .map_err(|e| user(format!("--jvm {pid}: {e}")))?;
+            }
+            if !is_jvm(pid) {
+                return Err(user(format!(
+                    "--jvm {pid}: process {pid} runs no JVM (no libjvm.so mapped)"
+                )));
+            }
+            Some((pid, jcmd))
+        }
+        None => None,
+    };
     if let Some(pattern) = &args.name {
         targets
             .name(pattern)
@@ -52,6 +71,7 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
         targets,
         listen,
         agent,
+        jvm,
         sampling,
     };
     let concluded = watch(db, w, &mut Live::new(true))?;

@@ -239,16 +239,22 @@ pub fn browser(args: &[&str], profile: &Path) -> std::process::Output {
 
 /// Whether node runs here; on CI it must.
 pub fn node_available() -> bool {
-    let ok = std::process::Command::new("node")
-        .arg("--version")
+    runtime_available("node", &["--version"], "node")
+}
+
+/// Whether `program ARGS` runs here; on CI (`CI` set) it must, elsewhere the test is skipped
+/// saying which `package` is missing.
+pub fn runtime_available(program: &str, args: &[&str], package: &str) -> bool {
+    let ok = std::process::Command::new(program)
+        .args(args)
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok || std::env::var_os("CI").is_none(),
-        "node is missing on CI"
+        "{program} is missing on CI (install {package})"
     );
     if !ok {
-        eprintln!("skipped: node not installed");
+        eprintln!("skipped: {program} not installed ({package})");
     }
     ok
 }

@@ -1,0 +1,114 @@
+//! Slow readings off the sampler's thread: a profile fetched over HTTP, a `jcmd` that starts a
+//! JVM of its own (about 0.3 s of CPU and up to seconds under load) must not delay the
+//! interval's other readings. A [`Worker`] runs its job on a thread of its own on a schedule
+//! (sooner again after a failure: the program may still be starting) and keeps the few latest
+//! results for the source to take at its next poll.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::time::Duration;
+
+/// Results kept until taken; older ones are dropped when the sampler falls behind.
+const KEPT: usize = 4;
+
+/// A job run every `period` on its own thread; stops when dropped.
+pub struct Worker<T> {
+    results: Receiver<Result<T, String>>,
+    /// Dropping it wakes the thread and ends it.
+    _stop: Sender<()>,
+}
+
+impl<T: Send + 'static> Worker<T> {
+    /// Runs `job` now and then every `period` (measured from the end of the last run, so a
+    /// slow job never piles up), or `retry` after a failure, on a thread named `name`.
+    pub fn spawn(
+        name: &str,
+        period: Duration,
+        retry: Duration,
+        mut job: impl FnMut() -> Result<T, String> + Send + 'static,
+    ) -> std::io::Result<Worker<T>> {
+        let (tx, results): (SyncSender<Result<T, String>>, _) = mpsc::sync_channel(KEPT);
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || loop {
+                let got = job();
+                let wait = if got.is_ok() {
+                    period
+                } else {
+                    retry.min(period)
+                };
+                // A full queue drops this result: the sampler takes the next one.
+                if let Err(mpsc::TrySendError::Disconnected(_)) = tx.try_send(got) {
+                    return;
+                }
+                match stopped.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+            })?;
+        Ok(Worker {
+            results,
+            _stop: stop,
+        })
+    }
+
+    /// What the job produced since the last call, oldest first.
+    pub fn take(&self) -> Vec<Result<T, String>> {
+        self.results.try_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_on_its_schedule_and_stops_when_dropped() {
+        let (ran, counted) = mpsc::channel();
+        let mut n = 0;
+        let w = Worker::spawn(
+            "test",
+            Duration::from_millis(20),
+            Duration::from_secs(60),
+            move || {
+                n += 1;
+                let _ = ran.send(());
+                Ok(n)
+            },
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let got = w.take();
+        assert!(!got.is_empty() && got.len() <= KEPT, "{got:?}");
+        assert_eq!(got[0], Ok(1), "the first run is at once");
+        drop(w);
+        std::thread::sleep(Duration::from_millis(50));
+        let before = counted.try_iter().count();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(counted.try_iter().count(), 0, "stopped after {before} runs");
+    }
+
+    #[test]
+    fn a_failure_is_retried_sooner() {
+        let mut n = 0;
+        let w = Worker::spawn(
+            "test",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            move || {
+                n += 1;
+                if n < 3 {
+                    Err(format!("not yet {n}"))
+                } else {
+                    Ok(n)
+                }
+            },
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            w.take(),
+            [Err("not yet 1".into()), Err("not yet 2".into()), Ok(3)]
+        );
+    }
+}

@@ -1,0 +1,286 @@
+# leakhound's Python agent. leakhound puts this file's directory first on PYTHONPATH, so
+# Python imports it at startup as `sitecustomize`; it then runs the program's own
+# sitecustomize, if any, and takes its directory off sys.path again. It reports the
+# interpreter's gauges and GC counts to leakhound once an interval, and (when sites are asked
+# for) live memory by allocation site from tracemalloc, as JSON lines over a local socket. It
+# runs on a daemon thread, never raises into the program, and keeps working if leakhound goes
+# away and comes back.
+import os
+import sys
+
+
+def _leakhound_agent():
+    # Everything the agent uses is imported now, before tracemalloc may start: a module imported
+    # later would count as memory the program allocated.
+    import ast
+    import gc
+    import json
+    import socket
+    import threading
+    import time
+
+    path = os.environ.get('LEAKHOUND_AGENT_SOCKET')
+    if not path or getattr(sys, '_leakhound_agent', False):
+        return
+    sys._leakhound_agent = True
+
+    def number(name, default):
+        try:
+            return float(os.environ.get(name) or default)
+        except ValueError:
+            return default
+
+    interval = max(0.1, number('LEAKHOUND_AGENT_INTERVAL_MS', 1000) / 1000)
+    state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_every': 0.0,
+             'sites_due': 0.0, 'pending': b''}
+    top = int(max(1, number('LEAKHOUND_SITES_TOP', 200)))
+    # Object counts of the commonest types walk every object the collector tracks: only when
+    # asked (LEAKHOUND_PYTHON_TYPES=1), with the sites.
+    types_wanted = os.environ.get('LEAKHOUND_PYTHON_TYPES') == '1'
+    nframes = int(min(64, max(1, number('LEAKHOUND_SITES_FRAMES', 16))))
+    import tracemalloc
+    own_files = {__file__, os.path.abspath(__file__), tracemalloc.__file__}
+    cwd = os.getcwd() + os.sep
+    # Directories a frame's file is shown relative to: the working directory, then the
+    # longest sys.path entry (the standard library, site-packages).
+    roots = sorted({os.path.abspath(p) + os.sep for p in sys.path if p}, key=len, reverse=True)
+
+    def connect():
+        if state['sock'] is not None or time.monotonic() < state['next_attempt']:
+            return state['sock']
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(1.0)
+            s.connect(path)
+            state['sock'] = s
+            state['backoff'] = interval
+        except OSError:
+            state['next_attempt'] = time.monotonic() + state['backoff']
+            state['backoff'] = min(state['backoff'] * 2, 30.0)
+        return state['sock']
+
+    def drop():
+        s = state['sock']
+        state['sock'] = None
+        state['next_attempt'] = time.monotonic() + state['backoff']
+        if s is not None:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def send(message):
+        s = connect()
+        if s is None:
+            return
+        try:
+            s.sendall(json.dumps(message, separators=(',', ':')).encode() + b'\n')
+        except OSError:
+            drop()
+
+    def read_asks():
+        # leakhound may ask for allocation sites when this process connects (`watch --sites`).
+        s = state['sock']
+        if s is None:
+            return
+        try:
+            s.settimeout(0)
+            chunk = s.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            chunk = None
+        except OSError:
+            drop()
+            return
+        finally:
+            if state['sock'] is not None:
+                state['sock'].settimeout(1.0)
+        if chunk == b'':
+            drop()
+            return
+        if chunk:
+            state['pending'] = (state['pending'] + chunk)[-4096:]
+            while b'\n' in state['pending']:
+                line, state['pending'] = state['pending'].split(b'\n', 1)
+                try:
+                    ask = json.loads(line)
+                    every = float(ask.get('sites_interval_ms', 0)) / 1000
+                except (ValueError, AttributeError, TypeError):
+                    continue
+                if every > 0 and not state['sites_every']:
+                    start_sites(every)
+
+    def start_sites(every):
+        import tracemalloc
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(nframes)
+        state['sites_every'] = max(1.0, every)
+        state['sites_due'] = time.monotonic() + state['sites_every']
+
+    functions = {}
+
+    def function_at(filename, line):
+        # tracemalloc frames carry no function name: find the innermost def around the line.
+        spans = functions.get(filename)
+        if spans is None:
+            spans = []
+            try:
+                with open(filename, 'rb') as f:
+                    tree = ast.parse(f.read())
+
+                def walk(node, prefix):
+                    for child in ast.iter_child_nodes(node):
+                        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                            name = prefix + child.name
+                            spans.append((child.lineno, getattr(child, 'end_lineno', child.lineno), name))
+                            walk(child, name + '.')
+                        else:
+                            walk(child, prefix)
+                walk(tree, '')
+            except (OSError, SyntaxError, ValueError, RecursionError):
+                pass
+            if len(functions) < 4096:
+                functions[filename] = spans
+        if not spans and not os.path.isfile(filename):
+            # Frozen or generated code (`<frozen importlib._bootstrap>`): no source to read.
+            return '?'
+        best = None
+        for start, end, name in spans:
+            if start <= line <= end and (best is None or start >= best[0]):
+                best = (start, name)
+        return best[1] if best else '<module>'
+
+    def shown(filename):
+        if filename.startswith(cwd):
+            return filename[len(cwd):]
+        for root in roots:
+            if filename.startswith(root):
+                return filename[len(root):]
+        return filename
+
+    def frame_name(frame):
+        filename = frame.filename
+        name = '%s (%s:%d)' % (function_at(filename, frame.lineno), shown(filename), frame.lineno)
+        return name.encode('utf-8', 'replace')[:1024].decode('utf-8', 'ignore')
+
+    def send_sites():
+        import tracemalloc
+        started = time.perf_counter()
+        # statistics() costs about 10 us per live allocation (it hashes every traceback), which
+        # is the agent's main cost; Snapshot.filter_traces would double it, so the agent's and
+        # tracemalloc's own allocations (any stack through their files: the agent's thread
+        # allocates in json and socket too) are dropped from the grouped result instead.
+        stats = [
+            s for s in tracemalloc.take_snapshot().statistics('traceback')
+            if not any(f.filename in own_files for f in s.traceback)
+        ]
+        sites = []
+        other_bytes = 0
+        other_objects = 0
+        for s in stats[top:]:
+            other_bytes += s.size
+            other_objects += s.count
+        for s in stats[:top]:
+            # Oldest frame first in tracemalloc; innermost first here.
+            frames = [frame_name(f) for f in reversed(s.traceback)][:64]
+            sites.append({'frames': frames, 'bytes': s.size, 'objects': s.count})
+        send({
+            'v': 1, 'type': 'sites', 'source': 'python', 'pid': os.getpid(), 't': time.time(),
+            'sampling_bytes': 0, 'sites': sites, 'other_bytes': other_bytes,
+            'other_objects': other_objects,
+            # What taking and summing the snapshot cost this process, for the overhead figures.
+            'took_ms': (time.perf_counter() - started) * 1000,
+        })
+        if types_wanted:
+            state['types'] = top_types()
+
+    def top_types():
+        # Objects the collector tracks (containers and instances), by type: the ten commonest.
+        counts = {}
+        for o in gc.get_objects():
+            t = type(o).__name__
+            counts[t] = counts.get(t, 0) + 1
+        return sorted(counts.items(), key=lambda kv: -kv[1])[:10]
+
+    def report():
+        import tracemalloc
+        counts = gc.get_count()
+        gauges = {
+            'python.allocated_blocks': sys.getallocatedblocks(),
+            'python.gc.gen0': counts[0],
+            'python.gc.gen1': counts[1],
+            'python.gc.gen2': counts[2],
+        }
+        if tracemalloc.is_tracing():
+            gauges['python.traced_bytes'] = tracemalloc.get_traced_memory()[0]
+        for name, n in state.get('types') or []:
+            safe = ''.join(c if c.isascii() and (c.isalnum() or c in '_.:-') else '_' for c in name)
+            gauges['python.objects.' + safe[:40]] = n
+        counters = {'python.gc.collected': 0, 'python.gc.uncollectable': 0}
+        for i, g in enumerate(gc.get_stats()):
+            counters['python.gc.collections.gen%d' % i] = g.get('collections', 0)
+            counters['python.gc.collected'] += g.get('collected', 0)
+            counters['python.gc.uncollectable'] += g.get('uncollectable', 0)
+        send({'v': 1, 'type': 'runtime', 'runtime': 'python', 'pid': os.getpid(),
+              't': time.time(), 'gauges': gauges, 'counters': counters})
+
+    def loop():
+        while True:
+            time.sleep(interval)
+            try:
+                report()
+                read_asks()
+                if state['sites_every'] and time.monotonic() >= state['sites_due']:
+                    state['sites_due'] = time.monotonic() + state['sites_every']
+                    send_sites()
+            except Exception:
+                # Never disturb the program.
+                pass
+
+    def start_thread():
+        t = threading.Thread(target=loop, name='leakhound-agent', daemon=True)
+        t.start()
+
+    def after_fork():
+        # A forked worker (multiprocessing, gunicorn) has no agent thread and shares the
+        # parent's socket: it closes its copy and starts its own.
+        if state['sock'] is not None:
+            try:
+                state['sock'].close()
+            except OSError:
+                pass
+        state['sock'] = None
+        state['next_attempt'] = 0.0
+        start_thread()
+
+    sites_ms = number('LEAKHOUND_SITES_INTERVAL_MS', 0)
+    if sites_ms > 0:
+        start_sites(sites_ms / 1000)
+    if hasattr(os, 'register_at_fork'):
+        os.register_at_fork(after_in_child=after_fork)
+    start_thread()
+
+
+def _leakhound_chain():
+    # Run the program's own sitecustomize (the next one on the path), as if ours were not there.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    import importlib.machinery
+    import importlib.util
+    spec = importlib.machinery.PathFinder.find_spec('sitecustomize', sys.path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules['sitecustomize'] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        # What site.py says of a failing sitecustomize.
+        print('Error in sitecustomize; set PYTHONVERBOSE for traceback:\n%s: %s'
+              % (type(e).__name__, e), file=sys.stderr)
+
+
+try:
+    _leakhound_agent()
+except Exception:
+    pass
+_leakhound_chain()
