@@ -18,7 +18,10 @@ fn server() -> &'static Path {
         let dir = tempfile::tempdir().unwrap().keep();
         let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/go-leak/main.go");
         let bin = dir.join("go-leak");
+        // Go's build cache in the target directory: kept between runs, and found without $HOME.
         let out = std::process::Command::new("go")
+            .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
+            .env("GOTOOLCHAIN", "local")
             .arg("build")
             .arg("-o")
             .arg(&bin)
