@@ -20,7 +20,10 @@ fn server() -> &'static Path {
         let bin = dir.join("go-leak");
         // Go's build cache in the target directory: kept between runs, and found without $HOME.
         let out = std::process::Command::new("go")
-            .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"))
+            .env(
+                "GOCACHE",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+            )
             .env("GOTOOLCHAIN", "local")
             .arg("build")
             .arg("-o")

@@ -100,10 +100,23 @@ fn the_leaking_function_is_the_top_site_and_the_flame_graph_shows_it() {
     let top_stack = top["stack"].as_array().unwrap();
     assert_eq!(top["verdict"], "leak", "{top:#}");
     assert_eq!(part(top_stack), Part::Leak, "top site: {top:#}");
-    assert!(top["share_of_growth"].as_f64().unwrap() > 0.3, "{top:#}");
+    // V8 splits one leak between the stacks of its tiers (the leaking function inlined into
+    // its caller or not, at moments that depend on the machine's load), so the leak's share
+    // and rate are those of all its stacks, as the flame graph adds them up under the caller.
+    let leak_stacks: Vec<&serde_json::Value> = sites
+        .iter()
+        .filter(|s| part(s["stack"].as_array().unwrap()) == Part::Leak)
+        .collect();
+    let sum = |key: &str| -> f64 {
+        leak_stacks
+            .iter()
+            .map(|s| s[key].as_f64().unwrap_or(0.0))
+            .sum()
+    };
+    assert!(sum("share_of_growth") > 0.3, "{leak_stacks:#?}");
     // The rate is about 1 KiB x 200/s = 16-20 GiB/day (the record and its string).
-    let rate = top["rate_bytes_per_day"].as_f64().unwrap();
-    assert!(rate > 2e9, "{rate}");
+    let rate = sum("rate_bytes_per_day");
+    assert!(rate > 2e9, "{rate}: {leak_stacks:#?}");
     for s in sites {
         let p = part(s["stack"].as_array().unwrap());
         if p == Part::Churn || p == Part::Cache {
