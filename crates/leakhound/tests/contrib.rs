@@ -5,13 +5,11 @@
 
 mod util;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{bin, free_port, Dir};
+use util::{bin, free_port, http, installed, prometheus_scraping, Dir, Kids};
 
 fn contrib(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,21 +17,9 @@ fn contrib(path: &str) -> PathBuf {
         .join(path)
 }
 
-fn installed(program: &str) -> bool {
-    let ok = Path::new(program).exists();
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "{program} is missing on CI"
-    );
-    if !ok {
-        eprintln!("skipped: {program} not installed (apt-get install prometheus)");
-    }
-    ok
-}
-
 #[test]
 fn the_alerting_rules_check_and_fire() {
-    if !installed("/usr/bin/promtool") {
+    if !installed("/usr/bin/promtool", "prometheus") {
         return;
     }
     let dir = contrib("prometheus");
@@ -56,22 +42,6 @@ fn the_alerting_rules_check_and_fire() {
     }
 }
 
-/// GET on loopback; the body.
-fn get(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
 /// Percent-encodes a query string value.
 fn encode(s: &str) -> String {
     s.bytes()
@@ -84,19 +54,9 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-struct Killed(Vec<Child>);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn every_dashboard_panel_gets_data_from_a_real_watch() {
-    if !installed("/usr/bin/prometheus") {
+    if !installed("/usr/bin/prometheus", "prometheus") {
         return;
     }
     let dashboard: serde_json::Value = serde_json::from_str(
@@ -137,22 +97,8 @@ fn every_dashboard_panel_gets_data_from_a_real_watch() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let prom_port = free_port();
-    let config = d.path("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: leakhound\n    static_configs:\n      - targets: ['127.0.0.1:{exporter}']\n"),
-    )
-    .unwrap();
-    let prom = Command::new("/usr/bin/prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", d.path("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Killed(vec![leaky, watch, prom]);
+    let (prom, prom_port) = prometheus_scraping(&d, exporter);
+    let _guard = Kids(vec![leaky, watch, prom]);
 
     // The panels' queries with the dashboard's variable set to all targets.
     let panels: Vec<(String, Vec<String>)> = dashboard["panels"]
@@ -181,7 +127,13 @@ fn every_dashboard_panel_gets_data_from_a_real_watch() {
             let mut any = false;
             for e in exprs {
                 let Ok(body) = std::panic::catch_unwind(|| {
-                    get(prom_port, &format!("/api/v1/query?query={}", encode(e)))
+                    http(
+                        prom_port,
+                        "GET",
+                        &format!("/api/v1/query?query={}", encode(e)),
+                        "",
+                    )
+                    .1
                 }) else {
                     continue;
                 };

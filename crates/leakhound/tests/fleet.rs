@@ -4,67 +4,10 @@
 
 mod util;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{bin, free_port, series, Dir};
-
-fn have(program: &str) -> bool {
-    let ok = Path::new(program).exists();
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "{program} is missing on CI"
-    );
-    if !ok {
-        eprintln!("skipped: {program} not installed");
-    }
-    ok
-}
-
-/// GET or POST on loopback; returns (status line, body).
-fn http(port: u16, method: &str, path: &str, body: &str) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (
-        head.lines().next().unwrap_or("").to_string(),
-        rest.to_string(),
-    )
-}
-
-fn wait_http(port: u16, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && http(port, "GET", path, "").0.contains(" 200")
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "port {port} never served {path}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-struct Killed(Vec<Child>);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use util::{bin, free_port, http, installed, prometheus_scraping, series, wait_http, Dir, Kids};
 
 fn workload(args: &[&str]) -> Child {
     Command::new(bin())
@@ -77,7 +20,7 @@ fn workload(args: &[&str]) -> Child {
 
 #[test]
 fn prometheus_scrapes_the_exporter_and_fleet_finds_the_leaking_instance() {
-    if !have("/usr/bin/prometheus") {
+    if !installed("/usr/bin/prometheus", "prometheus") {
         return;
     }
     let d = Dir::new();
@@ -111,22 +54,8 @@ fn prometheus_scrapes_the_exporter_and_fleet_finds_the_leaking_instance() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let prom_port = free_port();
-    let config = d.path("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: leakhound\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"),
-    )
-    .unwrap();
-    let prom = Command::new("/usr/bin/prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", d.path("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Killed(vec![leaky, flat, watch, prom]);
+    let (prom, prom_port) = prometheus_scraping(&d, exporter_port);
+    let _guard = Kids(vec![leaky, flat, watch, prom]);
     wait_http(prom_port, "/-/ready");
     wait_http(exporter_port, "/metrics");
     std::thread::sleep(Duration::from_secs(50));
@@ -219,7 +148,7 @@ fn prometheus_scrapes_the_exporter_and_fleet_finds_the_leaking_instance() {
 /// A VictoriaMetrics of its own in `d`, loaded through its import API.
 struct Victoria {
     port: u16,
-    _running: Killed,
+    _running: Kids,
 }
 
 impl Victoria {
@@ -233,7 +162,7 @@ impl Victoria {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let running = Killed(vec![vm]);
+        let running = Kids(vec![vm]);
         wait_http(port, "/health");
         Victoria {
             port,
@@ -287,7 +216,7 @@ fn now() -> f64 {
 
 #[test]
 fn victoria_metrics_week_of_many_series_and_bytes_per_event_across_the_fleet() {
-    if !have("/usr/bin/victoria-metrics") {
+    if !installed("/usr/bin/victoria-metrics", "victoria-metrics") {
         return;
     }
     let d = Dir::new();
@@ -437,7 +366,7 @@ fn synthetic_args(job: &str, step: &str) -> Vec<String> {
 
 #[test]
 fn a_mixed_fleet_names_its_leakers_bytes_per_request_and_the_version_that_separates_them() {
-    if !have("/usr/bin/victoria-metrics") {
+    if !installed("/usr/bin/victoria-metrics", "victoria-metrics") {
         return;
     }
     let d = Dir::new();
@@ -663,7 +592,7 @@ fn scrape_reads_an_endpoint_into_series() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _guard = Killed(vec![p, exporter]);
+    let _guard = Kids(vec![p, exporter]);
     wait_http(port, "/metrics");
     let other = Dir::new();
     let me = std::process::id().to_string();

@@ -238,6 +238,79 @@ pub fn browser(args: &[&str], profile: &Path) -> std::process::Output {
 }
 
 /// Whether node runs here; on CI it must.
+/// Whether the program at `path` is installed; on CI (`CI` set) it must be, elsewhere the test
+/// is skipped saying which `package` to install.
+pub fn installed(path: &str, package: &str) -> bool {
+    let ok = Path::new(path).exists();
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "{path} is missing on CI (install {package})"
+    );
+    if !ok {
+        eprintln!("skipped: {path} not installed (apt-get install {package})");
+    }
+    ok
+}
+
+/// GET or POST on loopback; returns (status line, body).
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let (head, rest) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        rest.to_string(),
+    )
+}
+
+/// Waits (30 s at most) until `port` answers 200 to a GET of `path`.
+pub fn wait_http(port: u16, path: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", path, "").0.contains(" 200")
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} never served {path}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A real Prometheus (Debian's) scraping `127.0.0.1:target` every second, its data in `d`;
+/// the process and its port, ready to query.
+pub fn prometheus_scraping(d: &Dir, target: u16) -> (std::process::Child, u16) {
+    let port = free_port();
+    let config = d.path("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: leakhound\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"),
+    )
+    .unwrap();
+    let prom = std::process::Command::new("/usr/bin/prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", d.path("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (prom, port)
+}
+
 pub fn node_available() -> bool {
     runtime_available("node", &["--version"], "node")
 }
