@@ -367,13 +367,7 @@ pub fn memory_svg(
     limit: Option<f64>,
     size: (u32, u32),
 ) -> Result<String, String> {
-    register_font();
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        draw_memory(&root, s, f, limit, TimeLabels::Utc)?;
-    }
-    Ok(out)
+    memory_svg_labelled(s, f, limit, size, TimeLabels::Utc)
 }
 
 /// The memory chart as SVG for the report: time labels in UTC, tagged so the page can show
@@ -384,13 +378,23 @@ pub fn memory_svg_tagged(
     limit: Option<f64>,
     size: (u32, u32),
 ) -> Result<String, String> {
+    memory_svg_labelled(s, f, limit, size, TimeLabels::Tagged).map(|svg| tag_times(&svg))
+}
+
+fn memory_svg_labelled(
+    s: &ChartSeries,
+    f: &Finding,
+    limit: Option<f64>,
+    size: (u32, u32),
+    labels: TimeLabels,
+) -> Result<String, String> {
     register_font();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        draw_memory(&root, s, f, limit, TimeLabels::Tagged)?;
+        draw_memory(&root, s, f, limit, labels)?;
     }
-    Ok(tag_times(&out))
+    Ok(out)
 }
 
 /// The memory chart as PNG bytes.
