@@ -13,7 +13,9 @@ pub mod fleet;
 pub mod headline;
 pub mod html;
 pub mod json;
+pub mod markup;
 pub mod sentence;
+pub mod sites;
 pub mod terminal;
 #[cfg(test)]
 mod testdata;
