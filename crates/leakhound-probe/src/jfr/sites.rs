@@ -51,6 +51,9 @@ pub struct JfrSites {
     pub holders: Vec<(Vec<String>, Vec<Holder>)>,
 }
 
+/// Samples of one stack, and how many of them each path holds.
+type Counted = (usize, BTreeMap<Vec<String>, usize>);
+
 /// A sample's stack as a site: the allocated class first (see [`class_frame`]), then the
 /// allocation stack, innermost first.
 fn stack_of(s: &OldSample) -> Vec<String> {
@@ -72,7 +75,7 @@ pub fn sites(samples: &[OldSample], growth: f64, top: usize, pid: i32, t: f64) -
     let growth = growth.max(0.0);
     let per_sample = growth / samples.len() as f64;
     // Stack -> its samples' paths (counted), in first-seen order for a stable tie-break.
-    let mut by_stack: HashMap<Vec<String>, (usize, BTreeMap<Vec<String>, usize>)> = HashMap::new();
+    let mut by_stack: HashMap<Vec<String>, Counted> = HashMap::new();
     let mut order: Vec<Vec<String>> = Vec::new();
     for s in samples {
         let stack = stack_of(s);
@@ -85,14 +88,14 @@ pub fn sites(samples: &[OldSample], growth: f64, top: usize, pid: i32, t: f64) -
             *e.1.entry(s.path.clone()).or_default() += 1;
         }
     }
-    let mut stacks: Vec<(Vec<String>, usize, BTreeMap<Vec<String>, usize>)> = order
+    let mut stacks: Vec<(Vec<String>, Counted)> = order
         .into_iter()
         .map(|k| {
-            let (n, paths) = by_stack.remove(&k).unwrap_or_default();
-            (k, n, paths)
+            let counted = by_stack.remove(&k).unwrap_or_default();
+            (k, counted)
         })
         .collect();
-    stacks.sort_by(|a, b| b.1.cmp(&a.1));
+    stacks.sort_by_key(|s| std::cmp::Reverse(s.1 .0));
     let mut report = SitesReport {
         source: "jvm".into(),
         pid,
@@ -104,7 +107,7 @@ pub fn sites(samples: &[OldSample], growth: f64, top: usize, pid: i32, t: f64) -
         took_ms: None,
     };
     let mut holders = Vec::new();
-    for (i, (frames, n, paths)) in stacks.into_iter().enumerate() {
+    for (i, (frames, (n, paths))) in stacks.into_iter().enumerate() {
         let bytes = per_sample * n as f64;
         if i >= top {
             report.other_bytes += bytes;
