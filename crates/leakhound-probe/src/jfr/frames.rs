@@ -30,9 +30,10 @@ pub fn class_name(internal: &str) -> String {
 /// `Leak$$Lambda$240+0x00007f485c150c68/166794956` is `Leak$$Lambda`, so its frames keep one
 /// name from run to run (a site is keyed by its frames).
 fn stable(class: &str) -> &str {
-    match class.find("$$Lambda") {
-        Some(i) => &class[..i + "$$Lambda".len()],
-        None => class.split('/').next().unwrap_or(class),
+    match (class.find("$$Lambda"), class.find("+0x")) {
+        (Some(i), _) => &class[..i + "$$Lambda".len()],
+        (None, Some(i)) => &class[..i],
+        (None, None) => class,
     }
 }
 
