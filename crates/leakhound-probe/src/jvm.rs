@@ -49,6 +49,20 @@ pub fn is_jvm(pid: i32) -> bool {
         .is_ok_and(|m| m.lines().any(|l| l.ends_with("/libjvm.so")))
 }
 
+/// The names of process `pid`'s threads (`/proc/PID/task/*/comm`: HotSpot names its own,
+/// cut to 15 bytes: `Attach Listener`, `JFR Recorder Th`), sorted; empty when unreadable.
+pub fn thread_names(pid: i32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Runs `jcmd PID COMMAND...`, giving up (and killing it) after `timeout`. The answer without
 /// its first line (the pid), or the reason it failed.
 pub fn jcmd(jcmd: &Path, pid: i32, command: &[&str], timeout: Duration) -> Result<String, String> {
@@ -349,6 +363,8 @@ Status: not cancelled
     fn this_process_is_not_a_jvm_and_a_missing_jcmd_names_the_package() {
         assert!(!is_jvm(std::process::id() as i32));
         assert!(!is_jvm(i32::MAX));
+        assert!(!thread_names(std::process::id() as i32).is_empty());
+        assert!(thread_names(i32::MAX).is_empty());
         let e = jcmd(
             Path::new("/nonexistent/jcmd"),
             1,

@@ -121,7 +121,7 @@ fn a_recording_of_the_leak_reads_into_heap_floor_sites_and_holders() {
     assert!(session.path.is_empty(), "no paths unless asked");
     assert!(session.allocated <= dump.emitted.unwrap());
     let growth = after.last().unwrap().used - after[0].used;
-    let s = sites(&dump.samples, growth, 200, pid, now).unwrap();
+    let s = sites(&dump.samples, growth, after[0].t, 200, pid, now).unwrap();
     assert_eq!(s.report.sites[0].frames[0], "[class] Leak$Session");
     leakhound_probe::sites::check(&s.report).unwrap();
 
@@ -146,7 +146,7 @@ fn a_recording_of_the_leak_reads_into_heap_floor_sites_and_holders() {
         session.path
     );
     assert_eq!(session.path.last().unwrap(), "Leak$Session");
-    let s = sites(&dump.samples, 1e6, 200, pid, now).unwrap();
+    let s = sites(&dump.samples, 1e6, 0.0, 200, pid, now).unwrap();
     let (_, holders) = s
         .holders
         .iter()

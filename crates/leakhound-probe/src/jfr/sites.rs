@@ -12,11 +12,12 @@
 //! samples over the allocation history. A dump lists the kept samples that are still alive
 //! and survived a collection. Nothing says how many bytes one sample stands for.
 //!
-//! **The estimator.** The heap the samples can explain is what grew since the recording
-//! started: `growth` = the heap after the latest GC less the heap after the first GC of the
-//! recording (objects allocated before it are never sampled), at least 0. A stack's live bytes
-//! are `growth × n_stack / n`: the share of the live samples it allocated, as a sample by
-//! bytes gives each sample the same weight. Its `objects` are its live samples (JDK 17 records
+//! **The estimator.** The heap grown since a reference collection (the first the recording
+//! saw): `growth` = the heap after the latest GC less the heap after the reference, at least
+//! 0; what was live at the reference is its baseline, and objects allocated before it are
+//! left out of the shares. A stack's live bytes are `growth × n_stack / n`, over the `n` live
+//! samples allocated since the reference: its share of them, as a sample by bytes gives each
+//! sample the same weight. Its `objects` are its live samples (JDK 17 records
 //! no object size, so objects cannot be counted). What this gets right is the *rate*: a stack
 //! that keeps what it allocates holds a growing share of a growing heap. Its level is rough:
 //! a large array allocated outside a TLAB counts as one sample whatever its size, and once 256
@@ -65,10 +66,19 @@ fn stack_of(s: &OldSample) -> Vec<String> {
         .collect()
 }
 
-/// Sites of `samples` (one emission of process `pid` at unix time `t`), `growth` bytes shared
-/// among them as the module says; the `top` stacks by samples, the rest in the remainder.
-/// `None` when there is no sample to share it among.
-pub fn sites(samples: &[OldSample], growth: f64, top: usize, pid: i32, t: f64) -> Option<JfrSites> {
+/// Sites of `samples` (one emission of process `pid` at unix time `t`): `growth` bytes since
+/// the reference collection at unix time `since`, shared among the samples allocated after
+/// it, as the module says; the `top` stacks by samples, the rest in the remainder. `None`
+/// when there is no such sample to share it among.
+pub fn sites(
+    samples: &[OldSample],
+    growth: f64,
+    since: f64,
+    top: usize,
+    pid: i32,
+    t: f64,
+) -> Option<JfrSites> {
+    let samples: Vec<&OldSample> = samples.iter().filter(|s| s.allocated >= since).collect();
     if samples.is_empty() || !growth.is_finite() {
         return None;
     }
@@ -166,7 +176,11 @@ mod tests {
         ));
         samples.push(sample("Leak$Profile", "Leak.profile (Leak.java:58)", &[]));
         samples.push(sample("byte[]", "Leak.bill (Leak.java:54)", &[]));
-        let r = sites(&samples, 10_000.0, 2, 7, 100.0).unwrap();
+        let mut before = sample("Leak$Profile", "Leak.profile (Leak.java:58)", &[]);
+        before.allocated = 0.5;
+        samples.push(before);
+        // The sample allocated before the reference is in the baseline, not in the shares.
+        let r = sites(&samples, 10_000.0, 1.0, 2, 7, 100.0).unwrap();
         assert_eq!(r.report.source, "jvm");
         assert_eq!(
             r.report.sites[0].frames[..2],
