@@ -11,8 +11,8 @@
 #            longest safepoint (the JVM's own -Xlog:safepoint, with its operation), the
 #            longest GC pause, CPU of the JVM and of leakhound.
 #  dumps     The same program with leakhound's recording settings, dumped every 30 s as
-#            leakhound does (only the chunks since the last dump): at 30 s and at 10 minutes of
-#            recording, jcmd's wall time and CPU for one dump, the file's size, and reading it:
+#            leakhound does (only the chunks since the last dump): at 30 s and after DUMPS dumps
+#            (20: 10 minutes of recording), jcmd's wall time and CPU for one dump, the file's size, and reading it:
 #            `jfr print --json` (a JVM per dump) against leakhound's reader (the jfr_read bin).
 #
 # Usage: bench/jfr_overhead.sh [overhead|dumps|all] [LEAKHOUND_BINARY] [SECONDS]
@@ -161,13 +161,14 @@ if [ "$WHAT" = dumps ] || [ "$WHAT" = all ]; then
 XML
   jcmd "$J" JFR.start name=bench settings="$WORK/lh.jfc" maxage=5m maxsize=32m >/dev/null
   echo "== dumps: every 30 s, the chunks since the last one"
-  for i in $(seq 20); do
+  last=${DUMPS:-20}
+  for i in $(seq "$last"); do
     sleep 30
     f="$WORK/d$i.jfr"
     start=$(date +%s.%N)
     cpu=$(cpu_of_run jcmd "$J" JFR.dump name=bench filename="$f" begin=-32s 2>&1 >/dev/null)
     wall=$(python3 -c "import time; print('%.2f' % (time.time() - $start))")
-    if [ "$i" = 1 ] || [ "$i" = 20 ]; then
+    if [ "$i" = 1 ] || [ "$i" = "$last" ]; then
       jstart=$(date +%s.%N)
       jcpu=$(cpu_of_run jfr print --json --events jdk.OldObjectSample,jdk.GCHeapSummary "$f" 2>&1 >/dev/null)
       jwall=$(python3 -c "import time; print('%.2f' % (time.time() - $jstart))")

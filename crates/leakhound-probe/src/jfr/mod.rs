@@ -8,14 +8,13 @@
 //! at most that much, and its name carries leakhound's pid ([`recording_name`]), so the next
 //! leakhound to attach stops it ([`orphans`]).
 //!
-//! **Reading a dump: in Rust, not `jfr print --json`.** Measured on this machine on dumps of
-//! the test program (`bench/jfr_read.sh`): `jfr print --json --events
-//! jdk.OldObjectSample,jdk.GCHeapSummary` starts a JVM for each dump, 0.45 s of CPU and 0.6 s
-//! of wall time for a 0.2 MB dump (30 s of recording) and more for larger ones, and prints
-//! about 4 KiB of JSON per sample (each frame repeats its class loader chain); the `jfrs`
-//! crate reads the same dump in a few milliseconds. leakhound dumps every few seconds at the
-//! start of a run, so a JVM per dump would cost the machine more than the recording costs the
-//! target.
+//! **Reading a dump: in Rust, not `jfr print --json`.** `jfr print --json --events
+//! jdk.OldObjectSample,jdk.GCHeapSummary` starts a JVM for each dump (0.45 s of CPU, 0.6 s of
+//! wall time for a 110 KiB dump of 20 s of the test program, measured here) and prints about
+//! 4 KiB of JSON per sample (each frame repeats its class loader chain); the `jfrs` crate
+//! reads a dump in milliseconds (`bench/jfr_overhead.sh dumps` measures both on the same
+//! files). leakhound dumps every few seconds at the start of a run: a JVM per dump would cost
+//! the machine more than the recording costs the target.
 
 mod frames;
 mod read;
