@@ -135,10 +135,11 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
 
     let j = finish(leaking, "run");
     check_leak(&j, "run");
-    // The heap's floor is read at each collection: every few seconds in this program.
+    // The heap's floor is read at each collection: about every 8 s in this program (12 seen
+    // in one run on a loaded machine).
     let conn = rusqlite::Connection::open(d.path("run.db")).unwrap();
     let floor = util::series(&conn, 1, "java.heap_after_gc");
-    assert!(floor.len() >= 20, "{} collections seen", floor.len());
+    assert!(floor.len() >= 6, "{} collections seen", floor.len());
     assert!(!util::series(&conn, 1, "java.heap_used").is_empty());
     let events = util::events(&conn, 1);
     assert!(
@@ -216,11 +217,7 @@ fn a_killed_leakhound_leaves_a_bounded_recording_that_the_next_one_stops() {
         recording.contains("maxsize=32.0MB") && recording.contains("maxage=5m"),
         "bounded by size and age: {recording}"
     );
-    assert_eq!(
-        leakhound_recordings(pid),
-        [recording.clone()],
-        "left running"
-    );
+    assert_eq!(leakhound_recordings(pid), [recording], "left running");
     assert!(kids.0[0].try_wait().unwrap().is_none(), "the JVM runs on");
     // The next leakhound to read that JVM stops the orphan, and its own recording at its end,
     // its directory removed.

@@ -200,9 +200,11 @@ mod tests {
         assert_eq!(r.holders.len(), 1, "sites without paths have no holders");
         // A heap that shrank explains nothing; no sample, no report.
         assert_eq!(
-            sites(&samples, -5.0, 2, 7, 1.0).unwrap().report.sites[0].bytes,
+            sites(&samples, -5.0, 1.0, 2, 7, 1.0).unwrap().report.sites[0].bytes,
             0.0
         );
-        assert!(sites(&[], 10.0, 2, 7, 1.0).is_none());
+        assert!(sites(&[], 10.0, 0.0, 2, 7, 1.0).is_none());
+        // No sample allocated since the reference: nothing to share the growth among.
+        assert!(sites(&samples, 10.0, 2.0, 2, 7, 1.0).is_none());
     }
 }
