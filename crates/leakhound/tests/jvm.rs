@@ -71,11 +71,22 @@ fn finish(child: Child, what: &str) -> Value {
 /// Not asserted (issue #23 asks for it): that the top leaking site is the Sessions' allocator.
 /// In 100 s the old-object sampler keeps too few samples of a small-object leak among heavy
 /// churn (a handful of `Leak$Session` samples; see the README), so no site is judged `leak`.
-fn check_leak(j: &Value, what: &str) {
+///
+/// `watch` assumes production load (a daily cycle it cannot see in 100 s), so its verdict on the
+/// floor stays open: there it must not be `no_leak`.
+fn check_leak(j: &Value, what: &str, conclusive: bool) {
     let floor = series(j, "java.heap_after_gc");
-    assert_eq!(floor["verdict"], "leak", "{what}: {floor:#}");
-    let headline = j["headline"].as_str().unwrap();
-    assert!(headline.starts_with("leak"), "{what}: {headline}");
+    if conclusive {
+        assert_eq!(floor["verdict"], "leak", "{what}: {floor:#}");
+        let headline = j["headline"].as_str().unwrap();
+        assert!(headline.starts_with("leak"), "{what}: {headline}");
+    } else {
+        assert_ne!(floor["verdict"], "no_leak", "{what}: {floor:#}");
+        assert!(
+            floor["rate_bytes_per_day"].as_f64().unwrap_or(0.0) > 0.0,
+            "{what}: {floor:#}"
+        );
+    }
     let sites = j["sites"].as_array().expect("sites in the JSON");
     for s in sites.iter().filter(|s| s["verdict"] == "leak") {
         let f = frames(s).join(" <- ");
@@ -134,7 +145,7 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     );
 
     let j = finish(leaking, "run");
-    check_leak(&j, "run");
+    check_leak(&j, "run", true);
     // The heap's floor is read at each collection: about every 8 s in this program (12 seen
     // in one run on a loaded machine).
     let conn = rusqlite::Connection::open(d.path("run.db")).unwrap();
@@ -160,7 +171,7 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     assert_ne!(series(&j, "java.heap_after_gc")["verdict"], "leak", "{j:#}");
 
     let j = finish(watch, "watch");
-    check_leak(&j, "watch");
+    check_leak(&j, "watch", false);
     assert!(
         kids.0[0].try_wait().unwrap().is_none(),
         "the watched JVM runs on"
