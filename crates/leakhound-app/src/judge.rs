@@ -15,9 +15,13 @@ use crate::policy::Policy;
 
 /// Series never judged by default: they count things whose growth is not a leak. Python's
 /// GC generation counts are the collector's pending work, bounded by its thresholds (kept for
-/// plots and export).
+/// plots and export). The JVM's heap in use is a sawtooth read before and after each
+/// collection, and its committed size the collector's sizing: `java.heap_after_gc` speaks for
+/// the JVM's heap.
 const SKIP_BY_DEFAULT: &[&str] = &[
     "processes",
+    "java.heap_used",
+    "java.heap_committed",
     "python.gc.gen0",
     "python.gc.gen1",
     "python.gc.gen2",
