@@ -257,7 +257,11 @@ pub fn is_runtime_frame(runtime: Runtime, frame: &Frame) -> bool {
         }
         Runtime::Go => go_std(f),
         Runtime::Python => python_runtime(frame),
-        Runtime::Jvm => JVM_RUNTIME_PREFIXES.iter().any(|p| f.starts_with(p)),
+        // `[class] X` names what was allocated (the innermost pseudo-frame of Flight
+        // Recorder stacks, the only frame of a class histogram's), not who allocated it.
+        Runtime::Jvm => {
+            f.starts_with("[class] ") || JVM_RUNTIME_PREFIXES.iter().any(|p| f.starts_with(p))
+        }
     }
 }
 
@@ -443,6 +447,15 @@ mod tests {
             (
                 Runtime::Jvm,
                 &[
+                    "[class] Leak$Session",
+                    "Leak.rememberSession (Leak.java:54)",
+                    "Leak.serve (Leak.java:70)",
+                ],
+                "Leak.rememberSession (Leak.java)",
+            ),
+            (
+                Runtime::Jvm,
+                &[
                     "java.util.Arrays.copyOf (Arrays.java:3537)",
                     "java.util.ArrayList.grow (ArrayList.java:237)",
                     "Leak.newSession (Leak.java:31)",
@@ -478,6 +491,11 @@ mod tests {
             Some("(program)")
         );
         assert_eq!(allocating_function(Runtime::Go, &[]), None);
+        assert_eq!(
+            allocating_function(Runtime::Jvm, &stack(&["[class] Leak$Session"])).as_deref(),
+            Some("[class] Leak$Session"),
+            "a class histogram's site is its class"
+        );
     }
 
     #[test]

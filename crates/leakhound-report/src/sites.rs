@@ -109,9 +109,14 @@ pub fn notes(j: &SitesJudged) -> Vec<String> {
 /// Least share of the growth for a function that does not leak to get a row.
 const MIN_SHARE_SHOWN: f64 = 0.01;
 
-/// Whether a function is worth a row: it leaks, or holds a visible part of the growth.
-fn shown(f: &FunctionFinding) -> bool {
-    f.finding.verdict == Verdict::Leak || f.share_of_growth >= MIN_SHARE_SHOWN
+/// Whether a function is worth a row: it leaks, or holds a visible part of the growth, or,
+/// not judged yet (too few profiles), a visible part of the live bytes.
+fn shown(j: &SitesJudged, f: &FunctionFinding) -> bool {
+    let live = |f: &FunctionFinding| f.finding.level_now.unwrap_or(0.0).max(0.0);
+    let total: f64 = j.functions.iter().map(live).sum();
+    f.finding.verdict == Verdict::Leak
+        || f.share_of_growth >= MIN_SHARE_SHOWN
+        || (f.finding.rate_per_day.is_none() && live(f) >= MIN_SHARE_SHOWN * total)
 }
 
 fn rate_text(f: &Finding) -> String {
@@ -132,7 +137,7 @@ fn rate_text(f: &Finding) -> String {
 /// functions that do not grow are counted, not listed. Then the notes.
 pub fn text_table(j: &SitesJudged, n: usize) -> String {
     let mut out = String::new();
-    let rows: Vec<&FunctionFinding> = j.functions.iter().filter(|f| shown(f)).take(n).collect();
+    let rows: Vec<&FunctionFinding> = j.functions.iter().filter(|f| shown(j, f)).take(n).collect();
     if !rows.is_empty() {
         out.push_str(&format!(
             "  where it grows: {} of {} allocating functions ({} stacks), by the lower bound of the leak rate\n  {:<12}  {:>34}  {:>6}  {:<12}  function (line) <- caller\n",
@@ -155,7 +160,7 @@ pub fn text_table(j: &SitesJudged, n: usize) -> String {
                 stacks_note(f)
             ));
         }
-        let quiet = j.functions.iter().filter(|f| !shown(f)).count();
+        let quiet = j.functions.iter().filter(|f| !shown(j, f)).count();
         if quiet > 0 {
             out.push_str(&format!(
                 "  ({quiet} more functions do not leak and hold under 1% of the growth)\n"
@@ -212,7 +217,7 @@ pub fn html_section(j: &SitesJudged) -> String {
         out.push_str(&format!("<p class=\"note\">{}</p>", escape(&note)));
     }
     out.push_str("<table class=\"others sites\"><tr><th>verdict</th><th>rate/day (95% CI)</th><th>share</th><th>floor</th><th>function (line) &lt;- caller, and its stacks</th></tr>");
-    for f in j.functions.iter().filter(|f| shown(f)).take(20) {
+    for f in j.functions.iter().filter(|f| shown(j, f)).take(20) {
         let stacks: Vec<String> = f
             .stacks
             .iter()
@@ -231,7 +236,7 @@ pub fn html_section(j: &SitesJudged) -> String {
         ));
     }
     out.push_str("</table>");
-    let quiet = j.functions.iter().filter(|f| !shown(f)).count();
+    let quiet = j.functions.iter().filter(|f| !shown(j, f)).count();
     if quiet > 0 {
         out.push_str(&format!(
             "<p class=\"caption\">{quiet} more allocating functions do not leak and hold under 1% of the growth; they are not listed.</p>"

@@ -1,8 +1,10 @@
 //! Go: a real Go server (tests/fixtures/go-leak, standard library only, built here with
-//! `go build`) under load, read through its `net/http/pprof` heap profile (`--pprof`). The
-//! function that keeps 1 KiB per request in a global map ranks first with verdict `leak`, the
-//! Go heap series leaks and says the growth is Go heap, the churning parser does not leak, and
-//! the same server without the leak has no leaking site.
+//! `go build`) under load, read through its `net/http/pprof` profiles (`--pprof`, no other
+//! flag, 100 s). The function that keeps 1 KiB per request in a global map is named first
+//! with verdict `leak` and the program's own rate, the Go heap series leaks and says the
+//! growth is Go heap, the churning parser does not leak, and the same server without the leak
+//! has no leaking function. A goroutine leak (a goroutine per request blocked forever) is named
+//! by the function that starts the goroutines, and `go.goroutines` leaks.
 
 mod util;
 
@@ -40,36 +42,48 @@ fn server() -> &'static Path {
     })
 }
 
-/// The server under `leakhound run --pprof` for 80 s at 200 requests/s, profiles every 2 s.
-/// (In 50 s on a machine loaded by the rest of the suite, the leaking site was once
-/// `inconclusive`: growing, 11 to 23 GiB/day, but a warm-up not ruled out.)
-fn soak(d: &Dir, leak: bool) -> serde_json::Value {
+/// The server under `leakhound run --pprof URL` and no other flag, for 100 s at 200
+/// requests/s (the server stops at 95 s and says how many it served): the JSON and the
+/// requests served per second. `leak` is the fixture's LEAK: on, goroutines or none.
+fn soak(d: &Dir, leak: &str) -> (serde_json::Value, f64) {
     let port = free_port().to_string();
+    let log = d.path("app.log");
     let r = d.run_env(
         &[
             "run",
             "--for",
-            "80s",
+            "100s",
             "--pprof",
             &format!("http://127.0.0.1:{port}"),
-            "--pprof-interval",
-            "2s",
             "--format",
             "json",
             "--output",
-            d.path("app.log").to_str().unwrap(),
+            log.to_str().unwrap(),
             "--",
             server().to_str().unwrap(),
         ],
         &[
-            ("LEAK", if leak { "on" } else { "none" }),
+            ("LEAK", leak),
             ("RATE", "200"),
-            ("DURATION", "100"),
+            ("DURATION", "95"),
             ("PORT", &port),
         ],
     );
     r.expect_code(0);
-    r.json()
+    let said = std::fs::read_to_string(&log).unwrap();
+    let served: f64 = said
+        .split("served ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the server did not say what it served: {said}"));
+    (r.json(), served / 95.0)
+}
+
+fn function<'a>(j: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    j["functions"]
+        .as_array()?
+        .iter()
+        .find(|f| f["function"].as_str().is_some_and(|n| n.starts_with(name)))
 }
 
 fn first_frame(site: &serde_json::Value) -> &str {
@@ -91,25 +105,34 @@ fn the_leaking_function_is_the_top_go_site() {
         return;
     }
     let d = Dir::new();
-    let j = soak(&d, true);
-    let sites = j["sites"].as_array().expect("sites in the JSON");
-    let top = &sites[0];
-    assert_eq!(top["verdict"], "leak", "{:#}", j["sites"]);
-    assert!(
-        first_frame(top).starts_with("main.rememberSession (main.go:"),
-        "{top:#}"
-    );
+    let (j, per_second) = soak(&d, "on");
+    let top = &j["functions"][0];
     assert_eq!(
-        top["stack"][1].as_str().unwrap().split(' ').next(),
-        Some("main.main.func1")
+        top["function"], "main.rememberSession (main.go)",
+        "{:#}",
+        j["functions"]
     );
-    // 1 KiB (and the map's share) x 200/s is about 17 GiB/day.
+    assert_eq!(top["verdict"], "leak", "{top:#}");
+    // 1 KiB kept per request served (the map's own growth comes on top, in its buckets).
+    let truth = per_second * 1024.0 * 86_400.0;
     let rate = top["rate_bytes_per_day"].as_f64().unwrap();
-    assert!(rate > 4e9, "{rate}");
+    assert!(
+        (rate / truth - 1.0).abs() < 0.25,
+        "{rate:.4e} vs the program's {truth:.4e}: {top:#}"
+    );
+    let sites = j["sites"].as_array().expect("sites in the JSON");
+    assert!(
+        first_frame(&sites[0]).starts_with("main.rememberSession (main.go:"),
+        "{:#}",
+        sites[0]
+    );
     for s in sites {
         if first_frame(s).starts_with("main.parseQuery ") {
             assert_ne!(s["verdict"], "leak", "churn leaks: {s:#}");
         }
+    }
+    if let Some(f) = function(&j, "main.parseQuery") {
+        assert_ne!(f["verdict"], "leak", "{f:#}");
     }
     let heap = series(&j, "go.heap_inuse");
     assert_eq!(heap["verdict"], "leak", "{heap:#}");
@@ -118,7 +141,10 @@ fn the_leaking_function_is_the_top_go_site() {
         assert_eq!(rss["memory_kind"], "go_heap", "{rss:#}");
     }
     let headline = j["headline"].as_str().unwrap();
-    assert!(headline.contains("main.rememberSession"), "{headline}");
+    assert!(
+        headline.contains("allocated in `main.rememberSession (main.go:"),
+        "{headline}"
+    );
     // The text of analyze names the function too.
     let text = d.run(&["analyze"]);
     text.expect_code(0);
@@ -130,16 +156,47 @@ fn the_leaking_function_is_the_top_go_site() {
 }
 
 #[test]
-fn without_the_leak_no_go_site_leaks() {
+fn a_goroutine_leak_is_named_by_the_function_that_starts_them() {
     if !runtime_available("go", &["version"], "golang-go") {
         return;
     }
     let d = Dir::new();
-    let j = soak(&d, false);
-    let sites = j["sites"].as_array().expect("sites in the JSON");
-    assert!(!sites.is_empty(), "{j:#}");
-    for s in sites {
-        assert_ne!(s["verdict"], "leak", "{s:#}");
+    let (j, _) = soak(&d, "goroutines");
+    let top = &j["functions"][0];
+    assert_eq!(
+        top["function"], "created by main.watchUpstream (main.go)",
+        "{:#}",
+        j["functions"]
+    );
+    assert_eq!(top["verdict"], "leak", "{top:#}");
+    // Where they are stuck is in the stacks under it.
+    let stack = top["stacks"][0].as_array().unwrap();
+    assert!(
+        stack
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("main.awaitReply (main.go:")),
+        "{top:#}"
+    );
+    assert_eq!(series(&j, "go.goroutines")["verdict"], "leak", "{j:#}");
+    let headline = j["headline"].as_str().unwrap();
+    assert!(
+        headline.contains("allocated in `created by main.watchUpstream (main.go:"),
+        "{headline}"
+    );
+}
+
+#[test]
+fn without_the_leak_no_go_function_leaks() {
+    if !runtime_available("go", &["version"], "golang-go") {
+        return;
+    }
+    let d = Dir::new();
+    let (j, _) = soak(&d, "none");
+    let functions = j["functions"].as_array().expect("functions in the JSON");
+    assert!(!functions.is_empty(), "{j:#}");
+    for f in functions {
+        assert_ne!(f["verdict"], "leak", "{f:#}");
     }
     assert_ne!(series(&j, "go.heap_inuse")["verdict"], "leak", "{j:#}");
+    assert_ne!(series(&j, "go.goroutines")["verdict"], "leak", "{j:#}");
 }

@@ -3,7 +3,8 @@
 //   churn       allocates and frees 8 KiB blocks, CHURN per iteration (much more traffic);
 //   cache_put   replaces one entry of a 256-entry cache of 2 KiB blocks (bounded).
 // Iterations are paced by the clock at RATE per second for SECONDS. With `thread`, the loop
-// runs in a worker thread. At the end it prints "leaked BYTES in SECONDS s".
+// runs in a worker thread. At the end it prints "leaked BYTES in SECONDS s". With LEAK=none
+// leak_one frees its node at once (the no-leak twin).
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,17 @@ static struct node *leaked;
 static unsigned long leaked_bytes;
 static char *cache[256];
 static volatile unsigned long sink;
+static int keep = 1;
 
 __attribute__((noinline)) static void leak_one(unsigned long i) {
   struct node *n = malloc(sizeof *n);
   n->next = leaked;
   n->pad[0] = (char)i;
+  if (!keep) {
+    sink += (unsigned char)n->pad[0];
+    free(n);
+    return;
+  }
   leaked = n;
   leaked_bytes += sizeof *n;
 }
@@ -70,6 +77,8 @@ int main(int argc, char **argv) {
   if (argc > 1) seconds = atof(argv[1]);
   if (argc > 2) rate = atof(argv[2]);
   int threaded = argc > 3 && strcmp(argv[3], "thread") == 0;
+  const char *mode = getenv("LEAK");
+  keep = !(mode && strcmp(mode, "none") == 0);
   if (threaded) {
     pthread_t t;
     pthread_create(&t, NULL, work, NULL);
