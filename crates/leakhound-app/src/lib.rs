@@ -25,6 +25,7 @@ pub mod judge;
 pub mod kinds;
 pub mod native;
 pub mod policy;
+pub mod preload;
 pub mod retention;
 pub mod sampling;
 pub mod session;

@@ -69,8 +69,7 @@ pub fn native_sites(args: &crate::cli::RunArgs) -> anyhow::Result<Option<NativeS
             args.sampling.sites_interval
         )));
     }
-    let exe = std::env::current_exe()?;
-    let preload = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref(), &exe)?;
+    let preload = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref())?;
     Ok(Some(NativeSites {
         preload,
         sampling: sampling as u64,

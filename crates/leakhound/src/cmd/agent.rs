@@ -47,8 +47,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
                 args.native_sampling, args.native_interval
             )));
         }
-        let exe = std::env::current_exe()?;
-        let lib = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref(), &exe)?;
+        let lib = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref())?;
         let existing = std::env::var("LD_PRELOAD").ok();
         println!(
             "export LD_PRELOAD={}",
