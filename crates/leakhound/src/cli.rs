@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use leakhound_analysis::Load;
 
 /// leakhound finds slow memory leaks in long-running services and tells you what causes them.
@@ -16,6 +16,18 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line, with `-V` and `--version` saying the commit and the build.
+pub fn parse() -> Result<Cli, clap::Error> {
+    // clap takes `'static` strings for versions: made once per process.
+    let short: &'static str = Box::leak(crate::version::short().into_boxed_str());
+    let long: &'static str = Box::leak(crate::version::long().into_boxed_str());
+    let matches = Cli::command()
+        .version(short)
+        .long_version(long)
+        .try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 #[derive(Debug, Subcommand)]
