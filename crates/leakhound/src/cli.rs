@@ -404,8 +404,11 @@ pub struct FleetArgs {
     /// Also write an HTML page of the ranking
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Exit with code 1 when any series leaks
-    #[arg(long)]
+    /// Exit with code 1 when a verdict is this (or worse)
+    #[arg(long, value_enum, value_name = "VERDICT")]
+    pub fail_on: Option<FailOn>,
+    /// The old spelling of `--fail-on leak`, still understood (with a note)
+    #[arg(long, hide = true, conflicts_with = "fail_on")]
     pub fail_on_leak: bool,
 }
 
