@@ -5,7 +5,10 @@
 //!   spool), run by a [`session`] loop for [`soak`] (`run`), [`watch`] and [`ab`], closed by
 //!   [`conclude`].
 //! - Judging: [`input`] (a stored run or a CSV file), [`judge`] under a typed [`policy`],
-//!   [`causes`] of a leak, [`compare`] and [`fleet`].
+//!   [`causes`] of a leak, [`compare`] and [`fleet`]; [`export`] of samples and of
+//!   allocation sites as profiles.
+//! - The native profiler library leakhound carries: [`preload`] (written to the user's cache
+//!   on first use), loaded by [`native`].
 //!
 //! Outputs are returned as models of `leakhound-report`; the binary prints them. Progress and
 //! warnings of long sessions are printed to stderr as they happen, so a session that runs for
@@ -19,6 +22,7 @@ pub mod compare;
 pub mod conclude;
 pub mod database;
 pub mod error;
+pub mod export;
 pub mod fleet;
 pub mod input;
 pub mod judge;

@@ -51,7 +51,8 @@ pub enum Command {
     /// Compact the database: compress closed blocks, keep samples older than the retention
     /// as floor summaries, give freed space back
     Gc(GcArgs),
-    /// Write a run's samples as CSV or JSON
+    /// Write a run's samples as CSV or JSON, or its allocation sites as a pprof profile or
+    /// folded stacks
     Export(ExportArgs),
     /// Store a CSV file (timestamp + series columns) as a run
     Import(ImportArgs),
@@ -75,8 +76,26 @@ pub enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// The run's samples, one column per series (what `import` and `analyze` read)
     Csv,
+    /// The run, its series with labels and units, and its events
     Json,
+    /// Its allocation sites as a gzipped pprof profile (go tool pprof, Pyroscope, Parca,
+    /// speedscope): leak rate, live bytes and objects per stack
+    Pprof,
+    /// Its allocation sites as folded stacks (flamegraph.pl, inferno, speedscope)
+    Folded,
+}
+
+/// What each stack weighs in folded stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FoldedValue {
+    /// Growth of its live bytes, bytes per day
+    LeakRate,
+    /// Live bytes at the run's last profile
+    LiveBytes,
+    /// Live objects at the run's last profile
+    Objects,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -351,9 +370,18 @@ pub struct ExportArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
+    /// With --format folded, what each stack weighs [default: leak-rate]
+    #[arg(long, value_enum, value_name = "VALUE")]
+    pub value: Option<FoldedValue>,
+    /// Instead, one allocation site's live bytes and objects over time, as CSV: its rank in
+    /// the list `analyze` prints (1 is the first), or text of its allocating frame (leak_one)
+    #[arg(long, value_name = "SITE", conflicts_with_all = ["format", "value"])]
+    pub site_series: Option<String>,
     /// Write to this file instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
 }
 
 #[derive(Debug, Args)]
