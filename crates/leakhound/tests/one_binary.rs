@@ -336,7 +336,7 @@ fn the_binary_alone_finds_a_c_leak_and_exports_it_for_pprof_and_flame_graphs() {
 }
 
 #[test]
-fn exports_say_what_they_cannot_do() {
+fn exports_and_gates_say_what_they_cannot_do() {
     let a = Alone::new();
     let csv = a.path("flat.csv");
     let rows: String = (0..200)
@@ -359,4 +359,18 @@ fn exports_say_what_they_cannot_do() {
         err.contains("--site-series") && err.contains("--format"),
         "{err}"
     );
+    // `ab` has no verdict of its own: --fail-on is refused, not ignored.
+    let (code, _, err) = a.run(&[
+        "ab",
+        "--a",
+        "X=1",
+        "--b",
+        "X=2",
+        "--fail-on",
+        "leak",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--fail-on: ab compares two variants"), "{err}");
 }
