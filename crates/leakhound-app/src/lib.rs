@@ -39,4 +39,6 @@ pub mod watch;
 
 pub use error::{user, UserError};
 pub use judge::{judge, Judged};
+/// What leakhound and its in-process profilers agree on (report schedule, environment).
+pub use leakhound_wire as wire;
 pub use policy::Policy;

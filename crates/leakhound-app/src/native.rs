@@ -9,26 +9,25 @@
 
 use std::path::{Path, PathBuf};
 
-use leakhound_probe::agent::{AgentListener, NativeStatus};
+use leakhound_probe::agent::NativeStatus;
 use leakhound_probe::native::is_dynamically_linked;
 
 use crate::error::user;
+use leakhound_wire::env as wire;
 
 /// The library's file name, as cargo builds it.
 pub const PRELOAD_FILE: &str = "libleakhound_preload.so";
-
-/// Default mean bytes between sampled allocations: cheap enough to leave on for hours.
-pub const DEFAULT_SAMPLING: u64 = 512 * 1024;
 
 /// What `run --native-sites` asks of the profiler.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NativeSites {
     /// The library to preload.
     pub preload: PathBuf,
-    /// Mean bytes between sampled allocations.
-    pub sampling: u64,
-    /// Milliseconds between reports.
-    pub interval_ms: u64,
+    /// Mean bytes between sampled allocations; `None`: the profiler's budget of samples per
+    /// second sets it from the allocation rate.
+    pub sampling: Option<u64>,
+    /// When to report: dense at first and thinning, or fixed (`--sites-interval`).
+    pub schedule: leakhound_wire::Schedule,
     /// Keep profiling programs the command executes (else only the command itself, and the
     /// children it forks without executing anything).
     pub children: bool,
@@ -59,25 +58,28 @@ pub fn ld_preload(existing: Option<&str>, lib: &Path) -> String {
     }
 }
 
-/// The environment that loads the profiler into a command reporting to `listener`.
-pub fn native_env(n: &NativeSites, listener: &AgentListener) -> Vec<(String, String)> {
+/// The environment that loads the profiler into a command reporting to `socket`.
+pub fn native_env(n: &NativeSites, socket: &Path) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "LD_PRELOAD".to_string(),
             ld_preload(std::env::var("LD_PRELOAD").ok().as_deref(), &n.preload),
         ),
+        (wire::AGENT_SOCKET.into(), socket.display().to_string()),
         (
-            "LEAKHOUND_AGENT_SOCKET".into(),
-            listener.socket().display().to_string(),
+            wire::NATIVE_INTERVAL_MS.into(),
+            n.schedule.max_ms.to_string(),
         ),
-        ("LEAKHOUND_NATIVE_SAMPLING".into(), n.sampling.to_string()),
         (
-            "LEAKHOUND_NATIVE_INTERVAL_MS".into(),
-            n.interval_ms.to_string(),
+            wire::NATIVE_MIN_INTERVAL_MS.into(),
+            n.schedule.min_ms.to_string(),
         ),
     ];
+    if let Some(mean) = n.sampling {
+        env.push((wire::NATIVE_SAMPLING.into(), mean.to_string()));
+    }
     if n.children {
-        env.push(("LEAKHOUND_NATIVE_CHILDREN".into(), "1".into()));
+        env.push((wire::NATIVE_CHILDREN.into(), "1".into()));
     }
     env
 }
@@ -109,18 +111,20 @@ pub fn check_command(argv0: &str) -> Option<String> {
 #[derive(Debug)]
 pub struct NativeWatch {
     started: f64,
-    interval: f64,
+    /// When the second report is due, seconds after the start.
+    second_report: f64,
     said_silent: bool,
     said_unhooked: Vec<i32>,
     said_no_malloc: Vec<i32>,
 }
 
 impl NativeWatch {
-    /// Starts watching at `now` (unix seconds), reports expected every `interval` seconds.
-    pub fn new(now: f64, interval: f64) -> NativeWatch {
+    /// Starts watching at `now` (unix seconds), reports expected on `schedule`.
+    pub fn new(now: f64, schedule: leakhound_wire::Schedule) -> NativeWatch {
+        let second = schedule.times_ms(u64::MAX).nth(1).unwrap_or(u64::MAX);
         NativeWatch {
             started: now,
-            interval,
+            second_report: second as f64 / 1000.0,
             said_silent: false,
             said_unhooked: Vec::new(),
             said_no_malloc: Vec::new(),
@@ -138,7 +142,7 @@ impl NativeWatch {
         let mut out = Vec::new();
         let waited = now - self.started;
         // Two reports' time and some slack for a slow start.
-        if status.is_empty() && !pids.is_empty() && waited > 2.0 * self.interval + 5.0 {
+        if status.is_empty() && !pids.is_empty() && waited > self.second_report + 5.0 {
             if !self.said_silent {
                 self.said_silent = true;
                 out.push(format!(
@@ -205,7 +209,7 @@ mod tests {
 
     #[test]
     fn says_once_what_the_profiler_cannot_see() {
-        let mut w = NativeWatch::new(0.0, 10.0);
+        let mut w = NativeWatch::new(0.0, leakhound_wire::Schedule::fixed(10_000));
         assert!(w.check(20.0, "t", &[7], &[]).is_empty(), "too early");
         let said = w.check(26.0, "t", &[7], &[]);
         assert!(said[0].contains("no report"), "{said:?}");

@@ -10,6 +10,7 @@ use leakhound_probe::agent::{node_options, python_path, AgentListener, SitesRequ
 use leakhound_probe::jvm::find_jcmd;
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::format_duration;
+use leakhound_wire::env as wire;
 
 use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
@@ -106,12 +107,12 @@ fn agents(
         }
     };
     let mut env = vec![(
-        "LEAKHOUND_AGENT_SOCKET".to_string(),
+        wire::AGENT_SOCKET.to_string(),
         l.socket().display().to_string(),
     )];
     if let Some((script, python)) = scripts {
         env.push((
-            "LEAKHOUND_AGENT_INTERVAL_MS".into(),
+            wire::AGENT_INTERVAL_MS.into(),
             format!("{}", ((interval * 1000.0) as u64).max(100)),
         ));
         env.push((
@@ -124,20 +125,21 @@ fn agents(
         ));
         if let Some(s) = sites {
             env.push((
-                "LEAKHOUND_SITES_INTERVAL_MS".into(),
+                wire::SITES_INTERVAL_MS.into(),
                 s.sites_interval_ms.to_string(),
             ));
             env.push((
-                "LEAKHOUND_SITES_SAMPLING".into(),
-                s.sites_sampling.to_string(),
+                wire::SITES_MIN_INTERVAL_MS.into(),
+                s.sites_min_interval_ms.to_string(),
             ));
+            env.push((wire::SITES_SAMPLING.into(), s.sites_sampling.to_string()));
         }
     }
     if let Some(n) = native {
         env.extend(
-            native_env(n, &l)
+            native_env(n, l.socket())
                 .into_iter()
-                .filter(|(k, _)| k != "LEAKHOUND_AGENT_SOCKET"),
+                .filter(|(k, _)| k != wire::AGENT_SOCKET),
         );
     }
     Ok(Some((l, env)))
@@ -197,7 +199,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         sampler.with_agent(listener);
     }
     if let Some(n) = &s.native {
-        sampler.expect_native(n.interval_ms as f64 / 1000.0);
+        sampler.expect_native(n.schedule);
     }
     let mut driver = match &s.replay {
         Some(plan) => {

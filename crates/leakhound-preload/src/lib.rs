@@ -6,10 +6,12 @@
 //! is unwound ([`unwind`]) and its estimated weight added to its site ([`tables`]); a thread
 //! of the profiler sends live bytes per site to leakhound every interval ([`report`]).
 //!
-//! Environment (set by `leakhound run --native-sites`):
+//! Environment (set by `leakhound run --native-sites`; names in `leakhound_wire::env`):
 //! - `LEAKHOUND_AGENT_SOCKET`: leakhound's socket. Without it the library only forwards.
-//! - `LEAKHOUND_NATIVE_SAMPLING`: mean bytes between samples (default 524288).
-//! - `LEAKHOUND_NATIVE_INTERVAL_MS`: milliseconds between reports (default 30000).
+//! - `LEAKHOUND_NATIVE_SAMPLING`: mean bytes between samples; without it, a budget of
+//!   `LEAKHOUND_NATIVE_BUDGET` samples per second (default 1000) sets the mean.
+//! - `LEAKHOUND_NATIVE_INTERVAL_MS` and `LEAKHOUND_NATIVE_MIN_INTERVAL_MS`: the longest and
+//!   shortest gap between reports (`leakhound_wire::Schedule`; default 3 s growing to 30 s).
 //! - `LEAKHOUND_NATIVE_CHILDREN=1`: keep the library in `LD_PRELOAD` for programs this one
 //!   executes; by default it removes itself, so only the program started is profiled.
 //!
@@ -24,14 +26,14 @@ mod tables;
 mod unwind;
 
 use std::ffi::{c_int, c_void, CStr};
-use std::time::Duration;
 
-use profiler::{on_alloc, on_free, set_busy, Profiler, PROFILER};
+use leakhound_wire::env as wire;
+use profiler::{on_alloc, on_free, set_busy, Mean, Profiler, PROFILER};
 
-/// Default mean bytes between samples: cheap enough to leave on, fine enough for leaks of a few
-/// MiB per day within hours.
-const DEFAULT_MEAN: f64 = 512.0 * 1024.0;
-const DEFAULT_INTERVAL_MS: u64 = 30_000;
+/// Default samples per second when no mean is given: at a few microseconds of unwinding
+/// each, well under 1% of a core, and enough for a leak of a few hundred KB/s to show within
+/// a minute next to hundreds of MB/s of churn.
+const DEFAULT_BUDGET: f64 = 1000.0;
 const MIN_ALIGN: usize = 16;
 
 // ---- The interposed functions ----------------------------------------------------------
@@ -239,17 +241,24 @@ extern "C" fn init() {
     let was = set_busy(true);
     // Find the real allocator now, while the process has one thread.
     let _ = real::get();
-    if !env_flag(c"LEAKHOUND_NATIVE_CHILDREN") {
+    if !env_flag(wire::NATIVE_CHILDREN) {
         remove_from_ld_preload();
     }
     start();
     set_busy(was);
 }
 
-fn env(name: &CStr) -> Option<&'static str> {
-    // SAFETY: getenv with a NUL-terminated name; the value lives in the environment, which
-    // the constructor runs before anything could change it.
-    let v = unsafe { libc::getenv(name.as_ptr()) };
+fn env(name: &str) -> Option<&'static str> {
+    // The name with a NUL after it, on the stack: nothing here may allocate.
+    let mut buf = [0u8; 64];
+    if name.len() >= buf.len() {
+        return None;
+    }
+    buf[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: getenv with a NUL-terminated name (the buffer is zeroed past the name); the
+    // value lives in the environment, which the constructor runs before anything could
+    // change it.
+    let v = unsafe { libc::getenv(buf.as_ptr().cast()) };
     if v.is_null() {
         return None;
     }
@@ -257,21 +266,28 @@ fn env(name: &CStr) -> Option<&'static str> {
     unsafe { CStr::from_ptr(v) }.to_str().ok()
 }
 
-fn env_flag(name: &CStr) -> bool {
+fn env_flag(name: &str) -> bool {
     env(name).is_some_and(|v| !matches!(v, "" | "0" | "false" | "no"))
 }
 
-fn env_number(name: &CStr) -> Option<u64> {
+fn env_number(name: &str) -> Option<u64> {
     env(name)?.trim().parse::<u64>().ok().filter(|v| *v > 0)
 }
 
 /// Configures the profiler and starts its reporter, when there is a leakhound to report to.
 fn start() {
-    let Some(socket) = env(c"LEAKHOUND_AGENT_SOCKET").filter(|s| !s.is_empty()) else {
+    let Some(socket) = env(wire::AGENT_SOCKET).filter(|s| !s.is_empty()) else {
         return;
     };
-    let mean = env_number(c"LEAKHOUND_NATIVE_SAMPLING").map_or(DEFAULT_MEAN, |v| v as f64);
-    let interval = env_number(c"LEAKHOUND_NATIVE_INTERVAL_MS").unwrap_or(DEFAULT_INTERVAL_MS);
+    let mean = match env_number(wire::NATIVE_SAMPLING) {
+        Some(v) => Mean::Fixed(v as f64),
+        None => Mean::Budget(env_number(wire::NATIVE_BUDGET).map_or(DEFAULT_BUDGET, |v| v as f64)),
+    };
+    mean.start();
+    let schedule = wire::schedule(
+        env_number(wire::NATIVE_INTERVAL_MS),
+        env_number(wire::NATIVE_MIN_INTERVAL_MS),
+    );
     let Some(tables) = tables::Tables::new() else {
         return;
     };
@@ -279,7 +295,7 @@ fn start() {
     profiler::calibrate();
     let _ = report::CONFIG.set(report::Config {
         socket: socket.into(),
-        interval: Duration::from_millis(interval.max(10)),
+        schedule,
         hooked: malloc_is_ours(),
     });
     // SAFETY: registers three handlers with the C signature pthread_atfork expects.

@@ -6,9 +6,18 @@
 //! jemalloc's prof and Go's runtime), so a block of `size` bytes is sampled with probability
 //! 1 - exp(-size/mean) whatever the sizes around it, and weighting each sample by the inverse
 //! makes live bytes per site unbiased.
+//!
+//! The mean is fixed when asked (`--native-sampling`); by default it follows a **sample
+//! budget**: a target number of samples per second, the mean adjusted to the program's rate
+//! of allocation ([`Budget`]). A program that allocates little is sampled finely (a small
+//! leak in a one-minute soak gets enough samples), one that allocates gigabytes per second
+//! coarsely (its unwinding cost stays bounded). Each countdown is drawn with the mean in force
+//! at that moment and the sample it ends in is weighted by that same mean, so estimates stay
+//! unbiased while the mean moves (the sample points are a Poisson process in bytes whose rate
+//! changes only at sample points, on what came before).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::tables::{Tables, MAX_FRAMES};
@@ -17,10 +26,108 @@ use crate::unwind;
 /// The profiler, once it is configured (with nowhere to report, it never is and every hook
 /// just forwards).
 pub struct Profiler {
-    /// Mean bytes between samples.
-    pub mean: f64,
+    /// How the mean is chosen.
+    pub mean: Mean,
     /// The tables.
     pub tables: Tables,
+}
+
+/// How the mean bytes between samples is chosen.
+#[derive(Debug, Clone, Copy)]
+pub enum Mean {
+    /// Always this many bytes.
+    Fixed(f64),
+    /// Adjusted to the allocation rate for this many samples per second.
+    Budget(f64),
+}
+
+/// Smallest mean under a budget: below it nearly every allocation is sampled anyway.
+pub const MIN_MEAN: f64 = 512.0;
+/// Largest mean under a budget (a program allocating tens of GB/s).
+pub const MAX_MEAN: f64 = 256.0 * 1024.0 * 1024.0;
+/// The mean a budget starts from, before the first adjustment (a fraction of a second).
+pub const START_MEAN: f64 = 16.0 * 1024.0;
+/// Live samples the budget aims to keep at most, a quarter of the live table: on a large
+/// heap the mean rises so the table never fills.
+const LIVE_SAMPLES_AIM: f64 = (crate::tables::MAX_LIVE / 4) as f64;
+/// The budget's window: the sample rate is measured over about this long.
+const WINDOW_NS: u64 = 250_000_000;
+
+/// The mean in force, as f64 bits (see [`current_mean`]).
+static MEAN_BITS: AtomicU64 = AtomicU64::new(0);
+
+/// The mean bytes between samples now.
+pub fn current_mean() -> f64 {
+    f64::from_bits(MEAN_BITS.load(Ordering::Relaxed))
+}
+
+impl Mean {
+    /// The mean to start with; sets it in force.
+    pub fn start(self) -> f64 {
+        let m = match self {
+            Mean::Fixed(m) => m,
+            Mean::Budget(_) => START_MEAN,
+        };
+        MEAN_BITS.store(m.to_bits(), Ordering::Relaxed);
+        m
+    }
+}
+
+/// Samples counted in the current window, and when it began (monotonic ns; 0: not yet).
+static WINDOW_SAMPLES: AtomicU64 = AtomicU64::new(0);
+static WINDOW_START: AtomicU64 = AtomicU64::new(0);
+/// Held by the thread adjusting the mean (others skip: one adjustment per window is enough).
+static ADJUSTING: AtomicBool = AtomicBool::new(false);
+
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the live local `t`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+}
+
+/// The mean that would have given `target` samples per second, had `samples` been taken in
+/// `ns` at `mean` (the allocation rate is samples x mean / time), within bounds and never so
+/// small that `live_bytes` would need more live samples than the table should hold.
+pub fn budget_mean(mean: f64, samples: u64, ns: u64, target: f64, live_bytes: f64) -> f64 {
+    let observed = samples as f64 * 1e9 / ns.max(1) as f64;
+    let ideal = mean * observed / target.max(1e-9);
+    // Few samples say little about the rate: move part of the way.
+    let next = if samples >= 8 {
+        ideal
+    } else {
+        (mean * ideal.max(f64::MIN_POSITIVE)).sqrt()
+    };
+    next.max(live_bytes / LIVE_SAMPLES_AIM)
+        .clamp(MIN_MEAN, MAX_MEAN)
+}
+
+/// Counts a sample against the budget; at the end of a window (or early, when far over
+/// budget) sets the mean for the next one. Called on sampled allocations only.
+fn spend(target: f64, live_bytes: f64) {
+    let n = WINDOW_SAMPLES.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = monotonic_ns();
+    let start = WINDOW_START.load(Ordering::Relaxed);
+    if start == 0 {
+        WINDOW_START.store(now, Ordering::Relaxed);
+        return;
+    }
+    let ns = now.saturating_sub(start);
+    let over = n as f64 > 4.0 * target * WINDOW_NS as f64 / 1e9 && ns > 1_000_000;
+    if ns < WINDOW_NS && !over {
+        return;
+    }
+    if ADJUSTING.swap(true, Ordering::Acquire) {
+        return;
+    }
+    let next = budget_mean(current_mean(), n, ns, target, live_bytes);
+    MEAN_BITS.store(next.to_bits(), Ordering::Relaxed);
+    WINDOW_SAMPLES.store(0, Ordering::Relaxed);
+    WINDOW_START.store(now, Ordering::Relaxed);
+    ADJUSTING.store(false, Ordering::Release);
 }
 
 /// An unusual size the constructor allocates through the program's malloc before the profiler
@@ -40,13 +147,20 @@ struct ThreadState {
     until: Cell<i64>,
     /// xorshift64* state; 0 until this thread's first allocation.
     rng: Cell<u64>,
+    /// The mean the current countdown was drawn with: the weight of the sample it ends in.
+    drawn: Cell<f64>,
 }
 
 thread_local! {
     // Constant-initialised and without a destructor: reading it never allocates and works in
     // every phase of a thread's life.
     static STATE: ThreadState = const {
-        ThreadState { busy: Cell::new(false), until: Cell::new(0), rng: Cell::new(0) }
+        ThreadState {
+            busy: Cell::new(false),
+            until: Cell::new(0),
+            rng: Cell::new(0),
+            drawn: Cell::new(0.0),
+        }
     };
 }
 
@@ -134,8 +248,10 @@ fn next_random(s: &ThreadState) -> u64 {
     x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
-/// An exponentially distributed gap of bytes with mean `mean`.
-fn gap(s: &ThreadState, mean: f64) -> i64 {
+/// An exponentially distributed gap of bytes with the mean in force, which it remembers.
+fn gap(s: &ThreadState) -> i64 {
+    let mean = current_mean();
+    s.drawn.set(mean);
     // 53 random bits as a uniform in (0, 1].
     let u = ((next_random(s) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     (-u.ln() * mean).min(i64::MAX as f64 / 2.0) as i64
@@ -186,7 +302,7 @@ fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
             // First allocation of this thread: it was counted against an empty countdown;
             // start over from a random point, as if this allocation came first.
             seed(s);
-            let left = gap(s, prof.mean).saturating_sub(size);
+            let left = gap(s).saturating_sub(size);
             s.until.set(left);
             if left > 0 {
                 return;
@@ -194,24 +310,28 @@ fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
         }
         if s.busy.get() {
             // The profiler's own allocation (or one made while forking): not sampled.
-            s.until.set(gap(s, prof.mean).max(1));
+            s.until.set(gap(s).max(1));
             return;
         }
         s.busy.set(true);
-        sample(prof, p as usize, size as usize);
+        let live_bytes = sample(prof, p as usize, size as usize, s.drawn.get());
+        if let Mean::Budget(target) = prof.mean {
+            spend(target, live_bytes);
+        }
         // After the sample: allocations the unwinder made meanwhile do not shorten the gap.
-        s.until.set(gap(s, prof.mean).max(1));
+        s.until.set(gap(s).max(1));
         s.busy.set(false);
     });
 }
 
-/// Inlined into the cold path, like `unwind::capture`: every frame of the profiler's own is
-/// one more for the unwinder to walk and skip.
+/// Records the sample (weighted by the `mean` its countdown was drawn with); returns the
+/// estimated live bytes of every sample. Inlined into the cold path, like `unwind::capture`:
+/// every frame of the profiler's own is one more for the unwinder to walk and skip.
 #[inline(always)]
-fn sample(prof: &Profiler, addr: usize, size: usize) {
+fn sample(prof: &Profiler, addr: usize, size: usize, mean: f64) -> f64 {
     let mut frames = [0usize; MAX_FRAMES];
     let n = unwind::capture(&mut frames);
-    prof.tables.add(addr, size, &frames[..n], prof.mean);
+    prof.tables.add(addr, size, &frames[..n], mean)
 }
 
 /// Called before a block at `p` goes back to the real allocator (free, or realloc moving it).
@@ -230,7 +350,31 @@ pub fn on_free(p: *mut std::ffi::c_void) {
             return;
         }
         s.busy.set(true);
-        prof.tables.remove(p as usize, prof.mean);
+        prof.tables.remove(p as usize);
         s.busy.set(false);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_mean_follows_the_allocation_rate() {
+        // 100 samples in a second at 64 KiB: 6.4 MB/s; 1000 samples/s wants a 6.4 KiB mean.
+        let m = budget_mean(65536.0, 100, 1_000_000_000, 1000.0, 0.0);
+        assert!((m - 6553.6).abs() < 1.0, "{m}");
+        // 8 GB/s at 16 KiB: half a million samples a second; the mean rises to 8 MB.
+        let m = budget_mean(16384.0, 125_000, 250_000_000, 1000.0, 0.0);
+        assert!((m - 8.192e6).abs() < 1e4, "{m}");
+        // Bounds, and a large live heap keeps the live table from filling.
+        assert_eq!(budget_mean(1024.0, 1000, 1_000_000_000, 1e6, 0.0), MIN_MEAN);
+        assert_eq!(budget_mean(1e9, 1e6 as u64, 1, 1.0, 0.0), MAX_MEAN);
+        let live = 8.0 * 1024.0 * 1024.0 * 1024.0;
+        let m = budget_mean(4096.0, 1000, 1_000_000_000, 1000.0, live);
+        assert!(m >= live / LIVE_SAMPLES_AIM, "{m}");
+        // Few samples move the mean part of the way only.
+        let m = budget_mean(65536.0, 1, 1_000_000_000, 1000.0, 0.0);
+        assert!(m > 65536.0 / 1000.0 && m < 65536.0, "{m}");
+    }
 }

@@ -38,8 +38,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub struct Config {
     /// leakhound's socket.
     pub socket: PathBuf,
-    /// Time between reports.
-    pub interval: Duration,
+    /// When to report: the gap grows with the time since the profiler started.
+    pub schedule: leakhound_wire::Schedule,
     /// Whether this library's malloc is the one the program calls.
     pub hooked: bool,
 }
@@ -68,8 +68,9 @@ fn run() {
     let mut conn = Connection::new(cfg.socket.clone());
     let mut snap = Snapshot::with_capacity(TOP);
     let mut sent_maps: Option<u64> = None;
+    let started = Instant::now();
     loop {
-        std::thread::sleep(cfg.interval);
+        std::thread::sleep(cfg.schedule.gap(started.elapsed()));
         let pid = std::process::id();
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -88,7 +89,7 @@ fn run() {
             sent_maps = conn.queue(&maps).then_some(maps_hash);
         }
         if sent_maps.is_some() {
-            conn.queue(&sites_line(pid, t, prof.mean, &snap));
+            conn.queue(&sites_line(pid, t, crate::profiler::current_mean(), &snap));
         }
         conn.flush();
     }

@@ -29,10 +29,11 @@ pub const MAX_FRAMES: usize = 64;
 pub const MAX_SITES: usize = 8192;
 const SITE_SLOTS: usize = 2 * MAX_SITES;
 const LIVE_SLOTS: usize = 1 << 17;
-const MAX_LIVE: usize = LIVE_SLOTS / 2;
+/// Most live samples held.
+pub const MAX_LIVE: usize = LIVE_SLOTS / 2;
 const FILTER_BITS: u32 = 16;
 /// A live sample whose stack did not fit in the site table counts in the remainder.
-const OTHER: usize = usize::MAX;
+const OTHER: u32 = u32::MAX;
 
 /// One stack and what is live from it.
 #[repr(C)]
@@ -55,7 +56,11 @@ struct Live {
     /// 0 marks an empty slot (no block lives at address 0).
     addr: usize,
     size: usize,
-    site: usize,
+    /// Index of its site, or `OTHER`.
+    site: u32,
+    /// The mean its sample was drawn with: its weight is computed from it when it is added
+    /// and again, identically, when it is freed.
+    mean: f32,
 }
 
 /// Types whose all-zero bit pattern is a valid value, so fresh anonymous memory holds them.
@@ -122,6 +127,8 @@ pub struct Inner {
     other_count: u64,
     other_bytes: f64,
     other_objects: f64,
+    /// Estimated live bytes of all live samples.
+    live_bytes: f64,
     /// Samples taken since start (each stands for about `mean` bytes allocated).
     pub samples: u64,
     /// Samples not recorded because the live table was full.
@@ -175,6 +182,7 @@ impl Tables {
                 other_count: 0,
                 other_bytes: 0.0,
                 other_objects: 0.0,
+                live_bytes: 0.0,
                 samples: 0,
                 dropped: 0,
             }),
@@ -194,23 +202,26 @@ impl Tables {
         self.filter[slot / 64].load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
     }
 
-    /// Records a sampled block with its stack.
-    pub fn add(&self, addr: usize, size: usize, frames: &[usize], mean: f64) {
+    /// Records a block sampled with countdowns of mean `mean`, with its stack; returns the
+    /// estimated live bytes of all live samples.
+    pub fn add(&self, addr: usize, size: usize, frames: &[usize], mean: f64) -> f64 {
         let hash = stack_hash(frames);
-        let (bytes, objects) = weight(size, mean);
+        let mean = mean as f32;
+        let (bytes, objects) = weight(size, f64::from(mean));
         let mut t = self.lock();
         t.samples += 1;
         if t.live_len >= MAX_LIVE {
             t.dropped += 1;
-            return;
+            return t.live_bytes;
         }
+        t.live_bytes += bytes;
         let site = match t.site_of(hash, frames) {
             Some(i) => {
                 let s = &mut t.sites[i];
                 s.count += 1;
                 s.bytes += bytes;
                 s.objects += objects;
-                i
+                i as u32
             }
             None => {
                 t.other_count += 1;
@@ -219,7 +230,12 @@ impl Tables {
                 OTHER
             }
         };
-        t.insert_live(Live { addr, size, site });
+        t.insert_live(Live {
+            addr,
+            size,
+            site,
+            mean,
+        });
         let slot = filter_slot(addr);
         let n = &mut t.filter_counts[slot];
         if *n == 0 {
@@ -227,17 +243,22 @@ impl Tables {
         }
         // A saturated counter stays saturated: that bit stays set.
         *n = n.saturating_add(1);
+        t.live_bytes
     }
 
     /// Forgets a sampled block being freed; false when `addr` was not sampled.
-    pub fn remove(&self, addr: usize, mean: f64) -> bool {
+    pub fn remove(&self, addr: usize) -> bool {
         let mut t = self.lock();
         let Some(slot) = t.find_live(addr) else {
             return false;
         };
         let e = t.live[slot];
         t.delete_live(slot);
-        let (bytes, objects) = weight(e.size, mean);
+        let (bytes, objects) = weight(e.size, f64::from(e.mean));
+        t.live_bytes -= bytes;
+        if t.live_len == 0 {
+            t.live_bytes = 0.0;
+        }
         if e.site == OTHER {
             t.other_count -= 1;
             t.other_bytes -= bytes;
@@ -245,7 +266,7 @@ impl Tables {
             if t.other_count == 0 {
                 (t.other_bytes, t.other_objects) = (0.0, 0.0);
             }
-        } else if let Some(s) = t.sites.get_mut(e.site) {
+        } else if let Some(s) = t.sites.get_mut(e.site as usize) {
             s.count -= 1;
             s.bytes -= bytes;
             s.objects -= objects;
@@ -457,7 +478,7 @@ impl Inner {
             .iter_mut()
             .filter(|e| e.addr != 0 && e.site != OTHER)
         {
-            e.site = remap[e.site] as usize;
+            e.site = remap[e.site as usize];
         }
         self.index.fill(0);
         let mask = SITE_SLOTS - 1;
@@ -494,8 +515,8 @@ mod tests {
         }
         for &a in addrs.iter().step_by(2) {
             assert!(t.maybe_sampled(a));
-            assert!(t.remove(a, mean), "{a:x}");
-            assert!(!t.remove(a, mean), "removed once");
+            assert!(t.remove(a), "{a:x}");
+            assert!(!t.remove(a), "removed once");
         }
         for &a in addrs.iter().skip(1).step_by(2) {
             assert!(t.lock().find_live(a).is_some(), "{a:x} still live");
@@ -506,7 +527,7 @@ mod tests {
         let objects: f64 = snap.sites.iter().map(|s| s.objects).sum();
         assert!((objects - 2500.0).abs() < 1.0, "{objects}");
         for &a in addrs.iter().skip(1).step_by(2) {
-            assert!(t.remove(a, mean));
+            assert!(t.remove(a));
         }
         let mut snap = Snapshot::with_capacity(10);
         t.lock().snapshot(10, &mut snap);

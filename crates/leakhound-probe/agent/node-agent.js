@@ -112,7 +112,7 @@
             pending = pending.slice(nl + 1);
             const ask = JSON.parse(line);
             if (ask && ask.sites_interval_ms > 0 && !sitesStarted) {
-              startSites(Math.max(1000, ask.sites_interval_ms), ask.sites_sampling);
+              startSites(schedule(ask.sites_interval_ms, ask.sites_min_interval_ms), ask.sites_sampling);
             }
           }
           if (pending.length > 4096) pending = '';
@@ -172,19 +172,29 @@
   // average and keeps only samples whose objects are still alive, so each stack's bytes
   // estimate what it holds live now. Off unless leakhound asks (run/watch --sites).
   var sitesStarted = false;
+  // When to report (leakhound_wire::Schedule): the gap is 15% of the time profiled so far,
+  // between a floor and a ceiling, so a one-minute soak gets a dozen profiles and a week-long
+  // watch one every 30 s. Without a floor the gap is fixed (`--sites-interval`).
+  function schedule(maxMs, minMs) {
+    const max = Math.max(1000, Number(maxMs) || 30000);
+    const min = Math.min(max, Math.max(1000, Number(minMs) || max));
+    return (elapsedMs) => Math.min(max, Math.max(min, Math.floor(elapsedMs * 0.15)));
+  }
   const sitesMs = Number(process.env.LEAKHOUND_SITES_INTERVAL_MS) || 0;
-  if (sitesMs > 0) startSites(Math.max(1000, sitesMs), Number(process.env.LEAKHOUND_SITES_SAMPLING));
+  if (sitesMs > 0) {
+    startSites(schedule(sitesMs, process.env.LEAKHOUND_SITES_MIN_INTERVAL_MS), Number(process.env.LEAKHOUND_SITES_SAMPLING));
+  }
 
-  function startSites(everyMs, askedSampling) {
+  function startSites(gapAfter, askedSampling) {
     try {
-      startSampling(everyMs, askedSampling);
+      startSampling(gapAfter, askedSampling);
       sitesStarted = true;
     } catch (e) {
       // No inspector in this build of Node: no sites, everything else works.
     }
   }
 
-  function startSampling(everyMs, askedSampling) {
+  function startSampling(gapAfter, askedSampling) {
     const inspector = require('inspector');
     const sampling = Math.max(1024, Number(askedSampling) || 32768);
     const top = Math.max(1, Number(process.env.LEAKHOUND_SITES_TOP) || 200);
@@ -250,7 +260,18 @@
         }) + '\n');
       }
     };
-    const sitesTimer = setInterval(collect, everyMs);
-    sitesTimer.unref();
+    const began = Date.now();
+    const next = () => {
+      const timer = setTimeout(() => {
+        try {
+          collect();
+        } catch (e) {
+          // Never disturb the application.
+        }
+        next();
+      }, gapAfter(Date.now() - began));
+      timer.unref();
+    };
+    next();
   }
 })();

@@ -300,14 +300,37 @@ fn accept(
     }
 }
 
-/// What leakhound asks of the agents that connect: allocation sites every `interval_ms`,
-/// sampling one allocation per `sampling_bytes` on average.
+/// What leakhound asks of the agents that connect: allocation sites on a schedule (gaps from
+/// `sites_min_interval_ms` at the start, growing with the time profiled, up to
+/// `sites_interval_ms`: [`leakhound_wire::Schedule`]), sampling one allocation per
+/// `sites_sampling` bytes on average.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SitesRequest {
-    /// Milliseconds between site reports.
+    /// Longest gap between site reports, milliseconds.
     pub sites_interval_ms: u64,
+    /// Shortest gap (the first report's delay), milliseconds; equal to the longest when fixed.
+    pub sites_min_interval_ms: u64,
     /// Mean bytes between sampled allocations.
     pub sites_sampling: u64,
+}
+
+impl SitesRequest {
+    /// Sites on `schedule`, sampling every `sampling` bytes on average.
+    pub fn new(schedule: leakhound_wire::Schedule, sampling: u64) -> SitesRequest {
+        SitesRequest {
+            sites_interval_ms: schedule.max_ms,
+            sites_min_interval_ms: schedule.min_ms,
+            sites_sampling: sampling,
+        }
+    }
+
+    /// The schedule asked for.
+    pub fn schedule(&self) -> leakhound_wire::Schedule {
+        leakhound_wire::Schedule {
+            min_ms: self.sites_min_interval_ms.min(self.sites_interval_ms),
+            max_ms: self.sites_interval_ms,
+        }
+    }
 }
 
 /// Listens on a Unix socket in a private directory for agent reports.

@@ -13,8 +13,11 @@ pub const SITES_INTERVAL_MS: &str = "LEAKHOUND_SITES_INTERVAL_MS";
 pub const SITES_MIN_INTERVAL_MS: &str = "LEAKHOUND_SITES_MIN_INTERVAL_MS";
 /// Mean bytes between samples of a runtime's own heap profiler (Node's).
 pub const SITES_SAMPLING: &str = "LEAKHOUND_SITES_SAMPLING";
-/// Mean bytes between sampled allocations of the native profiler.
+/// Mean bytes between sampled allocations of the native profiler; without it, the mean
+/// follows a budget of samples per second ([`NATIVE_BUDGET`]).
 pub const NATIVE_SAMPLING: &str = "LEAKHOUND_NATIVE_SAMPLING";
+/// Samples per second the native profiler aims at when no mean is given.
+pub const NATIVE_BUDGET: &str = "LEAKHOUND_NATIVE_BUDGET";
 /// Longest gap between native reports, milliseconds (see [`SITES_INTERVAL_MS`]).
 pub const NATIVE_INTERVAL_MS: &str = "LEAKHOUND_NATIVE_INTERVAL_MS";
 /// Shortest gap between native reports, milliseconds (see [`SITES_MIN_INTERVAL_MS`]).

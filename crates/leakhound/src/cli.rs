@@ -141,9 +141,12 @@ pub struct SamplingArgs {
     /// memory grows
     #[arg(long)]
     pub sites: bool,
-    /// Time between allocation-site profiles, independent of --interval
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub sites_interval: String,
+    /// Time between allocation-site profiles (of every profiler: --sites, --native-sites,
+    /// --pprof), independent of --interval [default: every 3 s at first, the gap growing with
+    /// the run to every 30 s from about 3 minutes on, so a short soak has enough profiles to
+    /// judge and a long one costs no more]
+    #[arg(long, value_name = "DURATION")]
+    pub sites_interval: Option<String>,
     /// Mean bytes between sampled allocations (smaller: more precise, more overhead)
     #[arg(long, default_value = "32KiB", value_name = "SIZE")]
     pub sites_sampling: String,
@@ -152,9 +155,9 @@ pub struct SamplingArgs {
     /// `?gc=1`, a GC cycle before each profile, unless the URL has a query)
     #[arg(long, value_name = "URL")]
     pub pprof: Option<String>,
-    /// Time between Go heap profiles, independent of --interval
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub pprof_interval: String,
+    /// Time between Go heap profiles, independent of --interval [default: as --sites-interval]
+    #[arg(long, value_name = "DURATION")]
+    pub pprof_interval: Option<String>,
     /// With --jvm: time between class histograms (`jcmd PID GC.class_histogram`). Each one runs
     /// a full GC in the JVM, a pause of its own
     #[arg(long, default_value = "5m", value_name = "DURATION")]
@@ -204,13 +207,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub native_sites: bool,
     /// Mean bytes between sampled native allocations (smaller: more precise, more overhead)
-    #[arg(
-        long,
-        default_value = "512KiB",
-        value_name = "SIZE",
-        requires = "native_sites"
-    )]
-    pub native_sampling: String,
+    /// [default: adjusted to the program's allocation rate for about 1000 samples a second]
+    #[arg(long, value_name = "SIZE", requires = "native_sites")]
+    pub native_sampling: Option<String>,
     /// Keep profiling the programs the command executes (by default only the command itself
     /// and the processes it forks)
     #[arg(long, requires = "native_sites")]
@@ -502,22 +501,13 @@ pub struct AgentArgs {
     /// linked program), so `watch --agent-socket` gets its native sites
     #[arg(long)]
     pub native: bool,
-    /// Mean bytes between sampled native allocations
-    #[arg(
-        long,
-        default_value = "512KiB",
-        value_name = "SIZE",
-        requires = "native"
-    )]
-    pub native_sampling: String,
-    /// Time between native site reports
-    #[arg(
-        long,
-        default_value = "30s",
-        value_name = "DURATION",
-        requires = "native"
-    )]
-    pub native_interval: String,
+    /// Mean bytes between sampled native allocations [default: adjusted to the program's
+    /// allocation rate for about 1000 samples a second]
+    #[arg(long, value_name = "SIZE", requires = "native")]
+    pub native_sampling: Option<String>,
+    /// Time between native site reports [default: every 3 s at first, thinning to every 30 s]
+    #[arg(long, value_name = "DURATION", requires = "native")]
+    pub native_interval: Option<String>,
 }
 
 #[derive(Debug, Args)]

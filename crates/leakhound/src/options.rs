@@ -6,6 +6,7 @@ use leakhound_app::native::{locate_preload, NativeSites};
 use leakhound_app::retention::{DEFAULT_RETENTION, MIN_RETENTION};
 use leakhound_app::session::Sampling;
 use leakhound_app::traffic::ReplayPlan;
+use leakhound_app::wire::{env as wire, Schedule};
 use leakhound_app::{user, Policy};
 use leakhound_net::replay::Pacing;
 use leakhound_net::Uri;
@@ -55,27 +56,57 @@ pub fn native_sites(args: &crate::cli::RunArgs) -> anyhow::Result<Option<NativeS
     if !args.native_sites {
         return Ok(None);
     }
-    let sampling = size("--native-sampling", &args.native_sampling)?;
-    if !(1.0..=1e9).contains(&sampling) {
-        return Err(user(format!(
-            "--native-sampling {}: write a size from 1B to 1GB",
-            args.native_sampling
-        )));
-    }
-    let every = duration("--sites-interval", &args.sampling.sites_interval)?;
-    if every < 1.0 {
-        return Err(user(format!(
-            "--sites-interval {}: must be at least 1s",
-            args.sampling.sites_interval
-        )));
-    }
-    let preload = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref())?;
-    Ok(Some(NativeSites {
+    let schedule = sites_schedule(&args.sampling)?;
+    native_profiler(
+        args.native_sampling.as_deref(),
+        schedule,
+        args.native_children,
+    )
+    .map(Some)
+}
+
+/// The native profiler: the library, the mean (`--native-sampling`, else the budget) and when
+/// it reports.
+pub fn native_profiler(
+    sampling: Option<&str>,
+    schedule: Schedule,
+    children: bool,
+) -> anyhow::Result<NativeSites> {
+    let sampling = match sampling {
+        Some(given) => {
+            let sampling = size("--native-sampling", given)?;
+            if !(1.0..=1e9).contains(&sampling) {
+                return Err(user(format!(
+                    "--native-sampling {given}: write a size from 1B to 1GB"
+                )));
+            }
+            Some(sampling as u64)
+        }
+        None => None,
+    };
+    let preload = locate_preload(std::env::var(wire::PRELOAD).ok().as_deref())?;
+    Ok(NativeSites {
         preload,
-        sampling: sampling as u64,
-        interval_ms: (every * 1000.0) as u64,
-        children: args.native_children,
-    }))
+        sampling,
+        schedule,
+        children,
+    })
+}
+
+/// When profilers report: fixed by `--sites-interval`, else dense at first and thinning.
+pub fn sites_schedule(s: &SamplingArgs) -> anyhow::Result<Schedule> {
+    schedule("--sites-interval", s.sites_interval.as_deref())
+}
+
+/// A fixed schedule when `flag` gives a duration (at least 1 s), else dense at first and
+/// thinning.
+pub fn schedule(flag: &str, given: Option<&str>) -> anyhow::Result<Schedule> {
+    match given {
+        Some(every) => Ok(Schedule::fixed(
+            (at_least(flag, every, 1.0)? * 1000.0) as u64,
+        )),
+        None => Ok(Schedule::thinning()),
+    }
 }
 
 /// A size in bytes (`--limit 2GiB`, `--max-body 64KiB`).
@@ -144,11 +175,7 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             s.interval
         )));
     }
-    let sites_interval = if s.sites {
-        Some(at_least("--sites-interval", &s.sites_interval, 1.0)?)
-    } else {
-        None
-    };
+    let schedule = sites_schedule(s)?;
     Ok(Sampling {
         interval,
         duration: for_duration(s.duration.as_deref())?,
@@ -163,7 +190,7 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             .map(|u| http_uri("--scrape", u, "http://HOST:PORT/metrics"))
             .collect::<anyhow::Result<_>>()?,
         policy: verdict_policy(&s.verdict, default_load)?,
-        sites: if let Some(every) = sites_interval {
+        sites: if s.sites {
             let sampling = parse_size(&s.sites_sampling)
                 .map_err(|e| user(format!("--sites-sampling: {e}")))?;
             if !(1024.0..=1e9).contains(&sampling) {
@@ -172,18 +199,19 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
                     s.sites_sampling
                 )));
             }
-            Some(SitesRequest {
-                sites_interval_ms: (every * 1000.0) as u64,
-                sites_sampling: sampling as u64,
-            })
+            Some(SitesRequest::new(schedule, sampling as u64))
         } else {
             None
         },
+        sites_schedule: schedule,
         pprof: s
             .pprof
             .as_deref()
             .map(|u| -> anyhow::Result<_> {
-                let every = at_least("--pprof-interval", &s.pprof_interval, 1.0)?;
+                let every = match &s.pprof_interval {
+                    Some(d) => self::schedule("--pprof-interval", Some(d))?,
+                    None => schedule,
+                };
                 Ok((pprof_uri(u)?, every))
             })
             .transpose()?,

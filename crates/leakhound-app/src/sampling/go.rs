@@ -16,8 +16,6 @@ use super::source::{Grace, Readings, Source};
 use super::worker::Worker;
 use crate::kinds::Unit;
 
-/// Default time between heap profiles, seconds.
-pub const DEFAULT_PPROF_INTERVAL: f64 = 30.0;
 /// Stacks kept per profile (the rest is the remainder), as the Node agent keeps.
 const TOP_STACKS: usize = 200;
 /// Time before trying again after a failure (the program may still be starting).
@@ -35,12 +33,15 @@ pub struct GoHeap {
 }
 
 impl GoHeap {
-    /// Fetches `url` every `every` seconds; the series are labelled `labels` (the target's).
-    pub fn new(url: Uri, every: f64, labels: BTreeMap<String, String>) -> std::io::Result<GoHeap> {
+    /// Fetches `url` on `schedule`; the series are labelled `labels` (the target's).
+    pub fn new(
+        url: Uri,
+        schedule: leakhound_wire::Schedule,
+        labels: BTreeMap<String, String>,
+    ) -> std::io::Result<GoHeap> {
         let scraper = Scraper::new(TIMEOUT)?;
         let fetched = url.clone();
-        let period = Duration::from_secs_f64(every);
-        let worker = Worker::spawn("pprof", period, RETRY, move || {
+        let worker = Worker::spawn("pprof", schedule, RETRY, move || {
             let body = scraper.fetch_bytes(&fetched)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -103,7 +103,7 @@ impl Jvm {
         let (f, path, lock) = (finder.clone(), jcmd_path.clone(), one_at_a_time.clone());
         let heap = Worker::spawn(
             "jcmd-heap",
-            Duration::from_secs_f64(interval.max(MIN_HEAP_INFO_INTERVAL)),
+            leakhound_wire::Schedule::fixed((interval.max(MIN_HEAP_INFO_INTERVAL) * 1000.0) as u64),
             RETRY,
             move || {
                 let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -113,7 +113,7 @@ impl Jvm {
         )?;
         let histogram = Worker::spawn(
             "jcmd-histogram",
-            Duration::from_secs_f64(histogram_every),
+            leakhound_wire::Schedule::fixed((histogram_every * 1000.0) as u64),
             RETRY,
             move || {
                 let _one = one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());

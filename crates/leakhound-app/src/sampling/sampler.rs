@@ -127,10 +127,10 @@ impl Sampler {
         self.agent = Some(agent);
     }
 
-    /// Expects native profiler reports from the targets every `interval` seconds, and warns
-    /// when they do not come or see nothing.
-    pub fn expect_native(&mut self, interval: f64) {
-        self.native = Some(crate::native::NativeWatch::new(self.clock.now(), interval));
+    /// Expects native profiler reports from the targets on `schedule`, and warns when they do
+    /// not come or see nothing.
+    pub fn expect_native(&mut self, schedule: leakhound_wire::Schedule) {
+        self.native = Some(crate::native::NativeWatch::new(self.clock.now(), schedule));
     }
 
     /// Polls `source` on its own schedule too.

@@ -1,11 +1,13 @@
 //! Slow readings off the sampler's thread: a profile fetched over HTTP, a `jcmd` that starts a
 //! JVM of its own (about 0.3 s of CPU and up to seconds under load) must not delay the
-//! interval's other readings. A [`Worker`] runs its job on a thread of its own on a schedule
-//! (sooner again after a failure: the program may still be starting) and keeps the few latest
-//! results for the source to take at its next poll.
+//! interval's other readings. A [`Worker`] runs its job on a thread of its own on a
+//! [`Schedule`] (sooner again after a failure: the program may still be starting) and keeps the
+//! few latest results for the source to take at its next poll.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use leakhound_wire::Schedule;
 
 /// Results kept until taken; older ones are dropped when the sampler falls behind.
 const KEPT: usize = 4;
@@ -18,11 +20,12 @@ pub struct Worker<T> {
 }
 
 impl<T: Send + 'static> Worker<T> {
-    /// Runs `job` now and then every `period` (measured from the end of the last run, so a
-    /// slow job never piles up), or `retry` after a failure, on a thread named `name`.
+    /// Runs `job` now and then after each gap of `schedule` (measured from the end of the last
+    /// run, so a slow job never piles up; the gap grows with the time since the first run), or
+    /// `retry` after a failure, on a thread named `name`.
     pub fn spawn(
         name: &str,
-        period: Duration,
+        schedule: Schedule,
         retry: Duration,
         mut job: impl FnMut() -> Result<T, String> + Send + 'static,
     ) -> std::io::Result<Worker<T>> {
@@ -30,20 +33,24 @@ impl<T: Send + 'static> Worker<T> {
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || loop {
-                let got = job();
-                let wait = if got.is_ok() {
-                    period
-                } else {
-                    retry.min(period)
-                };
-                // A full queue drops this result: the sampler takes the next one.
-                if let Err(mpsc::TrySendError::Disconnected(_)) = tx.try_send(got) {
-                    return;
-                }
-                match stopped.recv_timeout(wait) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => return,
+            .spawn(move || {
+                let started = Instant::now();
+                loop {
+                    let got = job();
+                    let period = schedule.gap(started.elapsed());
+                    let wait = if got.is_ok() {
+                        period
+                    } else {
+                        retry.min(period)
+                    };
+                    // A full queue drops this result: the sampler takes the next one.
+                    if let Err(mpsc::TrySendError::Disconnected(_)) = tx.try_send(got) {
+                        return;
+                    }
+                    match stopped.recv_timeout(wait) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
                 }
             })?;
         Ok(Worker {
@@ -68,7 +75,7 @@ mod tests {
         let mut n = 0;
         let w = Worker::spawn(
             "test",
-            Duration::from_millis(20),
+            Schedule::fixed(20),
             Duration::from_secs(60),
             move || {
                 n += 1;
@@ -93,7 +100,7 @@ mod tests {
         let mut n = 0;
         let w = Worker::spawn(
             "test",
-            Duration::from_secs(60),
+            Schedule::fixed(60_000),
             Duration::from_millis(20),
             move || {
                 n += 1;

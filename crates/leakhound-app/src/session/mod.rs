@@ -82,8 +82,11 @@ pub struct Sampling {
     pub policy: Policy,
     /// Allocation sites to ask the runtime agents for.
     pub sites: Option<leakhound_probe::agent::SitesRequest>,
-    /// A Go program's heap profile (`--pprof`) and the seconds between reads of it.
-    pub pprof: Option<(leakhound_net::Uri, f64)>,
+    /// When allocation profilers report (agents, the native profiler, Go's pprof unless
+    /// `--pprof-interval`): dense at first and thinning, or fixed by `--sites-interval`.
+    pub sites_schedule: leakhound_wire::Schedule,
+    /// A Go program's heap profile (`--pprof`) and when to read it.
+    pub pprof: Option<(leakhound_net::Uri, leakhound_wire::Schedule)>,
     /// Seconds between JVM class histograms, when a JVM is read (`--jvm`).
     pub histogram_interval: f64,
     /// Samples older than this many seconds are kept as floor summaries; `None`: forever.

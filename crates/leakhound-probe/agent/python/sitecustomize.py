@@ -31,8 +31,8 @@ def _leakhound_agent():
             return default
 
     interval = max(0.1, number('LEAKHOUND_AGENT_INTERVAL_MS', 1000) / 1000)
-    state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_every': 0.0,
-             'sites_due': 0.0, 'pending': b''}
+    state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_gap': None,
+             'sites_began': 0.0, 'sites_due': 0.0, 'pending': b''}
     top = int(max(1, number('LEAKHOUND_SITES_TOP', 200)))
     # Object counts of the commonest types walk every object the collector tracks: only when
     # asked (LEAKHOUND_PYTHON_TYPES=1), with the sites.
@@ -103,18 +103,25 @@ def _leakhound_agent():
                 line, state['pending'] = state['pending'].split(b'\n', 1)
                 try:
                     ask = json.loads(line)
-                    every = float(ask.get('sites_interval_ms', 0)) / 1000
+                    most = float(ask.get('sites_interval_ms', 0)) / 1000
+                    least = float(ask.get('sites_min_interval_ms', 0)) / 1000
                 except (ValueError, AttributeError, TypeError):
                     continue
-                if every > 0 and not state['sites_every']:
-                    start_sites(every)
+                if most > 0 and not state['sites_gap']:
+                    start_sites(most, least)
 
-    def start_sites(every):
+    def start_sites(most, least):
+        # When to report (leakhound_wire::Schedule): the gap is 15% of the time profiled so
+        # far, between `least` and `most`, so a one-minute soak gets a dozen reports and a
+        # week-long watch one every 30 s; without `least` the gap is fixed (--sites-interval).
         import tracemalloc
         if not tracemalloc.is_tracing():
             tracemalloc.start(nframes)
-        state['sites_every'] = max(1.0, every)
-        state['sites_due'] = time.monotonic() + state['sites_every']
+        most = max(1.0, most)
+        least = min(most, max(1.0, least or most))
+        state['sites_gap'] = lambda elapsed: min(most, max(least, elapsed * 0.15))
+        state['sites_began'] = time.monotonic()
+        state['sites_due'] = state['sites_began'] + least
 
     functions = {}
 
@@ -229,8 +236,9 @@ def _leakhound_agent():
             try:
                 report()
                 read_asks()
-                if state['sites_every'] and time.monotonic() >= state['sites_due']:
-                    state['sites_due'] = time.monotonic() + state['sites_every']
+                now = time.monotonic()
+                if state['sites_gap'] and now >= state['sites_due']:
+                    state['sites_due'] = now + state['sites_gap'](now - state['sites_began'])
                     send_sites()
             except Exception:
                 # Never disturb the program.
@@ -254,7 +262,7 @@ def _leakhound_agent():
 
     sites_ms = number('LEAKHOUND_SITES_INTERVAL_MS', 0)
     if sites_ms > 0:
-        start_sites(sites_ms / 1000)
+        start_sites(sites_ms / 1000, number('LEAKHOUND_SITES_MIN_INTERVAL_MS', 0) / 1000)
     if hasattr(os, 'register_at_fork'):
         os.register_at_fork(after_in_child=after_fork)
     start_thread()

@@ -1,13 +1,15 @@
 //! `leakhound agent`: the Node.js and Python agents (and with `--native`, the native allocation
 //! profiler) for processes that `watch` attaches to.
 
-use leakhound_app::native::{ld_preload, locate_preload};
+use std::path::Path;
+
+use leakhound_app::native::native_env;
+use leakhound_app::wire::env as wire;
 use leakhound_probe::agent::{node_options, python_path, write_python_agent, NODE_AGENT_JS};
 
 use leakhound_app::user;
 
 use crate::cli::AgentArgs;
-use crate::options::{duration, size};
 
 pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
     let dir = std::fs::canonicalize(&args.dir)
@@ -23,10 +25,10 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
             dir.join("python").display()
         ))
     })?;
-    let socket = dir.join("leakhound-agent.sock");
+    let socket_path = dir.join("leakhound-agent.sock").display().to_string();
     let existing = std::env::var("NODE_OPTIONS").ok();
     let existing_python = std::env::var("PYTHONPATH").ok();
-    let socket = sh_quote(&socket.display().to_string());
+    let socket = sh_quote(&socket_path);
     println!("# start node or python with:");
     println!("export LEAKHOUND_AGENT_SOCKET={socket}");
     println!(
@@ -38,26 +40,14 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
         sh_quote(&python_path(existing_python.as_deref(), &python))
     );
     if args.native {
-        let sampling = size("--native-sampling", &args.native_sampling)?;
-        let every = duration("--native-interval", &args.native_interval)?;
-        if !(1.0..=1e9).contains(&sampling) || every < 1.0 {
-            return Err(user(format!(
-                "--native-sampling {} / --native-interval {}: write a size from 1B to 1GB and \
-                 a time of at least 1s",
-                args.native_sampling, args.native_interval
-            )));
+        let schedule =
+            crate::options::schedule("--native-interval", args.native_interval.as_deref())?;
+        let n = crate::options::native_profiler(args.native_sampling.as_deref(), schedule, false)?;
+        for (name, value) in native_env(&n, Path::new(&socket_path)) {
+            if name != wire::AGENT_SOCKET {
+                println!("export {name}={}", sh_quote(&value));
+            }
         }
-        let lib = locate_preload(std::env::var("LEAKHOUND_PRELOAD").ok().as_deref())?;
-        let existing = std::env::var("LD_PRELOAD").ok();
-        println!(
-            "export LD_PRELOAD={}",
-            sh_quote(&ld_preload(existing.as_deref(), &lib))
-        );
-        println!("export LEAKHOUND_NATIVE_SAMPLING={}", sampling as u64);
-        println!(
-            "export LEAKHOUND_NATIVE_INTERVAL_MS={}",
-            (every * 1000.0) as u64
-        );
     }
     println!("# and watch it with:");
     println!("# leakhound watch --name node --agent-socket {socket}");
