@@ -62,7 +62,12 @@ fn main() {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CLIPPY_ARGS")
         .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR");
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        // Flags meant for leakhound (coverage, sanitizers) have no place in a library that
+        // interposes malloc in other programs; linker settings still come from cargo's
+        // configuration files, which the nested cargo reads too.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS");
     let done = cargo
         .output()
         .unwrap_or_else(|e| panic!("cannot run cargo ({}) to build {LIB}: {e}", env("CARGO")));

@@ -258,3 +258,133 @@ pub fn site_samples(input: Input, policy: &Policy, which: &str) -> anyhow::Resul
         note,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::SeriesData;
+
+    /// Twenty minutes at 10 s of a run with two variants (`ab`): one stack grows 5 KB per
+    /// sample under variant a (43.2 MB/day) and holds still under b; another stack of a drops
+    /// out of the profiles halfway; each variant has its remainder.
+    fn ab_run() -> Input {
+        let n = 121;
+        let t: Vec<f64> = (0..n).map(|i| 1.7e9 + 10.0 * i as f64).collect();
+        let noise = |i: usize| ((i * 7919) % 13) as f64 * 1e3;
+        let variant = |v: &str| BTreeMap::from([("variant".to_string(), v.to_string())]);
+        let site = |hash: &str, v: &str, len: usize, f: &dyn Fn(usize) -> f64| SiteData {
+            hash: hash.into(),
+            source: "native".into(),
+            frames: if hash == OTHER {
+                Vec::new()
+            } else {
+                vec![format!("{hash}_fn (a.c:3)"), "main (a.c:9)".into()]
+            },
+            labels: variant(v),
+            t: t[..len].to_vec(),
+            bytes: (0..len).map(f).collect(),
+            objects: (0..len).map(|i| f(i) / 64.0).collect(),
+        };
+        Input {
+            series: vec![SeriesData {
+                name: "rss".into(),
+                labels: BTreeMap::new(),
+                unit: "bytes".into(),
+                kind: SeriesKind::Gauge,
+                t: t.clone(),
+                v: (0..n).map(|i| 1e8 + 5e3 * i as f64 + noise(i)).collect(),
+            }],
+            sites: vec![
+                site("grow", "a", n, &|i| 1e6 + 5e3 * i as f64 + noise(i)),
+                site("grow", "b", n, &|i| 1e6 + noise(i)),
+                site("gone", "a", 60, &|i| 2e5 + noise(i)),
+                site(OTHER, "a", n, &|i| 3e6 + noise(i)),
+                site(OTHER, "b", n, &|i| 3e6 + noise(i)),
+            ],
+            about: crate::input::About {
+                source: "run 7".into(),
+                target: "./prog --fast".into(),
+                ..Default::default()
+            },
+            ..Input::default()
+        }
+    }
+
+    fn label<'a>(s: &'a ProfileStack, k: &str) -> &'a str {
+        s.labels
+            .iter()
+            .find(|(key, _)| key == k)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_profile_keeps_each_variants_stack_apart_and_holds_the_end() {
+        let p = sites_profile(ab_run(), &Policy::default()).unwrap();
+        assert_eq!(p.program, "./prog");
+        assert_eq!(
+            p.title,
+            "leakhound run 7: allocation sites of ./prog --fast"
+        );
+        assert_eq!(p.end - p.start, 1200.0);
+        let grow: Vec<&ProfileStack> = p
+            .stacks
+            .iter()
+            .filter(|s| s.frames[0] == "grow_fn (a.c:3)")
+            .collect();
+        assert_eq!(grow.len(), 2, "one stack per variant: {:?}", p.stacks);
+        let a = grow.iter().find(|s| label(s, "variant") == "a").unwrap();
+        let b = grow.iter().find(|s| label(s, "variant") == "b").unwrap();
+        assert_eq!(label(a, "verdict"), "leak");
+        assert_eq!(label(a, "source"), "native");
+        let truth = 5e3 / 10.0 * 86400.0;
+        assert!((a.leak_rate / truth - 1.0).abs() < 0.1, "{}", a.leak_rate);
+        assert!(b.leak_rate < 0.05 * truth, "{}", b.leak_rate);
+        assert!((a.live_bytes - 1.6e6).abs() < 2e4, "{}", a.live_bytes);
+        assert!((a.objects - a.live_bytes / 64.0).abs() < 1.0);
+        // Gone from the profiles halfway: nothing live at the end.
+        for s in p.stacks.iter().filter(|s| s.frames[0] == "gone_fn (a.c:3)") {
+            assert_eq!((s.live_bytes, s.objects), (0.0, 0.0), "{s:?}");
+        }
+        let other: Vec<&ProfileStack> = p
+            .stacks
+            .iter()
+            .filter(|s| s.frames == ["(other sites)"])
+            .collect();
+        assert_eq!(other.len(), 2);
+        assert!(other
+            .iter()
+            .all(|s| s.leak_rate == 0.0 && s.live_bytes > 3e6));
+    }
+
+    #[test]
+    fn one_site_is_named_by_rank_or_by_its_frame() {
+        let policy = Policy::default();
+        let first = site_samples(ab_run(), &policy, "1").unwrap();
+        assert_eq!(first.note, None);
+        let rows: Vec<&str> = first.csv.lines().collect();
+        assert_eq!(rows[0], "timestamp,bytes,objects");
+        assert_eq!(rows.len(), 122);
+        assert!(rows[121].starts_with("1700001200,16"), "{}", rows[121]);
+        // Two stacks (a and b) have the frame: the first ranked (a's leak), said.
+        let by_text = site_samples(ab_run(), &policy, "grow_fn").unwrap();
+        assert_eq!(by_text.csv, first.csv);
+        let note = by_text.note.unwrap();
+        assert!(note.starts_with("2 sites match \"grow_fn\""), "{note}");
+        // A site that left the profiles halfway is found too, with the samples it has.
+        let gone = site_samples(ab_run(), &policy, "gone").unwrap();
+        assert_eq!(gone.csv.lines().count(), 61);
+        let e = site_samples(ab_run(), &policy, "nowhere").unwrap_err();
+        assert!(e.to_string().contains("#1 grow_fn (a.c:3) <- main"), "{e}");
+        let e = site_samples(ab_run(), &policy, "9").unwrap_err();
+        assert!(e.to_string().contains("ranked allocation sites"), "{e}");
+        let no_sites = Input {
+            sites: Vec::new(),
+            ..ab_run()
+        };
+        let e = sites_profile(no_sites, &policy).unwrap_err();
+        assert!(
+            e.to_string().starts_with("run 7 has no allocation sites"),
+            "{e}"
+        );
+    }
+}
