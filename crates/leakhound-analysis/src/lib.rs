@@ -20,6 +20,7 @@ pub mod attribution;
 pub mod baselines;
 pub mod fleet;
 pub mod floor;
+pub mod frames;
 pub mod jumps;
 mod load;
 mod model;

@@ -2,21 +2,35 @@
 //! estimates for it over time) is a series judged by the same engine as RSS, and the leaking
 //! ones are ranked by the lower bound of their rate.
 //!
+//! One leak often shows as several stacks (two callers, V8's tiers, a helper inside it): each
+//! stack is attributed to its allocating **function** (the first frame of the user's code, see
+//! [`crate::frames`]), the stacks of a function are summed, and the function is judged on the
+//! sum. Functions are what the headline names and what a person fixes; their verdict is the
+//! one that counts for every stack under them.
+//!
 //! A site's tolerance is the process tolerance scaled by the site's share of the live bytes
 //! the profiler sees (never below 1% of it): a site holding a twentieth of the heap is held
 //! to a twentieth of the growth the user accepts for the whole process.
 
+use std::collections::BTreeMap;
+
 use crate::attribution::Counter;
+use crate::frames::{allocating_frame, Frame, Runtime};
 use crate::verdict::{analyze_with, Config, Finding, Verdict};
 
 /// The key of the remainder: live bytes of the sites not in a profile's top list.
 pub const OTHER: &str = "other";
+
+/// Fewest profiles over which a site can be judged (the verdict needs ten floor points).
+pub const MIN_PROFILES: usize = 10;
 
 /// One site's series.
 #[derive(Debug, Clone, Copy)]
 pub struct SiteSeries<'a> {
     /// Stable key (a hash of the frames), or [`OTHER`].
     pub key: &'a str,
+    /// The profiler that reported it (`node`, `native`, `go`, `python`, `jvm`).
+    pub source: &'a str,
     /// Frames, innermost (allocating) first.
     pub frames: &'a [String],
     /// Times, unix seconds.
@@ -32,11 +46,73 @@ pub struct SiteFinding {
     pub key: String,
     /// Its frames, innermost first.
     pub frames: Vec<String>,
+    /// The index in `frames` of its allocating frame (the first of the user's code).
+    pub allocating: usize,
+    /// Its allocating function, `name (file)` (see [`crate::frames`]).
+    pub function: String,
     /// The finding on its live bytes.
     pub finding: Finding,
     /// Its share of the growth: its rate over the sum of the positive rates of all sites
     /// (the remainder included), 0 when it does not grow.
     pub share_of_growth: f64,
+}
+
+/// The verdict on one allocating function: the live bytes of all its stacks, summed.
+#[derive(Debug, Clone)]
+pub struct FunctionFinding {
+    /// `name (file)`.
+    pub function: String,
+    /// Its allocating frames with their lines (`name (file:line)`), the fastest growing
+    /// stack's first.
+    pub lines: Vec<String>,
+    /// Keys of its stacks, the fastest growing first.
+    pub stacks: Vec<String>,
+    /// The finding on the sum of its stacks' live bytes.
+    pub finding: Finding,
+    /// Its share of the growth: its rate over the sum of the positive rates of all functions
+    /// (the remainder included).
+    pub share_of_growth: f64,
+}
+
+/// Why sites could not be judged, or not all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SitesNote {
+    /// Fewer profiles arrived than a verdict needs.
+    TooFewProfiles {
+        /// Profiles seen.
+        profiles: usize,
+        /// Seconds from the first to the last.
+        span_seconds: f64,
+    },
+    /// Some stacks were seen in too few profiles to be judged (they came and went between
+    /// profiles, or appeared late).
+    Unjudged {
+        /// Stacks left unjudged.
+        stacks: usize,
+        /// Their share of the live bytes at the last profile.
+        share_of_bytes: f64,
+    },
+    /// A process series leaks, but no allocating function is a conclusive leak: the profiles
+    /// cannot say where yet.
+    NoLeakingSite {
+        /// The leaking series (e.g. `rss`).
+        series: String,
+        /// Profiles the sites were judged on.
+        profiles: usize,
+    },
+}
+
+/// Sites and functions, judged and ranked, with what stood in the way.
+#[derive(Debug, Clone, Default)]
+pub struct SitesJudged {
+    /// Functions, leaks first by the lower bound of their rate, then the rest by rate.
+    pub functions: Vec<FunctionFinding>,
+    /// Stacks, ranked the same way.
+    pub sites: Vec<SiteFinding>,
+    /// What could not be judged.
+    pub notes: Vec<SitesNote>,
+    /// Profiles (distinct report times) the sites were judged on.
+    pub profiles: usize,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -48,54 +124,241 @@ fn median(v: &[f64]) -> f64 {
     *a.select_nth_unstable_by(m, f64::total_cmp).1
 }
 
-/// Judges every site under `cfg` (the process series' tolerance, scaled per site) and ranks
-/// them: leaks first by the lower bound of their rate, then the rest by rate. Sites with too
-/// few samples to analyse are left out; so is the remainder from the ranking (it still counts
-/// in the shares).
-pub fn judge_sites(sites: &[SiteSeries], cfg: &Config, counters: &[Counter]) -> Vec<SiteFinding> {
-    let levels: Vec<f64> = sites.iter().map(|s| median(s.bytes).max(0.0)).collect();
-    let total: f64 = levels.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-    let mut out: Vec<SiteFinding> = Vec::new();
-    let mut growth = 0.0;
-    for (s, level) in sites.iter().zip(&levels) {
-        if s.t.len() < 3 {
-            continue;
-        }
-        let mut c = cfg.clone();
-        c.tolerance = cfg.tolerance * (level / total).max(0.01);
-        c.limit = None;
-        let Ok(finding) = analyze_with(s.t, s.bytes, &c, counters) else {
-            continue;
-        };
-        growth += finding.rate_per_day.unwrap_or(0.0).max(0.0);
-        if s.key != OTHER {
-            out.push(SiteFinding {
-                key: s.key.to_string(),
-                frames: s.frames.to_vec(),
-                finding,
-                share_of_growth: 0.0,
-            });
-        }
-    }
-    for f in &mut out {
-        f.share_of_growth = if growth > 0.0 {
-            f.finding.rate_per_day.unwrap_or(0.0).max(0.0) / growth
+/// A series to judge: times, live bytes, and its median level (for its tolerance).
+struct Judgeable<'a> {
+    t: &'a [f64],
+    bytes: &'a [f64],
+    level: f64,
+}
+
+/// Judges each of `items` under `cfg` with the tolerance scaled by its share of the live
+/// bytes; `None` for those that cannot be judged.
+fn judge_each(items: &[Judgeable], cfg: &Config, counters: &[Counter]) -> Vec<Option<Finding>> {
+    let total: f64 = items
+        .iter()
+        .map(|i| i.level)
+        .sum::<f64>()
+        .max(f64::MIN_POSITIVE);
+    items
+        .iter()
+        .map(|s| {
+            if s.t.len() < 3 {
+                return None;
+            }
+            let mut c = cfg.clone();
+            c.tolerance = cfg.tolerance * (s.level / total).max(0.01);
+            c.limit = None;
+            analyze_with(s.t, s.bytes, &c, counters).ok()
+        })
+        .collect()
+}
+
+fn positive_rate(f: &Finding) -> f64 {
+    f.rate_per_day.unwrap_or(0.0).max(0.0)
+}
+
+/// Leaks first by the lower bound of their rate, then the rest by rate.
+fn rank(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    let low = |f: &Finding| f.rate_ci_per_day.map_or(f64::NEG_INFINITY, |c| c.0);
+    let rate = |f: &Finding| f.rate_per_day.unwrap_or(f64::NEG_INFINITY);
+    let leak = |f: &Finding| f.verdict == Verdict::Leak;
+    leak(b).cmp(&leak(a)).then_with(|| {
+        if leak(a) {
+            low(b).total_cmp(&low(a))
         } else {
-            0.0
-        };
+            rate(b).total_cmp(&rate(a))
+        }
+    })
+}
+
+/// A function's stacks (indices into the sites) and the sum of their live bytes.
+struct Summed {
+    function: String,
+    members: Vec<usize>,
+    t: Vec<f64>,
+    v: Vec<f64>,
+}
+
+/// The sum of several series reported at shared times: at each time any of them has, the
+/// sum of those present (a stack absent from a profile held nothing then, or too little to be
+/// listed).
+fn summed(series: &[(&[f64], &[f64])]) -> (Vec<f64>, Vec<f64>) {
+    let mut by_time: BTreeMap<u64, f64> = BTreeMap::new();
+    for (t, v) in series {
+        for (t, v) in t.iter().zip(*v) {
+            *by_time.entry(t.to_bits()).or_insert(0.0) += v;
+        }
     }
-    let low = |f: &SiteFinding| f.finding.rate_ci_per_day.map_or(f64::NEG_INFINITY, |c| c.0);
-    let rate = |f: &SiteFinding| f.finding.rate_per_day.unwrap_or(f64::NEG_INFINITY);
-    out.sort_by(|a, b| {
-        let leak = |f: &SiteFinding| f.finding.verdict == Verdict::Leak;
-        leak(b).cmp(&leak(a)).then_with(|| {
-            if leak(a) {
-                low(b).total_cmp(&low(a))
+    let mut out: Vec<(f64, f64)> = by_time
+        .into_iter()
+        .map(|(t, v)| (f64::from_bits(t), v))
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.into_iter().unzip()
+}
+
+/// Judges every site and every allocating function under `cfg` (the process series'
+/// tolerance, scaled per site) and ranks them: leaks first by the lower bound of their rate,
+/// then the rest by rate. Sites with too few samples to analyse are left out and counted in
+/// the notes; the remainder is not ranked (it still counts in the shares).
+pub fn judge_sites(sites: &[SiteSeries], cfg: &Config, counters: &[Counter]) -> SitesJudged {
+    let mut out = SitesJudged::default();
+    let profiles = {
+        let mut times: Vec<u64> = sites
+            .iter()
+            .flat_map(|s| s.t.iter().map(|t| t.to_bits()))
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        times.len()
+    };
+    let span = |s: &SiteSeries| match (s.t.first(), s.t.last()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
+    out.profiles = profiles;
+    if profiles < MIN_PROFILES && !sites.is_empty() {
+        out.notes.push(SitesNote::TooFewProfiles {
+            profiles,
+            span_seconds: sites.iter().map(span).fold(0.0, f64::max),
+        });
+    }
+
+    // Stacks.
+    let items: Vec<Judgeable> = sites
+        .iter()
+        .map(|s| Judgeable {
+            t: s.t,
+            bytes: s.bytes,
+            level: median(s.bytes).max(0.0),
+        })
+        .collect();
+    let findings = judge_each(&items, cfg, counters);
+    let growth: f64 = findings.iter().flatten().map(positive_rate).sum();
+    let (mut unjudged, mut unjudged_bytes, mut last_bytes) = (0usize, 0.0, 0.0);
+    for (s, f) in sites.iter().zip(findings) {
+        let last = s.bytes.last().copied().unwrap_or(0.0).max(0.0);
+        last_bytes += last;
+        let Some(finding) = f else {
+            if s.key != OTHER {
+                unjudged += 1;
+                unjudged_bytes += last;
+            }
+            continue;
+        };
+        if s.key == OTHER {
+            continue;
+        }
+        let runtime = Runtime::of(s.source);
+        let allocating = allocating_frame(runtime, s.frames);
+        let function = s
+            .frames
+            .get(allocating)
+            .map(|f| Frame::parse(f).function_key())
+            .unwrap_or_default();
+        out.sites.push(SiteFinding {
+            key: s.key.to_string(),
+            frames: s.frames.to_vec(),
+            allocating,
+            function,
+            share_of_growth: if growth > 0.0 {
+                positive_rate(&finding) / growth
             } else {
-                rate(b).total_cmp(&rate(a))
+                0.0
+            },
+            finding,
+        });
+    }
+    if unjudged > 0 {
+        out.notes.push(SitesNote::Unjudged {
+            stacks: unjudged,
+            share_of_bytes: unjudged_bytes / last_bytes.max(f64::MIN_POSITIVE),
+        });
+    }
+    out.sites.sort_by(|a, b| rank(&a.finding, &b.finding));
+
+    // Functions: every stack of a function, judged or not, counts in its sum.
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, s) in sites.iter().enumerate() {
+        if s.key == OTHER || s.frames.is_empty() {
+            continue;
+        }
+        let runtime = Runtime::of(s.source);
+        let f = &s.frames[allocating_frame(runtime, s.frames)];
+        groups
+            .entry(Frame::parse(f).function_key())
+            .or_default()
+            .push(i);
+    }
+    let sums: Vec<Summed> = groups
+        .into_iter()
+        .map(|(function, members)| {
+            let parts: Vec<(&[f64], &[f64])> = members
+                .iter()
+                .map(|&i| (sites[i].t, sites[i].bytes))
+                .collect();
+            let (t, v) = summed(&parts);
+            Summed {
+                function,
+                members,
+                t,
+                v,
             }
         })
-    });
+        .collect();
+    let other: Vec<&SiteSeries> = sites.iter().filter(|s| s.key == OTHER).collect();
+    let mut items: Vec<Judgeable> = sums
+        .iter()
+        .map(|s| Judgeable {
+            t: &s.t,
+            bytes: &s.v,
+            level: median(&s.v).max(0.0),
+        })
+        .collect();
+    items.extend(other.iter().map(|s| Judgeable {
+        t: s.t,
+        bytes: s.bytes,
+        level: median(s.bytes).max(0.0),
+    }));
+    let findings = judge_each(&items, cfg, counters);
+    let growth: f64 = findings.iter().flatten().map(positive_rate).sum();
+    for (
+        Summed {
+            function, members, ..
+        },
+        f,
+    ) in sums.into_iter().zip(findings)
+    {
+        let Some(finding) = f else {
+            continue;
+        };
+        // Its stacks, the fastest growing first, as judged above.
+        let mut stacks: Vec<&SiteFinding> = out
+            .sites
+            .iter()
+            .filter(|s| members.iter().any(|&i| sites[i].key == s.key))
+            .collect();
+        stacks.sort_by(|a, b| positive_rate(&b.finding).total_cmp(&positive_rate(&a.finding)));
+        let mut lines: Vec<String> = Vec::new();
+        for s in &stacks {
+            let line = &s.frames[s.allocating];
+            if !lines.contains(line) {
+                lines.push(line.clone());
+            }
+        }
+        out.functions.push(FunctionFinding {
+            function,
+            lines,
+            stacks: stacks.iter().map(|s| s.key.clone()).collect(),
+            share_of_growth: if growth > 0.0 {
+                positive_rate(&finding) / growth
+            } else {
+                0.0
+            },
+            finding,
+        });
+    }
+    out.functions.sort_by(|a, b| rank(&a.finding, &b.finding));
     out
 }
 
@@ -113,8 +376,10 @@ pub struct FlameNode {
 }
 
 /// The growth flame graph of judged sites: roots are outermost frames, widths are the positive
-/// leak rates summed over the stacks beneath. Sites that do not grow have no width.
-pub fn flame(sites: &[SiteFinding]) -> FlameNode {
+/// leak rates summed over the stacks beneath. Sites that do not grow have no width. Each stack
+/// ends at its allocating function (`name (file)`: the allocator and runtime frames above it
+/// are left out, and its lines merged) and takes that function's verdict.
+pub fn flame(judged: &SitesJudged) -> FlameNode {
     // Per node, the rate held beneath by each verdict: leak, inconclusive, no_leak.
     #[derive(Default)]
     struct Acc {
@@ -149,15 +414,21 @@ pub fn flame(sites: &[SiteFinding]) -> FlameNode {
         }
     }
     let mut root = Acc::default();
-    for s in sites {
+    for s in &judged.sites {
         let r = s.finding.rate_per_day.unwrap_or(0.0);
         if r <= 0.0 || s.frames.is_empty() {
             continue;
         }
-        let k = index(s.finding.verdict);
+        let verdict = judged
+            .functions
+            .iter()
+            .find(|f| f.function == s.function)
+            .map_or(s.finding.verdict, |f| f.finding.verdict);
+        let k = index(verdict);
         root.by_verdict[k] += r;
         let mut node = &mut root;
-        for f in s.frames.iter().rev() {
+        let callers = s.frames[s.allocating + 1..].iter().rev();
+        for f in callers.chain(std::iter::once(&s.function)) {
             let i = match node.children.iter().position(|(name, _)| name == f) {
                 Some(i) => i,
                 None => {
@@ -224,6 +495,7 @@ mod tests {
             .zip(keys)
             .map(|((frames, bytes), key)| SiteSeries {
                 key,
+                source: "node",
                 frames,
                 t: &t,
                 bytes,
@@ -231,7 +503,8 @@ mod tests {
             .collect();
         let mut cfg = Config::with_tolerance(1048576.0);
         cfg.load = Load::Constant;
-        let judged = judge_sites(&series, &cfg, &[]);
+        let all = judge_sites(&series, &cfg, &[]);
+        let judged = &all.sites;
         assert_eq!(judged.len(), 3, "the remainder is not ranked");
         assert_eq!(judged[0].key, "a");
         assert_eq!(judged[0].finding.verdict, Verdict::Leak);
@@ -249,11 +522,190 @@ mod tests {
                 j.finding
             );
         }
-        let g = flame(&judged);
+        assert_eq!(all.functions[0].function, "remember (server.js)");
+        assert_eq!(all.functions[0].lines, ["remember (server.js:12)"]);
+        assert!(all.notes.is_empty(), "{:?}", all.notes);
+        let g = flame(&all);
         assert_eq!(g.children[0].frame, "onRequest (server.js:40)");
         let leaf = &g.children[0].children[0];
-        assert_eq!(leaf.frame, "remember (server.js:12)");
+        assert_eq!(leaf.frame, "remember (server.js)");
         assert_eq!(leaf.verdict, Verdict::Leak);
         assert!(leaf.rate >= 0.8 * g.rate);
+    }
+
+    /// Deterministic noise in [-1, 1).
+    fn noise(i: usize, seed: usize) -> f64 {
+        let x = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 10_007;
+        x as f64 / 5003.5 - 1.0
+    }
+
+    /// Judges `stacks` (frames, bytes per profile) reported every 5 s for `n` profiles, the
+    /// remainder flat.
+    fn judge_stacks(source: &str, stacks: &[(Vec<String>, Vec<f64>)], n: usize) -> SitesJudged {
+        let t: Vec<f64> = (0..n).map(|i| 1.7e9 + 5.0 * i as f64).collect();
+        let keys: Vec<String> = (0..stacks.len()).map(|i| format!("s{i}")).collect();
+        let other = vec![1e6; n];
+        let no_frames: Vec<String> = Vec::new();
+        let mut series: Vec<SiteSeries> = stacks
+            .iter()
+            .zip(&keys)
+            .map(|((frames, bytes), key)| SiteSeries {
+                key,
+                source,
+                frames,
+                t: &t,
+                bytes,
+            })
+            .collect();
+        series.push(SiteSeries {
+            key: OTHER,
+            source,
+            frames: &no_frames,
+            t: &t,
+            bytes: &other,
+        });
+        let mut cfg = Config::with_tolerance(1048576.0);
+        cfg.load = Load::Constant;
+        judge_sites(&series, &cfg, &[])
+    }
+
+    #[test]
+    fn one_leak_over_five_stacks_is_one_function_with_all_of_the_growth() {
+        // rememberVisitor keeps 1 MB/min, split unevenly over five stacks (V8 tiers, a
+        // builtin inside it, two callers), each noisy on its own; a churning neighbour.
+        let split = [0.56, 0.2, 0.1, 0.07, 0.07];
+        let frames = [
+            vec![
+                "repeat",
+                "rememberVisitor (server.js:12)",
+                "onRequest (server.js:40)",
+            ],
+            vec!["rememberVisitor (server.js:12)", "onRequest (server.js:40)"],
+            vec!["rememberVisitor (server.js:13)", "onRequest (server.js:40)"],
+            vec![
+                "repeat",
+                "rememberVisitor (server.js:12)",
+                "onAdmin (server.js:60)",
+            ],
+            vec!["rememberVisitor (server.js:12)", "onAdmin (server.js:60)"],
+        ];
+        let n = 14;
+        let mut stacks: Vec<(Vec<String>, Vec<f64>)> = frames
+            .iter()
+            .zip(split)
+            .enumerate()
+            .map(|(k, (f, share))| {
+                let bytes = (0..n)
+                    .map(|i| share * 1e6 / 12.0 * i as f64 + 3e4 * noise(i, k))
+                    .map(|v: f64| v.max(0.0))
+                    .collect();
+                (stack(f), bytes)
+            })
+            .collect();
+        stacks.push((
+            stack(&["parse (server.js:20)", "onRequest (server.js:40)"]),
+            (0..n).map(|i| 4e6 + 3e5 * noise(i, 9)).collect(),
+        ));
+        let j = judge_stacks("node", &stacks, n);
+        let top = &j.functions[0];
+        assert_eq!(top.function, "rememberVisitor (server.js)");
+        assert_eq!(top.finding.verdict, Verdict::Leak, "{:?}", top.finding);
+        assert_eq!(top.stacks.len(), 5);
+        assert_eq!(
+            top.lines,
+            [
+                "rememberVisitor (server.js:12)",
+                "rememberVisitor (server.js:13)"
+            ]
+        );
+        assert!(top.share_of_growth > 0.9, "{}", top.share_of_growth);
+        let rate = top.finding.rate_per_day.unwrap();
+        let truth = 1e6 / 60.0 * 86400.0;
+        assert!((rate / truth - 1.0).abs() < 0.1, "{rate:e} vs {truth:e}");
+        // Every stack knows its function; the builtin is not it.
+        assert!(j
+            .sites
+            .iter()
+            .filter(|s| s.frames.iter().any(|f| f.starts_with("rememberVisitor")))
+            .all(|s| s.function == "rememberVisitor (server.js)"));
+        assert_ne!(j.functions[1].finding.verdict, Verdict::Leak);
+    }
+
+    #[test]
+    fn a_function_leaking_on_two_paths_outranks_a_larger_single_path_leak() {
+        // C++: `twice` leaks 3 B per call on each of two paths, `once` 5 B on one; every
+        // stack starts in operator new.
+        let n = 14;
+        let per_call = |bytes: f64, k: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| bytes * 2e5 * i as f64 + 2e4 * noise(i, k))
+                .map(|v: f64| v.max(0.0))
+                .collect()
+        };
+        let stacks = vec![
+            (
+                stack(&[
+                    "operator new (libstdc++.so.6)",
+                    "once (leak.cpp:20)",
+                    "main (leak.cpp:40)",
+                ]),
+                per_call(5.0, 1),
+            ),
+            (
+                stack(&[
+                    "operator new (libstdc++.so.6)",
+                    "twice (leak.cpp:10)",
+                    "a (leak.cpp:30)",
+                ]),
+                per_call(3.0, 2),
+            ),
+            (
+                stack(&[
+                    "operator new (libstdc++.so.6)",
+                    "twice (leak.cpp:10)",
+                    "b (leak.cpp:33)",
+                ]),
+                per_call(3.0, 3),
+            ),
+        ];
+        let j = judge_stacks("native", &stacks, n);
+        let names: Vec<&str> = j.functions.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(names, ["twice (leak.cpp)", "once (leak.cpp)"]);
+        assert!(j
+            .functions
+            .iter()
+            .all(|f| f.finding.verdict == Verdict::Leak));
+        assert!(
+            !j.functions
+                .iter()
+                .any(|f| f.function.starts_with("operator new")),
+            "never named by the allocator"
+        );
+        // Per stack, the single path comes first: that is what grouping fixes.
+        assert!(
+            j.sites[0].frames[1].starts_with("once"),
+            "{:?}",
+            j.sites[0].frames
+        );
+    }
+
+    #[test]
+    fn too_few_profiles_are_said_not_left_silent() {
+        let stacks = vec![(
+            stack(&["leak (a.c:3)"]),
+            (0..2).map(|i| 1e6 * i as f64).collect(),
+        )];
+        let j = judge_stacks("native", &stacks, 2);
+        assert!(j.sites.is_empty());
+        assert!(
+            matches!(j.notes[0], SitesNote::TooFewProfiles { profiles: 2, .. }),
+            "{:?}",
+            j.notes
+        );
+        assert!(
+            matches!(j.notes[1], SitesNote::Unjudged { stacks: 1, .. }),
+            "{:?}",
+            j.notes
+        );
     }
 }

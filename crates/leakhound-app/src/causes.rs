@@ -14,8 +14,8 @@ const BUFFERS: &str = "node.external";
 
 /// The heap series of the other runtimes, the first present of each taken: Go's heap profile
 /// totals (`--pprof`) or its Prometheus collector (`--scrape`), Python's tracemalloc (the
-/// agent with `--sites`), the JVM's live bytes after a full GC (class histograms) or its heap
-/// in use (`--jvm`).
+/// agent with `--sites`), the JVM's heap after each collection (`--jvm`, from its flight
+/// recording), its live bytes after a full GC (class histograms) or its heap in use.
 const RUNTIME_HEAPS: [(&[&str], MemoryKind); 3] = [
     (
         &[
@@ -26,7 +26,10 @@ const RUNTIME_HEAPS: [(&[&str], MemoryKind); 3] = [
         MemoryKind::GoHeap,
     ),
     (&["python.traced_bytes"], MemoryKind::PythonObjects),
-    (&["java.live_bytes", "java.heap_used"], MemoryKind::JavaHeap),
+    (
+        &["java.heap_after_gc", "java.live_bytes", "java.heap_used"],
+        MemoryKind::JavaHeap,
+    ),
 ];
 
 /// The leak of a heap series: its rate and whether its verdict is `leak`.
@@ -174,7 +177,7 @@ mod tests {
             ("go_memstats_heap_inuse_bytes", MemoryKind::GoHeap),
             ("python.traced_bytes", MemoryKind::PythonObjects),
             ("java.live_bytes", MemoryKind::JavaHeap),
-            ("java.heap_used", MemoryKind::JavaHeap),
+            ("java.heap_after_gc", MemoryKind::JavaHeap),
         ] {
             let leaking = judged(name, 1.9e7);
             assert_eq!(leaking[1].finding.verdict, Verdict::Leak, "{name}");

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use leakhound_analysis::frames::{allocating_frame, Runtime};
 use leakhound_analysis::sites::{SiteFinding, OTHER};
 use leakhound_report::{display_name, ProfileStack, SitesProfile};
 use leakhound_store::{csv, Event, RunId, RunInfo, SeriesKind, Store};
@@ -91,6 +92,7 @@ fn rank(mut input: Input, policy: &Policy) -> anyhow::Result<Ranked> {
     let judged = judge(&input, &[], policy)?;
     let mut by_key: BTreeMap<String, SiteFinding> = BTreeMap::new();
     let order: Vec<String> = judge_sites(&input, policy, &judged)
+        .sites
         .into_iter()
         .map(|f| {
             let k = f.key.clone();
@@ -157,6 +159,9 @@ pub fn sites_profile(input: Input, policy: &Policy) -> anyhow::Result<SitesProfi
             ("verdict".to_string(), verdict.to_string()),
             ("source".to_string(), s.source.clone()),
         ];
+        if let Some(f) = f {
+            labels.push(("function".to_string(), f.function.clone()));
+        }
         labels.extend(s.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         let stack = ProfileStack {
             frames,
@@ -195,9 +200,10 @@ pub struct SiteSamples {
     pub note: Option<String>,
 }
 
-/// The samples of the site `which` of `input`: its rank in the list `analyze` prints (`1` is
-/// the first), or text found in its allocating (innermost) frame or at the start of its hash;
-/// of several sites that match, the first ranked.
+/// The samples of the site `which` of `input`: its rank among the stacks `analyze` ranks (its
+/// JSON `sites`; `1` is the first), or text found in its allocating frame (the first of the
+/// user's code, [`leakhound_analysis::frames`]) or at the start of its hash; of several sites
+/// that match, the first ranked.
 pub fn site_samples(input: Input, policy: &Policy, which: &str) -> anyhow::Result<SiteSamples> {
     let ranked = rank(input, policy)?;
     let judged = ranked.findings.iter().filter(|f| f.is_some()).count();
@@ -211,9 +217,12 @@ pub fn site_samples(input: Input, policy: &Policy, which: &str) -> anyhow::Resul
         Err(_) => (0..ranked.sites.len())
             .filter(|&i| {
                 let s = &ranked.sites[i];
+                let runtime = Runtime::of(&s.source);
                 s.hash != OTHER
                     && (s.hash.starts_with(which)
-                        || s.frames.first().is_some_and(|f| f.contains(which)))
+                        || s.frames
+                            .get(allocating_frame(runtime, &s.frames))
+                            .is_some_and(|f| f.contains(which)))
             })
             .collect(),
     };

@@ -2,8 +2,8 @@
 //! with the run's workload counters as covariates, then what explains the leaks
 //! ([`crate::causes`]).
 
-use leakhound_analysis::sites::{SiteFinding, SiteSeries};
-use leakhound_analysis::{analyze_with, Counter, Finding};
+use leakhound_analysis::sites::{SiteSeries, SitesJudged, SitesNote};
+use leakhound_analysis::{analyze_with, Counter, Finding, Verdict};
 use leakhound_report::html::ReportMeta;
 use leakhound_report::{AnalysisOutput, SeriesOutput};
 use leakhound_store::SeriesKind;
@@ -15,9 +15,13 @@ use crate::policy::Policy;
 
 /// Series never judged by default: they count things whose growth is not a leak. Python's
 /// GC generation counts are the collector's pending work, bounded by its thresholds (kept for
-/// plots and export).
+/// plots and export). The JVM's heap in use is a sawtooth read before and after each
+/// collection, and its committed size the collector's sizing: `java.heap_after_gc` speaks for
+/// the JVM's heap.
 const SKIP_BY_DEFAULT: &[&str] = &[
     "processes",
+    "java.heap_used",
+    "java.heap_committed",
     "python.gc.gen0",
     "python.gc.gen1",
     "python.gc.gen2",
@@ -127,12 +131,13 @@ pub fn judge(input: &Input, names: &[String], policy: &Policy) -> anyhow::Result
     Ok(out)
 }
 
-/// The allocation sites of `input`, judged and ranked (leaks first by the lower bound of their
-/// rate): each held to the tolerance of the first memory series judged, scaled by its share of
-/// the live bytes, under the same load assumption and with the workload counters.
-pub fn judge_sites(input: &Input, policy: &Policy, judged: &[Judged]) -> Vec<SiteFinding> {
+/// The allocation sites of `input` and their allocating functions, judged and ranked (leaks
+/// first by the lower bound of their rate): each held to the tolerance of the first memory
+/// series judged, scaled by its share of the live bytes, under the same load assumption and
+/// with the workload counters.
+pub fn judge_sites(input: &Input, policy: &Policy, judged: &[Judged]) -> SitesJudged {
     if input.sites.is_empty() {
-        return Vec::new();
+        return SitesJudged::default();
     }
     let tolerance = judged
         .iter()
@@ -147,6 +152,7 @@ pub fn judge_sites(input: &Input, policy: &Policy, judged: &[Judged]) -> Vec<Sit
         .iter()
         .map(|s| SiteSeries {
             key: &s.hash,
+            source: &s.source,
             frames: &s.frames,
             t: &s.t,
             bytes: &s.bytes,
@@ -160,18 +166,33 @@ pub fn judge_sites(input: &Input, policy: &Policy, judged: &[Judged]) -> Vec<Sit
 pub struct Verdicts {
     /// Judged series, in the input's order.
     pub series: Vec<Judged>,
-    /// Judged allocation sites, ranked.
-    pub sites: Vec<SiteFinding>,
+    /// Judged allocation sites and functions, ranked.
+    pub sites: SitesJudged,
 }
 
 /// [`judge`] and, when no series is named, the allocation sites too ([`judge_sites`]).
 pub fn judge_all(input: &Input, names: &[String], policy: &Policy) -> anyhow::Result<Verdicts> {
     let series = judge(input, names, policy)?;
-    let sites = if names.is_empty() {
+    let mut sites = if names.is_empty() {
         judge_sites(input, policy, &series)
     } else {
-        Vec::new()
+        SitesJudged::default()
     };
+    // Never silent: when the process leaks and the sites were collected but name no leaking
+    // function, say so (and what would help) rather than print a table of non-leaks.
+    let leaking = series
+        .iter()
+        .find(|j| j.series.is_bytes() && j.finding.verdict == Verdict::Leak);
+    let site_leaks = sites
+        .functions
+        .iter()
+        .any(|f| f.finding.verdict == Verdict::Leak);
+    if let Some(j) = leaking.filter(|_| !input.sites.is_empty() && !site_leaks) {
+        sites.notes.push(SitesNote::NoLeakingSite {
+            series: j.series.display_name(),
+            profiles: sites.profiles,
+        });
+    }
     Ok(Verdicts { series, sites })
 }
 

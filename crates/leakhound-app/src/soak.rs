@@ -221,8 +221,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         sampler.add_source(Box::new(Jvm::new(
             JvmProcess::InTree(key),
             jcmd,
-            interval,
-            s.sampling.histogram_interval,
+            &s.sampling.jvm_options(),
             labels,
         )?));
     }

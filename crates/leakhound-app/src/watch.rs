@@ -133,8 +133,7 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         sampler.add_source(Box::new(Jvm::new(
             JvmProcess::Pid(pid),
             jcmd,
-            interval,
-            w.sampling.histogram_interval,
+            &w.sampling.jvm_options(),
             labels,
         )?));
     }

@@ -33,7 +33,7 @@ use profiler::{on_alloc, on_free, set_busy, Mean, Profiler, PROFILER};
 /// Default samples per second when no mean is given: at a few microseconds of unwinding
 /// each, well under 1% of a core, and enough for a leak of a few hundred KB/s to show within
 /// a minute next to hundreds of MB/s of churn.
-const DEFAULT_BUDGET: f64 = 1000.0;
+const DEFAULT_BUDGET: f64 = 2000.0;
 const MIN_ALIGN: usize = 16;
 
 // ---- The interposed functions ----------------------------------------------------------

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::jfr::{class_frame, class_name};
 use crate::sites::{clip_frame, SiteSample, SitesReport};
 
 /// What to install when `jcmd` is missing, for the error message.
@@ -46,6 +47,20 @@ fn is_executable(p: &Path) -> bool {
 pub fn is_jvm(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/maps"))
         .is_ok_and(|m| m.lines().any(|l| l.ends_with("/libjvm.so")))
+}
+
+/// The names of process `pid`'s threads (`/proc/PID/task/*/comm`: HotSpot names its own,
+/// cut to 15 bytes: `Attach Listener`, `JFR Recorder Th`), sorted; empty when unreadable.
+pub fn thread_names(pid: i32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Runs `jcmd PID COMMAND...`, giving up (and killing it) after `timeout`. The answer without
@@ -195,31 +210,6 @@ pub fn parse_heap_info(text: &str) -> Result<HeapInfo, String> {
     }
 }
 
-/// A class as Java source writes it: `[B` is `byte[]`, `[Ljava.lang.String;` is
-/// `java.lang.String[]`.
-fn class_name(descriptor: &str) -> String {
-    let dims = descriptor.bytes().take_while(|b| *b == b'[').count();
-    if dims == 0 {
-        return descriptor.to_string();
-    }
-    let elem = &descriptor[dims..];
-    let base = match elem {
-        "B" => "byte",
-        "C" => "char",
-        "D" => "double",
-        "F" => "float",
-        "I" => "int",
-        "J" => "long",
-        "S" => "short",
-        "Z" => "boolean",
-        _ => elem
-            .strip_prefix('L')
-            .and_then(|e| e.strip_suffix(';'))
-            .unwrap_or(elem),
-    };
-    format!("{base}{}", "[]".repeat(dims))
-}
-
 /// Parses `GC.class_histogram` into a sites report (source `jvm`, one frame `[class] NAME` per
 /// site) of the `top` classes by live bytes; the rest is the remainder.
 pub fn parse_class_histogram(
@@ -241,7 +231,7 @@ pub fn parse_class_histogram(
                     continue;
                 };
                 // The module (`(java.base@17.0.15)`) is left out: the class names it.
-                classes.push((format!("[class] {}", class_name(name)), b, n));
+                classes.push((class_frame(&class_name(name)), b, n));
             }
             _ => {}
         }
@@ -366,8 +356,6 @@ Status: not cancelled
         let kept: f64 = r.sites.iter().map(|s| s.bytes).sum();
         assert_eq!(r.other_bytes + kept, 1378137288.0);
         crate::sites::check(&r).unwrap();
-        assert_eq!(class_name("[[I"), "int[][]");
-        assert_eq!(class_name("[Ljava.lang.String;"), "java.lang.String[]");
         assert!(parse_class_histogram("12:\nnothing\n", 3, 1, 1.0).is_err());
     }
 
@@ -375,6 +363,8 @@ Status: not cancelled
     fn this_process_is_not_a_jvm_and_a_missing_jcmd_names_the_package() {
         assert!(!is_jvm(std::process::id() as i32));
         assert!(!is_jvm(i32::MAX));
+        assert!(!thread_names(std::process::id() as i32).is_empty());
+        assert!(thread_names(i32::MAX).is_empty());
         let e = jcmd(
             Path::new("/nonexistent/jcmd"),
             1,

@@ -12,6 +12,7 @@ pub mod agent;
 mod cgroup;
 mod error;
 pub mod exposition;
+pub mod jfr;
 pub mod jvm;
 pub mod native;
 pub mod pprof;

@@ -261,47 +261,30 @@ impl Profile<'_> {
     }
 }
 
-/// Decodes a heap profile as served (gzip or not), keeping the `top` stacks by live bytes for
-/// process `pid` (0 when unknown). `now` is the time to stamp when the profile has none.
-pub fn parse_heap(body: &[u8], top: usize, pid: i32, now: f64) -> Result<HeapProfile, String> {
-    let mut raw = Vec::new();
+/// Decodes a profile as served, gzip'd or not (inflated into `raw`).
+fn decoded<'a>(body: &'a [u8], raw: &'a mut Vec<u8>) -> Result<Profile<'a>, String> {
     let bytes: &[u8] = if body.starts_with(&[0x1f, 0x8b]) {
         flate2::read::GzDecoder::new(body)
             .take(MAX_INFLATED)
-            .read_to_end(&mut raw)
+            .read_to_end(raw)
             .map_err(|e| format!("not a gzipped profile: {e}"))?;
-        &raw
+        raw
     } else {
         body
     };
-    let p = decode(bytes).map_err(|e| format!("not a pprof profile: {e}"))?;
-    let (Some(space), Some(objects)) =
-        (p.value_index("inuse_space"), p.value_index("inuse_objects"))
-    else {
-        let types: Vec<String> = p.sample_types.iter().map(|t| p.string(t.0)).collect();
-        return Err(format!(
-            "not a heap profile: sample types [{}], no inuse_space and inuse_objects",
-            types.join(", ")
-        ));
-    };
-    let alloc = (p.value_index("alloc_space"), p.value_index("alloc_objects"));
-    let value = |s: &Sample, i: usize| s.values.get(i).map_or(0.0, |v| *v as i64 as f64);
-    // Samples of one stack differ by allocation size (a label); sum them per stack.
-    let mut by_stack: HashMap<&[u64], (f64, f64)> = HashMap::new();
-    let (mut inuse_bytes, mut inuse_objects, mut alloc_bytes, mut alloc_objects) =
-        (0.0, 0.0, 0.0, 0.0);
-    for s in &p.samples {
-        let (b, o) = (value(s, space), value(s, objects));
-        inuse_bytes += b;
-        inuse_objects += o;
-        alloc_bytes += alloc.0.map_or(0.0, |i| value(s, i));
-        alloc_objects += alloc.1.map_or(0.0, |i| value(s, i));
-        if b > 0.0 || o > 0.0 {
-            let e = by_stack.entry(&s.locations).or_default();
-            e.0 += b;
-            e.1 += o;
-        }
-    }
+    decode(bytes).map_err(|e| format!("not a pprof profile: {e}"))
+}
+
+/// The `top` stacks of `by_stack` (values: bytes, objects) as a sites report of `source`, the
+/// rest in its remainder.
+fn report_of(
+    p: &Profile,
+    by_stack: HashMap<&[u64], (f64, f64)>,
+    top: usize,
+    source: &str,
+    pid: i32,
+    now: f64,
+) -> SitesReport {
     let mut stacks: Vec<(&[u64], (f64, f64))> = by_stack.into_iter().collect();
     stacks.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
     let mut sites = Vec::new();
@@ -339,22 +322,167 @@ pub fn parse_heap(body: &[u8], top: usize, pid: i32, now: f64) -> Result<HeapPro
     } else {
         now
     };
+    SitesReport {
+        source: source.into(),
+        pid,
+        t,
+        sampling_bytes: p.period.max(0) as f64,
+        sites,
+        other_bytes: other_bytes.max(0.0),
+        other_objects: other_objects.max(0.0),
+        took_ms: None,
+    }
+}
+
+fn sample_value(s: &Sample, i: usize) -> f64 {
+    s.values.get(i).map_or(0.0, |v| *v as i64 as f64)
+}
+
+/// Decodes a heap profile as served (gzip or not), keeping the `top` stacks by live bytes for
+/// process `pid` (0 when unknown). `now` is the time to stamp when the profile has none.
+pub fn parse_heap(body: &[u8], top: usize, pid: i32, now: f64) -> Result<HeapProfile, String> {
+    let mut raw = Vec::new();
+    let p = decoded(body, &mut raw)?;
+    let (Some(space), Some(objects)) =
+        (p.value_index("inuse_space"), p.value_index("inuse_objects"))
+    else {
+        let types: Vec<String> = p.sample_types.iter().map(|t| p.string(t.0)).collect();
+        return Err(format!(
+            "not a heap profile: sample types [{}], no inuse_space and inuse_objects",
+            types.join(", ")
+        ));
+    };
+    let alloc = (p.value_index("alloc_space"), p.value_index("alloc_objects"));
+    // Samples of one stack differ by allocation size (a label); sum them per stack.
+    let mut by_stack: HashMap<&[u64], (f64, f64)> = HashMap::new();
+    let (mut inuse_bytes, mut inuse_objects, mut alloc_bytes, mut alloc_objects) =
+        (0.0, 0.0, 0.0, 0.0);
+    for s in &p.samples {
+        let (b, o) = (sample_value(s, space), sample_value(s, objects));
+        inuse_bytes += b;
+        inuse_objects += o;
+        alloc_bytes += alloc.0.map_or(0.0, |i| sample_value(s, i));
+        alloc_objects += alloc.1.map_or(0.0, |i| sample_value(s, i));
+        if b > 0.0 || o > 0.0 {
+            let e = by_stack.entry(&s.locations).or_default();
+            e.0 += b;
+            e.1 += o;
+        }
+    }
     Ok(HeapProfile {
-        sites: SitesReport {
-            source: "go".into(),
-            pid,
-            t,
-            sampling_bytes: p.period.max(0) as f64,
-            sites,
-            other_bytes: other_bytes.max(0.0),
-            other_objects: other_objects.max(0.0),
-            took_ms: None,
-        },
+        sites: report_of(&p, by_stack, top, "go", pid, now),
         inuse_bytes: inuse_bytes.max(0.0),
         inuse_objects: inuse_objects.max(0.0),
         alloc_bytes: alloc.0.map(|_| alloc_bytes.max(0.0)),
         alloc_objects: alloc.1.map(|_| alloc_objects.max(0.0)),
     })
+}
+
+/// The source name of goroutine stacks as allocation sites.
+pub const GOROUTINES: &str = "go.goroutines";
+
+/// Bytes a goroutine holds at least: its initial stack (2 KiB since Go 1.4). A goroutine that
+/// never ends keeps it, and whatever its stack references, for good.
+pub const GOROUTINE_STACK_BYTES: f64 = 2048.0;
+
+/// A decoded goroutine profile: goroutines by stack, and their number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoroutineProfile {
+    /// Goroutines by stack (source [`GOROUTINES`]): objects are goroutines, bytes their
+    /// stacks at [`GOROUTINE_STACK_BYTES`] each (a lower bound).
+    pub sites: SitesReport,
+    /// Goroutines alive.
+    pub count: f64,
+}
+
+/// Decodes a goroutine profile (`/debug/pprof/goroutine`, the protobuf form), keeping the
+/// `top` stacks by number of goroutines.
+pub fn parse_goroutines(
+    body: &[u8],
+    top: usize,
+    pid: i32,
+    now: f64,
+) -> Result<GoroutineProfile, String> {
+    let mut raw = Vec::new();
+    let p = decoded(body, &mut raw)?;
+    let Some(i) = p.value_index("goroutine") else {
+        let types: Vec<String> = p.sample_types.iter().map(|t| p.string(t.0)).collect();
+        return Err(format!(
+            "not a goroutine profile: sample types [{}], no goroutine",
+            types.join(", ")
+        ));
+    };
+    let mut by_stack: HashMap<&[u64], (f64, f64)> = HashMap::new();
+    let mut count = 0.0;
+    for s in &p.samples {
+        let n = sample_value(s, i).max(0.0);
+        count += n;
+        let e = by_stack.entry(&s.locations).or_default();
+        e.0 += n * GOROUTINE_STACK_BYTES;
+        e.1 += n;
+    }
+    let mut sites = report_of(&p, by_stack, top, GOROUTINES, pid, now);
+    sites.sampling_bytes = 0.0;
+    Ok(GoroutineProfile { sites, count })
+}
+
+/// The frame written for the function that started a goroutine, outermost in its stack:
+/// `created by main.serve (main.go:30)`.
+pub const CREATED_BY: &str = "created by ";
+
+/// From a goroutine dump (`/debug/pprof/goroutine?debug=2`, the traceback format), what
+/// started the goroutines running each entry function: entry function -> `created by F
+/// (file:line)`. Goroutines without a creator (the main goroutine) are left out; the first
+/// creator seen for an entry function is kept.
+pub fn goroutine_creators(dump: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for block in dump.split("\n\n") {
+        let lines: Vec<&str> = block.lines().collect();
+        let Some(at) = lines.iter().position(|l| l.starts_with(CREATED_BY)) else {
+            continue;
+        };
+        // The entry function: the last call line before `created by` (calls alternate with
+        // their `\tfile:line +0x..` lines).
+        let entry = lines[..at]
+            .iter()
+            .rev()
+            .find(|l| !l.starts_with('\t') && !l.starts_with("goroutine "))
+            .map(|l| function_of_call(l));
+        let creator = lines[at][CREATED_BY.len()..]
+            .split(" in goroutine ")
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let place = lines
+            .get(at + 1)
+            .map(|l| l.trim())
+            .and_then(|l| l.split(' ').next())
+            .and_then(|fl| {
+                let (file, line) = fl.rsplit_once(':')?;
+                Some(format!(
+                    "{}:{line}",
+                    file.rsplit('/').next().unwrap_or(file)
+                ))
+            });
+        if let Some(entry) = entry.filter(|e| !e.is_empty() && !creator.is_empty()) {
+            let mut frame = match place {
+                Some(p) => format!("{CREATED_BY}{creator} ({p})"),
+                None => format!("{CREATED_BY}{creator}"),
+            };
+            clip_frame(&mut frame);
+            out.entry(entry.to_string()).or_insert(frame);
+        }
+    }
+    out
+}
+
+/// `main.worker(0xc000010000, ...)` -> `main.worker`; `main.(*T).run(...)` -> `main.(*T).run`.
+fn function_of_call(line: &str) -> &str {
+    let line = line.trim();
+    match line.rfind('(') {
+        Some(i) if line.ends_with(')') => &line[..i],
+        _ => line,
+    }
 }
 
 /// A heap profile of tests/fixtures/go-leak (Go 1.19, MemProfileRate 16 KiB) after 12 s of its
@@ -406,6 +534,20 @@ mod tests {
         let one = parse_heap(FIXTURE, 1, 7, 0.0).unwrap();
         assert_eq!(one.sites.sites.len(), 1);
         assert!((one.sites.other_bytes - (h.inuse_bytes - top.bytes)).abs() < 1.0);
+    }
+
+    #[test]
+    fn creators_of_goroutines_from_a_dump() {
+        let dump = "goroutine 1 [running]:\nmain.main()\n\t/src/app/main.go:40 +0x65\n\n\
+goroutine 7 [chan receive]:\nmain.wait(...)\n\t/src/app/main.go:12\nmain.worker(0xc000012345)\n\t/src/app/main.go:16 +0x2d\ncreated by main.serve\n\t/src/app/main.go:30 +0x5a\n\n\
+goroutine 8 [select]:\nmain.(*Pool).loop(0xc00001)\n\t/src/app/pool.go:9 +0x1\ncreated by main.NewPool in goroutine 1\n\t/src/app/pool.go:3 +0x2\n";
+        let c = goroutine_creators(dump);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c["main.worker"], "created by main.serve (main.go:30)");
+        assert_eq!(
+            c["main.(*Pool).loop"],
+            "created by main.NewPool (pool.go:3)"
+        );
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use leakhound_analysis::sites::SiteFinding;
+use leakhound_analysis::sites::SitesJudged;
 use leakhound_analysis::Finding;
 
 use crate::headline;
 use crate::html::{ReportMeta, ReportSeries};
-use crate::json::{AnalysisJson, SeriesJson, SiteJson};
+use crate::json::{AnalysisJson, FunctionJson, SeriesJson, SiteJson};
 use crate::terminal;
 
 /// `name`, or `name{k="v",...}` when labelled: how a series is named to the user everywhere.
@@ -42,12 +42,30 @@ pub struct SeriesOutput<'a> {
 /// Judged series in the caller's order (the primary first), then counters, and the judged
 /// allocation sites when the run collected them. Every format leads with the same headline:
 /// the strongest conclusive finding ([`crate::headline`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AnalysisOutput<'a> {
     /// Every series to show.
     pub series: Vec<SeriesOutput<'a>>,
-    /// Allocation sites, ranked (leaks first by the lower bound of their rate).
-    pub sites: &'a [SiteFinding],
+    /// Allocation sites and their functions, ranked (leaks first by the lower bound of their
+    /// rate).
+    pub sites: &'a SitesJudged,
+}
+
+/// No allocation sites.
+static NO_SITES: SitesJudged = SitesJudged {
+    functions: Vec::new(),
+    sites: Vec::new(),
+    notes: Vec::new(),
+    profiles: 0,
+};
+
+impl Default for AnalysisOutput<'_> {
+    fn default() -> Self {
+        AnalysisOutput {
+            series: Vec::new(),
+            sites: &NO_SITES,
+        }
+    }
 }
 
 /// Sites the terminal lists.
@@ -99,9 +117,10 @@ impl<'a> AnalysisOutput<'a> {
             out.push('\n');
             out.push_str(&terminal::table(&rows));
         }
-        if !self.sites.is_empty() {
+        let sites = crate::sites::text_table(self.sites, SITES_SHOWN);
+        if !sites.is_empty() {
             out.push('\n');
-            out.push_str(&terminal::sites_table(self.sites, SITES_SHOWN));
+            out.push_str(&sites);
         }
         out
     }
@@ -118,7 +137,14 @@ impl<'a> AnalysisOutput<'a> {
                     j
                 })
                 .collect(),
-            sites: self.sites.iter().map(SiteJson::new).collect(),
+            functions: self
+                .sites
+                .functions
+                .iter()
+                .map(|f| FunctionJson::new(f, self.sites))
+                .collect(),
+            sites: self.sites.sites.iter().map(SiteJson::new).collect(),
+            sites_notes: crate::sites::notes(self.sites),
         }
     }
 
@@ -186,7 +212,7 @@ mod tests {
                     finding: None,
                 },
             ],
-            sites: &[],
+            sites: &SitesJudged::default(),
         };
         let text = out.text();
         assert!(

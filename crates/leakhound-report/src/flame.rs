@@ -10,7 +10,7 @@
 use leakhound_analysis::sites::FlameNode;
 use leakhound_analysis::Verdict;
 
-use crate::html::escape;
+use crate::markup::escape;
 use crate::units::format_amount;
 
 const ROW: f64 = 18.0;

@@ -6,7 +6,7 @@
 //! and how long until it may be. A leaking allocation site, when sites were collected, adds
 //! where in the code the growth is allocated.
 
-use leakhound_analysis::sites::SiteFinding;
+use leakhound_analysis::sites::SitesJudged;
 use leakhound_analysis::{Finding, Note, Verdict};
 
 use crate::sentence::{event_noun, explain};
@@ -65,27 +65,6 @@ fn why_not_yet(f: &Finding) -> &'static str {
     }
 }
 
-/// The site clause: "92% of the growth is allocated at `a (x.js:3)` <- `b (x.js:9)` (leak,
-/// 7.6 MiB/day)", for the top site when it leaks.
-pub fn site_clause(sites: &[SiteFinding]) -> Option<String> {
-    let top = sites
-        .first()
-        .filter(|s| s.finding.verdict == Verdict::Leak)?;
-    let rate = top.finding.rate_per_day?;
-    let stack: Vec<String> = top
-        .frames
-        .iter()
-        .take(3)
-        .map(|f| format!("`{f}`"))
-        .collect();
-    Some(format!(
-        "{:.0}% of the growth is allocated at {} (leak, {}/day)",
-        100.0 * top.share_of_growth,
-        stack.join(" <- "),
-        format_amount(rate, "bytes")
-    ))
-}
-
 /// When the total leads and tracks a counter, what a leaking runtime series tracking the same
 /// counter keeps per event: "of that, node.external (Buffers ...) keeps 4.00 KiB/request (95% CI
 /// ...)". The total also grows with heap capacity and allocator overhead, so its bytes per
@@ -133,7 +112,7 @@ fn runtime_share_clause(series: &[Judged]) -> Option<String> {
 }
 
 /// The headline sentence and the index of the series it leads with.
-pub fn headline(series: &[Judged], sites: &[SiteFinding]) -> Option<(usize, String)> {
+pub fn headline(series: &[Judged], sites: &SitesJudged) -> Option<(usize, String)> {
     let i = lead(series)?;
     let l = series[i];
     let mut s = explain(l.name, l.finding, l.unit);
@@ -159,7 +138,7 @@ pub fn headline(series: &[Judged], sites: &[SiteFinding]) -> Option<(usize, Stri
             s.push_str(&c);
         }
     }
-    if let Some(c) = site_clause(sites) {
+    if let Some(c) = crate::sites::clause(sites) {
         s.push_str("; ");
         s.push_str(&c);
     }
@@ -194,12 +173,12 @@ mod tests {
                 finding: &leak,
             },
         ];
-        let (i, s) = headline(&judged, &[]).unwrap();
+        let (i, s) = headline(&judged, &SitesJudged::default()).unwrap();
         assert_eq!(i, 1);
         assert!(s.starts_with("leak: node.external (Buffers"), "{s}");
         assert!(s.contains("; rss is not conclusive yet ("), "{s}");
         // A conclusive total leads.
-        let (i, _) = headline(&judged[1..], &[]).unwrap();
+        let (i, _) = headline(&judged[1..], &SitesJudged::default()).unwrap();
         assert_eq!(i, 0);
     }
 
@@ -249,7 +228,7 @@ mod tests {
         );
         let ext = tracking(4096.0, "node.http.client.requests", &[]);
         let other = tracking(100.0, "app.ticks", &[]);
-        let (i, s) = headline(&pair(&rss, &ext), &[]).unwrap();
+        let (i, s) = headline(&pair(&rss, &ext), &SitesJudged::default()).unwrap();
         assert_eq!(i, 0);
         assert!(s.starts_with("leak: rss "), "{s}");
         assert!(
@@ -257,7 +236,7 @@ mod tests {
             "{s}"
         );
         // A runtime series tracking another counter says nothing about this one's cost.
-        let (_, s) = headline(&pair(&rss, &other), &[]).unwrap();
+        let (_, s) = headline(&pair(&rss, &other), &SitesJudged::default()).unwrap();
         assert!(!s.contains("of that"), "{s}");
     }
 }

@@ -1,7 +1,9 @@
 //! The HTML report: one self-contained file (inline SVG and CSS, no network) that opens from a
 //! file:// URL and prints well.
 
-use leakhound_analysis::sites::{flame, SiteFinding};
+use leakhound_analysis::sites::SitesJudged;
+
+pub use crate::markup::escape;
 use leakhound_analysis::{Finding, Verdict};
 
 use crate::chart::{counter_svg, daily_profile_svg, memory_svg_tagged, ChartSeries};
@@ -42,22 +44,6 @@ pub struct ReportSeries<'a> {
     pub v: &'a [f64],
     /// The verdict on it, for judged series.
     pub finding: Option<&'a Finding>,
-}
-
-/// Escapes text for HTML.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// What to do next, after the verdict sentence.
@@ -191,7 +177,7 @@ const SCRIPT: &str = "
 
 /// The whole report, led by the headline the terminal prints (computed from the series).
 pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String> {
-    page(meta, series, None, &[])
+    page(meta, series, None, &SitesJudged::default())
 }
 
 /// One line of the diagnosis card.
@@ -205,7 +191,7 @@ fn card_row(out: &mut String, what: &str, value: &str) {
 
 /// The diagnosis card under the headline: what leaks, how fast, in which memory, tracking which
 /// counter, until when, where in the code, what to do next; one screen.
-fn card(lead: &ReportSeries, f: &Finding, sites: &[SiteFinding]) -> String {
+fn card(lead: &ReportSeries, f: &Finding, sites: &SitesJudged) -> String {
     let mut out = String::from("<dl class=\"card\">");
     card_row(&mut out, "series", &lead.name);
     card_row(
@@ -247,70 +233,12 @@ fn card(lead: &ReportSeries, f: &Finding, sites: &[SiteFinding]) -> String {
             ),
         );
     }
-    if let Some(c) = crate::headline::site_clause(sites) {
+    if let Some(c) = crate::sites::clause(sites) {
         card_row(&mut out, "where", &c);
     }
     card_row(&mut out, "next", &next_step(f, &lead.unit));
     out.push_str("</dl>");
     out
-}
-
-/// The sites section: the growth flame graph and the top sites with their floor.
-fn sites_section(sites: &[SiteFinding]) -> Result<String, String> {
-    let mut out = String::from("<section id=\"sites\"><h2>Where it grows</h2>");
-    if let Some(svg) = crate::flame::flame_svg(&flame(sites)) {
-        out.push_str(&format!(
-            "<p class=\"caption\">Growth flame graph: a frame's width is the leak rate of the allocation stacks above it (bytes/day), not their size; red leaks, amber is not conclusive, grey does not leak. Hover a frame for its numbers.</p><figure data-chart=\"flame\">{svg}</figure>"
-        ));
-    }
-    out.push_str("<table class=\"others sites\"><tr><th>verdict</th><th>rate/day (95% CI)</th><th>share</th><th>floor</th><th>stack (allocating frame first)</th></tr>");
-    for s in sites.iter().take(20) {
-        let f = &s.finding;
-        let rate = match (f.rate_per_day, f.rate_ci_per_day) {
-            (Some(r), Some((lo, hi))) => format!(
-                "{} ({})",
-                format_amount(r, "bytes"),
-                format_range(lo, hi, "bytes")
-            ),
-            _ => "-".into(),
-        };
-        out.push_str(&format!(
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td></tr>",
-            f.verdict.as_str(),
-            f.verdict.as_str(),
-            escape(&rate),
-            100.0 * s.share_of_growth,
-            sparkline_svg(&f.floor.v),
-            escape(&s.frames.join(" <- "))
-        ));
-    }
-    out.push_str("</table></section>");
-    Ok(out)
-}
-
-/// A 100x20 inline sparkline.
-fn sparkline_svg(v: &[f64]) -> String {
-    if v.len() < 2 {
-        return String::new();
-    }
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let span = (hi - lo).max(f64::MIN_POSITIVE);
-    let pts: Vec<String> = v
-        .iter()
-        .enumerate()
-        .map(|(i, y)| {
-            format!(
-                "{:.1},{:.1}",
-                100.0 * i as f64 / (v.len() - 1) as f64,
-                19.0 - 18.0 * (y - lo) / span
-            )
-        })
-        .collect();
-    format!(
-        "<svg class=\"spark\" width=\"100\" height=\"20\" viewBox=\"0 0 100 20\"><polyline fill=\"none\" stroke=\"#555\" stroke-width=\"1\" points=\"{}\"/></svg>",
-        pts.join(" ")
-    )
 }
 
 /// The whole report: the headline (`lead`: index among judged series and sentence; computed
@@ -319,7 +247,7 @@ pub fn page(
     meta: &ReportMeta,
     series: &[ReportSeries],
     lead: Option<(usize, String)>,
-    sites: &[SiteFinding],
+    sites: &SitesJudged,
 ) -> Result<String, String> {
     let judged: Vec<&ReportSeries> = series.iter().filter(|s| s.finding.is_some()).collect();
     let lead = lead.or_else(|| {
@@ -364,8 +292,8 @@ pub fn page(
         ));
         out.push_str(&card(s, f, sites));
     }
-    if !sites.is_empty() {
-        out.push_str(&sites_section(sites)?);
+    if !sites.sites.is_empty() || !sites.notes.is_empty() {
+        out.push_str(&crate::sites::html_section(sites));
     }
     if judged.len() > 1 {
         out.push_str("<table class=\"others\"><tr><th>series</th><th>verdict</th><th>pattern</th><th>rate/day (95% CI)</th></tr>");

@@ -163,6 +163,70 @@ pub struct AnalysisJson {
     /// Allocation sites, ranked by the lower bound of their rate (when collected).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteJson>,
+    /// Allocating functions (each the sum of its stacks), ranked like the sites.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionJson>,
+    /// Why sites could not be judged, or not all of them, and what would help.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sites_notes: Vec<String>,
+}
+
+/// One entry of the `functions` list: an allocating function judged on the sum of its stacks.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionJson {
+    /// `name (file)`.
+    pub function: String,
+    /// Its allocating frames with their lines, the fastest growing stack's first.
+    pub lines: Vec<String>,
+    /// `leak`, `no_leak`, `inconclusive`.
+    pub verdict: &'static str,
+    /// Growth of its live bytes per day.
+    pub rate_bytes_per_day: Option<f64>,
+    /// Interval of the rate (at `confidence`).
+    pub rate_ci95_bytes_per_day: Option<[f64; 2]>,
+    /// Its share of the growth of all functions.
+    pub share_of_growth: f64,
+    /// Pattern name.
+    pub pattern: &'static str,
+    /// Live bytes at the end (floor).
+    pub bytes_now: Option<f64>,
+    /// Tolerance it was held to.
+    pub tolerance_bytes_per_day: f64,
+    /// Its stacks (frames innermost first), the fastest growing first.
+    pub stacks: Vec<Vec<String>>,
+    /// The verdict as a sentence.
+    pub explanation: String,
+}
+
+impl FunctionJson {
+    /// The entry of a judged function, with its stacks from `all`.
+    pub fn new(
+        f: &leakhound_analysis::sites::FunctionFinding,
+        all: &leakhound_analysis::sites::SitesJudged,
+    ) -> FunctionJson {
+        let g = &f.finding;
+        FunctionJson {
+            function: f.function.clone(),
+            lines: f.lines.clone(),
+            verdict: g.verdict.as_str(),
+            rate_bytes_per_day: finite(g.rate_per_day),
+            rate_ci95_bytes_per_day: g
+                .rate_ci_per_day
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .map(|(a, b)| [a, b]),
+            share_of_growth: f.share_of_growth,
+            pattern: g.pattern.as_str(),
+            bytes_now: g.level_now,
+            tolerance_bytes_per_day: g.tolerance_per_day,
+            stacks: f
+                .stacks
+                .iter()
+                .filter_map(|k| all.sites.iter().find(|s| &s.key == k))
+                .map(|s| s.frames.clone())
+                .collect(),
+            explanation: explain(&f.function, g, "bytes"),
+        }
+    }
 }
 
 /// One entry of the `sites` list (shared/DESIGN.md).
@@ -170,6 +234,8 @@ pub struct AnalysisJson {
 pub struct SiteJson {
     /// Frames, innermost (allocating) first.
     pub stack: Vec<String>,
+    /// Its allocating function, `name (file)`: the first frame of the user's code.
+    pub function: String,
     /// `leak`, `no_leak`, `inconclusive`.
     pub verdict: &'static str,
     /// Growth of the site's live bytes per day.
@@ -199,6 +265,7 @@ impl SiteJson {
             .unwrap_or_else(|| "(other sites)".into());
         SiteJson {
             stack: s.frames.clone(),
+            function: s.function.clone(),
             verdict: f.verdict.as_str(),
             rate_bytes_per_day: finite(f.rate_per_day),
             rate_ci95_bytes_per_day: f

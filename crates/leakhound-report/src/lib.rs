@@ -15,9 +15,11 @@ pub mod fleet;
 pub mod headline;
 pub mod html;
 pub mod json;
+pub mod markup;
 pub mod pprof;
 pub mod profile;
 pub mod sentence;
+pub mod sites;
 pub mod terminal;
 #[cfg(test)]
 mod testdata;

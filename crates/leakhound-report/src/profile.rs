@@ -89,23 +89,15 @@ impl SitesProfile {
     }
 }
 
-/// The function, file and line of a frame as leakhound's profilers write it: `name
-/// (file:line)`, `name (module)` when there is no line information, or a bare name (`[JIT]`,
-/// `module+0x1f0`, `[class] java.lang.String`); 0 when there is no line.
+/// The function, file (or module) and line (0 when unknown) of a frame as leakhound's
+/// profilers write it, read by [`leakhound_analysis::frames::Frame`].
 pub(crate) fn split_frame(frame: &str) -> (&str, &str, i64) {
-    let Some(inner) = frame.strip_suffix(')') else {
-        return (frame, "", 0);
-    };
-    let Some((name, place)) = inner.rsplit_once(" (") else {
-        return (frame, "", 0);
-    };
-    match place.rsplit_once(':') {
-        Some((file, line)) if !file.is_empty() => match line.parse::<i64>() {
-            Ok(l) => (name, file, l),
-            Err(_) => (name, place, 0),
-        },
-        _ => (name, place, 0),
-    }
+    let f = leakhound_analysis::frames::Frame::parse(frame);
+    (
+        f.function,
+        f.file.or(f.module).unwrap_or(""),
+        f.line.map_or(0, i64::from),
+    )
 }
 
 #[cfg(test)]

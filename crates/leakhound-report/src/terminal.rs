@@ -113,44 +113,6 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The top `n` allocation sites: verdict, rate with interval, share of the growth, sparkline
-/// of the floor, and the stack (innermost first).
-pub fn sites_table(sites: &[leakhound_analysis::sites::SiteFinding], n: usize) -> String {
-    if sites.is_empty() {
-        return String::new();
-    }
-    let mut out = format!(
-        "  allocation sites (top {} of {}, by the lower bound of the leak rate)\n  {:<12}  {:>34}  {:>6}  {:<12}  stack\n",
-        n.min(sites.len()),
-        sites.len(),
-        "verdict",
-        "rate/day (95% CI)",
-        "share",
-        "floor"
-    );
-    for s in sites.iter().take(n) {
-        let f = &s.finding;
-        let rate = match (f.rate_per_day, f.rate_ci_per_day) {
-            (Some(v), Some((lo, hi))) => format!(
-                "{} ({})",
-                format_amount(v, "bytes"),
-                crate::units::format_range(lo, hi, "bytes")
-            ),
-            _ => "-".into(),
-        };
-        let stack: Vec<&str> = s.frames.iter().take(4).map(String::as_str).collect();
-        out.push_str(&format!(
-            "  {:<12}  {:>34}  {:>5.0}%  {:<12}  {}\n",
-            f.verdict.as_str(),
-            rate,
-            100.0 * s.share_of_growth,
-            sparkline(&f.floor.v, 12),
-            stack.join(" <- ")
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,15 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// When the `n`th report (from 1) comes, milliseconds after the start.
+    pub fn time_of(&self, n: usize) -> u64 {
+        self.times_ms(u64::MAX)
+            .nth(n.saturating_sub(1))
+            .unwrap_or(u64::MAX)
+    }
+}
+
 impl Default for Schedule {
     fn default() -> Schedule {
         Schedule::thinning()
@@ -84,6 +93,8 @@ mod tests {
         assert_eq!(s.times_ms(60_000).count(), 14);
         assert!(s.times_ms(60_000).count() >= 12, "the issue's floor");
         assert_eq!(s.times_ms(120_000).count(), 19);
+        assert_eq!(s.time_of(1), 3_000);
+        assert_eq!(s.time_of(10), 31_937);
         assert_eq!(s.gap_ms(0), 3_000);
         assert_eq!(s.gap_ms(100_000), 15_000);
         assert_eq!(s.gap_ms(200_000), 30_000);

@@ -158,10 +158,14 @@ pub struct SamplingArgs {
     /// Time between Go heap profiles, independent of --interval [default: as --sites-interval]
     #[arg(long, value_name = "DURATION")]
     pub pprof_interval: Option<String>,
-    /// With --jvm: time between class histograms (`jcmd PID GC.class_histogram`). Each one runs
-    /// a full GC in the JVM, a pause of its own
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub histogram_interval: String,
+    /// With --jvm: also take class histograms (`jcmd PID GC.class_histogram`, live bytes per
+    /// class) this often. Each one runs a full, stop-the-world GC in the JVM [default: none]
+    #[arg(long, value_name = "DURATION")]
+    pub histogram_interval: Option<String>,
+    /// Say who holds what leaks: with --jvm, the paths from the old-object samples to GC roots
+    /// (a stop-the-world walk of the heap, after a minute and then at most every 5 minutes)
+    #[arg(long)]
+    pub retainers: bool,
     /// Output format of the final verdict
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -198,8 +202,9 @@ pub struct RunArgs {
     /// Do not inject the Node.js and Python agents (NODE_OPTIONS, PYTHONPATH) into the command
     #[arg(long)]
     pub no_agent: bool,
-    /// The command runs a JVM: read its heap (`jcmd PID GC.heap_info`) every interval and its
-    /// live objects per class (`GC.class_histogram`, a full GC each) every --histogram-interval
+    /// The command runs a JVM: keep a flight recording in it (`jcmd PID JFR.start`: old-object
+    /// samples and the heap at each GC) and read it every --sites-interval: the heap after GC
+    /// and the allocation sites of what stays alive. Stopped when leakhound stops
     #[arg(long)]
     pub jvm: bool,
     /// Profile native allocations (malloc, C++ new) by call stack with a sampling profiler
@@ -246,9 +251,8 @@ pub struct WatchArgs {
     /// program with the environment that `leakhound agent [--native]` prints)
     #[arg(long, value_name = "PATH")]
     pub agent_socket: Option<PathBuf>,
-    /// Watch this JVM (and its descendants): its heap (`jcmd PID GC.heap_info`) every interval
-    /// and its live objects per class (`GC.class_histogram`, a full GC each) every
-    /// --histogram-interval
+    /// Watch this JVM (and its descendants) and keep a flight recording in it, as `run --jvm`
+    /// does: the heap after GC and the allocation sites of what stays alive
     #[arg(long, value_name = "PID")]
     pub jvm: Option<i32>,
     #[command(flatten)]

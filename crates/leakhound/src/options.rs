@@ -215,7 +215,12 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
                 Ok((pprof_uri(u)?, every))
             })
             .transpose()?,
-        histogram_interval: at_least("--histogram-interval", &s.histogram_interval, 1.0)?,
+        histogram_interval: s
+            .histogram_interval
+            .as_deref()
+            .map(|h| at_least("--histogram-interval", h, 1.0))
+            .transpose()?,
+        retainers: s.retainers,
     })
 }
 

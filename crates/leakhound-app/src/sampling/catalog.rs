@@ -31,6 +31,8 @@ pub struct Draft {
     pub rows: Vec<Row>,
     series: Vec<NewSeries>,
     sites: Vec<NewSite>,
+    /// Events a source adds besides warnings (a JVM's holders).
+    events: Vec<Event>,
     next_alias: SeriesId,
 }
 
@@ -40,6 +42,7 @@ impl Default for Draft {
             rows: Vec::new(),
             series: Vec::new(),
             sites: Vec::new(),
+            events: Vec::new(),
             next_alias: -1,
         }
     }
@@ -65,8 +68,14 @@ impl Draft {
         self.sites.push(site);
     }
 
+    /// Adds an event with this interval.
+    pub fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
     /// The interval read, with `events`; the draft starts over (aliases go on).
-    pub fn take(&mut self, events: Vec<Event>) -> Interval {
+    pub fn take(&mut self, mut events: Vec<Event>) -> Interval {
+        events.append(&mut self.events);
         Interval {
             series: std::mem::take(&mut self.series),
             sites: std::mem::take(&mut self.sites),

@@ -1,33 +1,46 @@
-//! `--jvm`: a JVM read through the JDK's `jcmd`, off the sampler's thread: `GC.heap_info`
-//! every interval (at most every [`MIN_HEAP_INFO_INTERVAL`]) into `java.heap_used`,
-//! `java.heap_committed` and `java.metaspace_used`, and `GC.class_histogram` every histogram
-//! interval into allocation sites keyed by class (source `jvm`) and `java.live_bytes` /
-//! `java.live_objects`, the live heap after the full GC the histogram runs.
+//! `--jvm`: a JVM read through a flight recording ([`super::jfr`]) on the profilers' schedule,
+//! and through class histograms when asked, off the sampler's thread.
+//!
+//! From each dump: the heap after every collection (`java.heap_after_gc`, the JVM's floor,
+//! judged like RSS), the heap before and after (`java.heap_used`, the sawtooth's corners),
+//! committed and metaspace, each at the collection's own time; and allocation sites from the
+//! old-object samples (source `jvm`, the class as the innermost frame, then the allocation
+//! stack), their live bytes estimated as `leakhound_probe::jfr` says. With `--retainers`, the
+//! paths to GC roots of each site's samples are stored as `holders` events.
+//!
+//! Class histograms (`GC.class_histogram`, a full GC each) are opt-in
+//! (`--histogram-interval`): sites keyed by class and `java.live_bytes`/`java.live_objects`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use leakhound_probe::jvm::{is_jvm, jcmd, parse_class_histogram, parse_heap_info, HeapInfo};
+use leakhound_probe::jfr::{sites, Dump, Holder};
+use leakhound_probe::jvm::{is_jvm, jcmd, parse_class_histogram};
 use leakhound_probe::sites::SitesReport;
 use leakhound_probe::{descendants, ProcKey};
 use leakhound_store::SeriesKind;
+use leakhound_wire::Schedule;
 
+use super::catalog::SeriesSpec;
+use super::jfr::{AttachLock, JfrReading, Recorder};
 use super::sites::{record_sites, SiteNames, MAX_SITE_SERIES};
 use super::source::{Grace, Readings, Source};
 use super::worker::Worker;
 use crate::kinds::Unit;
 
-/// Default time between class histograms, seconds: each one is a full GC in the JVM.
-pub const DEFAULT_HISTOGRAM_INTERVAL: f64 = 300.0;
-/// `GC.heap_info` at most this often, seconds: each `jcmd` starts a JVM of its own (about
-/// 0.3 s of CPU here).
-pub const MIN_HEAP_INFO_INTERVAL: f64 = 5.0;
+/// Stacks kept per dump; the rest is the remainder.
+const TOP_STACKS: usize = 200;
 /// Classes kept per histogram; the rest is the remainder.
 const TOP_CLASSES: usize = 200;
 /// Time before trying again after a failure (the JVM may still be starting).
 const RETRY: Duration = Duration::from_secs(2);
+/// Sites whose holders are stored from a dump with paths to GC roots, the largest first.
+const HOLDER_SITES: usize = 10;
+/// The kind of the events that hold a site's holders (JSON: `{"site": [frames], "holders":
+/// [{"path": [...], "bytes": N, "objects": N}]}`).
+pub const HOLDERS_EVENT: &str = "holders";
 
 /// Which process is the JVM.
 #[derive(Debug, Clone, Copy)]
@@ -41,13 +54,22 @@ pub enum JvmProcess {
 
 /// Finds the JVM's pid, remembering it while it lives.
 #[derive(Debug, Clone)]
-struct Finder {
+pub struct Finder {
     which: JvmProcess,
     found: Arc<Mutex<Option<i32>>>,
 }
 
 impl Finder {
-    fn pid(&self) -> Result<i32, String> {
+    /// A finder of `which`.
+    pub fn new(which: JvmProcess) -> Finder {
+        Finder {
+            which,
+            found: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The JVM's pid, or why there is none.
+    pub fn pid(&self) -> Result<i32, String> {
         let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(pid) = found.filter(|p| is_jvm(*p)) {
             return Ok(pid);
@@ -66,13 +88,30 @@ impl Finder {
     }
 }
 
-/// One JVM's heap and class histogram.
+/// How a JVM is read.
+#[derive(Debug, Clone)]
+pub struct JvmOptions {
+    /// When to dump the flight recording (the profilers' schedule).
+    pub schedule: Schedule,
+    /// Seconds between class histograms, when asked for (each is a full GC).
+    pub histogram_interval: Option<f64>,
+    /// Paths to GC roots of the sites' samples (`--retainers`), now and then.
+    pub retainers: bool,
+}
+
+/// One JVM's flight recording, and its class histograms when asked.
 pub struct Jvm {
     labels: BTreeMap<String, String>,
-    heap: Worker<HeapInfo>,
-    histogram: Worker<SitesReport>,
+    recorder: Arc<Mutex<Recorder>>,
+    dumps: Option<Worker<JfrReading>>,
+    histogram: Option<Worker<SitesReport>>,
     names: SiteNames,
     grace: Grace,
+    /// The JVM read last, the newest collection recorded and the heap after the first one.
+    pid: Option<i32>,
+    last_gc: i64,
+    first_floor: Option<(f64, f64)>,
+    last_floor: Option<f64>,
 }
 
 fn now() -> f64 {
@@ -82,86 +121,146 @@ fn now() -> f64 {
 }
 
 impl Jvm {
-    /// Reads the JVM `which` with `jcmd` (see [`leakhound_probe::jvm::find_jcmd`]): its heap
-    /// every `interval` seconds and its histogram every `histogram_every`; series labelled
-    /// `labels`.
+    /// Reads the JVM `which` with `jcmd` at `jcmd_path` (see
+    /// [`leakhound_probe::jvm::find_jcmd`]) as `options` say; series labelled `labels`.
     pub fn new(
         which: JvmProcess,
         jcmd_path: PathBuf,
-        interval: f64,
-        histogram_every: f64,
+        options: &JvmOptions,
         labels: BTreeMap<String, String>,
     ) -> std::io::Result<Jvm> {
-        let finder = Finder {
-            which,
-            found: Arc::new(Mutex::new(None)),
+        let finder = Finder::new(which);
+        let attach: AttachLock = Arc::new(Mutex::new(()));
+        let recorder = Arc::new(Mutex::new(Recorder::new(
+            jcmd_path.clone(),
+            finder.clone(),
+            attach.clone(),
+            options.retainers,
+        )?));
+        let r = recorder.clone();
+        let dumps = Worker::spawn("jfr", options.schedule, RETRY, move || {
+            r.lock().unwrap_or_else(|p| p.into_inner()).dump()
+        })?;
+        let histogram = match options.histogram_interval {
+            Some(every) => Some(Worker::spawn(
+                "jcmd-histogram",
+                Schedule::fixed((every * 1000.0) as u64),
+                RETRY,
+                move || {
+                    let pid = finder.pid()?;
+                    let _one = attach.lock().unwrap_or_else(|p| p.into_inner());
+                    let text = jcmd(
+                        &jcmd_path,
+                        pid,
+                        &["GC.class_histogram"],
+                        Duration::from_secs(120),
+                    )?;
+                    parse_class_histogram(&text, TOP_CLASSES, pid, now())
+                },
+            )?),
+            None => None,
         };
-        // One jcmd at a time: two attaching at once make the JVM print a thread dump into the
-        // program's output (the second one's SIGQUIT arrives after the first started the attach
-        // listener, and HotSpot takes it as a request for a dump).
-        let one_at_a_time = Arc::new(Mutex::new(()));
-        let (f, path, lock) = (finder.clone(), jcmd_path.clone(), one_at_a_time.clone());
-        let heap = Worker::spawn(
-            "jcmd-heap",
-            leakhound_wire::Schedule::fixed((interval.max(MIN_HEAP_INFO_INTERVAL) * 1000.0) as u64),
-            RETRY,
-            move || {
-                let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
-                let text = jcmd(&path, f.pid()?, &["GC.heap_info"], Duration::from_secs(30))?;
-                parse_heap_info(&text)
-            },
-        )?;
-        let histogram = Worker::spawn(
-            "jcmd-histogram",
-            leakhound_wire::Schedule::fixed((histogram_every * 1000.0) as u64),
-            RETRY,
-            move || {
-                let _one = one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
-                let pid = finder.pid()?;
-                let text = jcmd(
-                    &jcmd_path,
-                    pid,
-                    &["GC.class_histogram"],
-                    Duration::from_secs(120),
-                )?;
-                parse_class_histogram(&text, TOP_CLASSES, pid, now())
-            },
-        )?;
         Ok(Jvm {
             labels,
-            heap,
+            recorder,
+            dumps: Some(dumps),
             histogram,
             names: SiteNames::default(),
             grace: Grace::default(),
+            pid: None,
+            last_gc: -1,
+            first_floor: None,
+            last_floor: None,
         })
     }
+
+    /// The heap at each collection the dump holds that was not recorded yet, at its time.
+    fn record_heap(&mut self, dump: &Dump, out: &mut Readings<'_>) {
+        let l = &self.labels;
+        let spec = |name, unit| SeriesSpec {
+            name,
+            labels: l,
+            kind: SeriesKind::Gauge,
+            unit,
+        };
+        let mut newest = self.last_gc;
+        for h in dump.heap.iter().filter(|h| h.gc_id > self.last_gc) {
+            newest = newest.max(h.gc_id);
+            let _ = out.record_at(&spec("java.heap_used", Unit::Bytes), h.t, h.used);
+            if h.after {
+                let _ = out.record_at(&spec("java.heap_after_gc", Unit::Bytes), h.t, h.used);
+                let _ = out.record_at(&spec("java.heap_committed", Unit::Bytes), h.t, h.committed);
+                self.first_floor.get_or_insert((h.t, h.used));
+                self.last_floor = Some(h.used);
+            }
+        }
+        for m in dump
+            .metaspace
+            .iter()
+            .filter(|m| m.after && m.gc_id > self.last_gc)
+        {
+            let _ = out.record_at(&spec("java.metaspace_used", Unit::Bytes), m.t, m.used);
+        }
+        self.last_gc = newest;
+    }
+
+    fn record_dump(&mut self, reading: JfrReading, out: &mut Readings<'_>) {
+        if self.pid != Some(reading.pid) {
+            // Another JVM (restarted): its collections count from 0 and its heap anew.
+            self.pid = Some(reading.pid);
+            self.last_gc = -1;
+            self.first_floor = None;
+            self.last_floor = None;
+        }
+        if let Some(note) = reading.started {
+            out.warn(note);
+        }
+        self.record_heap(&reading.dump, out);
+        let (Some((since, first)), Some(last)) = (self.first_floor, self.last_floor) else {
+            return;
+        };
+        let t = reading.dump.emitted.unwrap_or_else(now);
+        let samples = &reading.dump.samples;
+        let growth = last - first;
+        let Some(found) = sites(samples, growth, since, TOP_STACKS, reading.pid, t) else {
+            return;
+        };
+        record_sites(&[found.report], &self.labels, &mut self.names, out);
+        for (frames, holders) in found.holders.iter().take(HOLDER_SITES) {
+            out.event(HOLDERS_EVENT, holders_json(frames, holders));
+        }
+    }
+}
+
+/// The detail of a [`HOLDERS_EVENT`].
+fn holders_json(frames: &[String], holders: &[Holder]) -> String {
+    serde_json::json!({ "site": frames, "holders": holders }).to_string()
 }
 
 impl Source for Jvm {
     fn max_series(&self) -> usize {
-        MAX_SITE_SERIES + 8
+        2 * MAX_SITE_SERIES + 16
     }
 
     fn poll(&mut self, out: &mut Readings<'_>) {
         let starting = self.grace.starting();
-        let l = &self.labels;
         let mut failed = Vec::new();
-        for got in self.heap.take() {
+        let dumps = self.dumps.as_ref().map(|d| d.take()).unwrap_or_default();
+        for got in dumps {
             match got {
-                Ok(h) => {
-                    let g = SeriesKind::Gauge;
-                    let _ = out.runtime("java.heap_used", l, g, Unit::Bytes, h.used);
-                    let _ = out.runtime("java.heap_committed", l, g, Unit::Bytes, h.committed);
-                    if let Some(m) = h.metaspace_used {
-                        let _ = out.runtime("java.metaspace_used", l, g, Unit::Bytes, m);
-                    }
-                }
+                Ok(reading) => self.record_dump(reading, out),
                 Err(e) => failed.push(e),
             }
         }
-        for got in self.histogram.take() {
+        let histograms = self
+            .histogram
+            .as_ref()
+            .map(|h| h.take())
+            .unwrap_or_default();
+        for got in histograms {
             match got {
                 Ok(r) => {
+                    let l = &self.labels;
                     let bytes = r.sites.iter().map(|s| s.bytes).sum::<f64>() + r.other_bytes;
                     let objects = r.sites.iter().map(|s| s.objects).sum::<f64>() + r.other_objects;
                     let g = SeriesKind::Gauge;
@@ -177,5 +276,18 @@ impl Source for Jvm {
                 out.warn(format!("--jvm: {e}"));
             }
         }
+    }
+}
+
+impl Drop for Jvm {
+    /// Stops the recording before leakhound goes on (or exits): the dumping thread is told to
+    /// end, then the recording is stopped once no dump is in flight.
+    fn drop(&mut self) {
+        self.dumps = None;
+        self.histogram = None;
+        self.recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stop();
     }
 }

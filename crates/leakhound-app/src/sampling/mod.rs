@@ -1,7 +1,7 @@
 //! Sampling, split by responsibility: the [`clock`], the [`series`] each kind of target
 //! writes (declared once), the [`target`]s and their instances, runtime agents in them,
 //! [`source`]s with their own schedule (scrapes, the replay counter, Go heap profiles, the
-//! JVM), allocation [`sites`], slow readings off the sampler's thread ([`worker`]), the
+//! JVM's flight recording), allocation [`sites`], slow readings off the sampler's thread ([`worker`]), the
 //! [`sampler`] that ties them together each interval, and the [`writer`] thread that stores
 //! the intervals (held in the [`spool`] while the database refuses) and keeps the database up.
 
@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod clock;
 mod exporter;
 pub mod go;
+pub mod jfr;
 pub mod jvm;
 pub mod replay_counter;
 pub mod sampler;
@@ -26,7 +27,7 @@ pub mod writer;
 pub use catalog::SeriesSpec;
 pub use clock::Clock;
 pub use go::GoHeap;
-pub use jvm::{Jvm, JvmProcess};
+pub use jvm::{Jvm, JvmOptions, JvmProcess};
 pub use replay_counter::ReplayCounter;
 pub use sampler::{Sampler, TickSummary};
 pub use scrape::Scrapes;

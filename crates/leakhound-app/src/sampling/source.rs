@@ -64,8 +64,14 @@ impl<'a> Readings<'a> {
     /// Records `value` of `series` at this interval's time (a new series is created with the
     /// interval); `Full` when the reader has added all the series it may.
     pub fn record(&mut self, series: &SeriesSpec, value: f64) -> Result<(), Full> {
+        self.record_at(series, self.now, value)
+    }
+
+    /// Records `value` of `series` at unix time `t`, a moment the source knows better than
+    /// the interval's (a JVM's collection, read from a recording after it happened).
+    pub fn record_at(&mut self, series: &SeriesSpec, t: f64, value: f64) -> Result<(), Full> {
         let id = self.catalog.id(self.draft, series)?;
-        self.draft.rows.push((id, self.now, value));
+        self.draft.rows.push((id, t, value));
         Ok(())
     }
 
@@ -97,6 +103,16 @@ impl<'a> Readings<'a> {
             frames: frames.to_vec(),
         });
         Ok(())
+    }
+
+    /// Stores an event of `kind` with this interval (not printed): what a source found that
+    /// is no sample, such as a JVM's holders.
+    pub fn event(&mut self, kind: &str, detail: String) {
+        self.draft.event(leakhound_store::Event {
+            t: self.now,
+            kind: kind.into(),
+            detail,
+        });
     }
 
     /// Says something once per run (the same text again is not repeated), stored as an event.

@@ -87,8 +87,11 @@ pub struct Sampling {
     pub sites_schedule: leakhound_wire::Schedule,
     /// A Go program's heap profile (`--pprof`) and when to read it.
     pub pprof: Option<(leakhound_net::Uri, leakhound_wire::Schedule)>,
-    /// Seconds between JVM class histograms, when a JVM is read (`--jvm`).
-    pub histogram_interval: f64,
+    /// Seconds between JVM class histograms when asked for (`--histogram-interval`; each is
+    /// a full GC), when a JVM is read (`--jvm`).
+    pub histogram_interval: Option<f64>,
+    /// Who holds what leaks (`--retainers`): for a JVM, paths to GC roots now and then.
+    pub retainers: bool,
     /// Samples older than this many seconds are kept as floor summaries; `None`: forever.
     pub retention: Option<f64>,
 }
@@ -108,6 +111,17 @@ pub fn add_sources(sampler: &mut Sampler, sampling: &Sampling) -> anyhow::Result
         sampler.add_source(Box::new(GoHeap::new(url.clone(), *every, labels)?));
     }
     Ok(())
+}
+
+impl Sampling {
+    /// How a JVM is read (`--jvm`): its recording on the profilers' schedule.
+    pub fn jvm_options(&self) -> crate::sampling::JvmOptions {
+        crate::sampling::JvmOptions {
+            schedule: self.sites_schedule,
+            histogram_interval: self.histogram_interval,
+            retainers: self.retainers,
+        }
+    }
 }
 
 /// How a session runs.

@@ -145,6 +145,7 @@ pub fn judge(reports: &[SitesReport]) -> Vec<SiteFinding> {
         .zip(&keys)
         .map(|((frames, (t, b)), key)| SiteSeries {
             key,
+            source: "native",
             frames,
             t,
             bytes: b,
@@ -152,13 +153,14 @@ pub fn judge(reports: &[SitesReport]) -> Vec<SiteFinding> {
         .collect();
     list.push(SiteSeries {
         key: OTHER,
+        source: "native",
         frames: &[],
         t: &other.0,
         bytes: &other.1,
     });
     let mut cfg = Config::with_tolerance(1048576.0);
     cfg.load = Load::Constant;
-    judge_sites(&list, &cfg, &[])
+    judge_sites(&list, &cfg, &[]).sites
 }
 
 /// The findings as lines a failing assertion can show.

@@ -61,7 +61,8 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             sites: None,
             sites_schedule: leakhound_app::wire::Schedule::thinning(),
             pprof: None,
-            histogram_interval: leakhound_app::sampling::jvm::DEFAULT_HISTOGRAM_INTERVAL,
+            histogram_interval: None,
+            retainers: false,
             retention: Some(leakhound_app::retention::DEFAULT_RETENTION),
             policy: Policy {
                 tolerance: Some(TOLERANCE),

@@ -1,0 +1,167 @@
+//! Reading real flight recordings: the test program (`java Leak.java`, the one leakhound's own
+//! tests run) recorded with leakhound's settings through `jcmd`, dumped with and without paths
+//! to GC roots, and read by `leakhound_probe::jfr`. Skipped with a message without a JDK;
+//! fails then when `CI` is set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use leakhound_probe::jfr::{
+    dump_command, parse_check, read_dump, recording_name, settings, sites, start_command,
+    stop_command,
+};
+use leakhound_probe::jvm::{find_jcmd, is_jvm, jcmd};
+
+fn jdk() -> Option<PathBuf> {
+    let found = find_jcmd().ok().filter(|_| {
+        Command::new("java")
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs a JDK (default-jdk-headless)"
+        );
+        eprintln!("skipped: no JDK (apt-get install default-jdk-headless)");
+    }
+    found
+}
+
+struct Jvm(Child);
+
+impl Drop for Jvm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_leak(dir: &Path) -> Jvm {
+    let program =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../leakhound/tests/fixtures/Leak.java");
+    let child = Command::new("java")
+        .arg(program)
+        .env("LEAK", "on")
+        .env("RATE", "2000")
+        .env("DURATION", "120")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let jvm = Jvm(child);
+    let started = Instant::now();
+    while !is_jvm(jvm.0.id() as i32) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no JVM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    jvm
+}
+
+#[test]
+fn a_recording_of_the_leak_reads_into_heap_floor_sites_and_holders() {
+    let Some(jcmd_path) = jdk() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let jvm = start_leak(dir.path());
+    let pid = jvm.0.id() as i32;
+    let jfc = dir.path().join("leakhound.jfc");
+    std::fs::write(&jfc, settings()).unwrap();
+    let name = recording_name(std::process::id());
+    let t = Duration::from_secs(60);
+    let run = |c: Vec<String>| {
+        let args: Vec<&str> = c.iter().map(String::as_str).collect();
+        jcmd(&jcmd_path, pid, &args, t)
+    };
+    // The program compiles itself first; jcmd answers once the JVM runs.
+    let started = Instant::now();
+    while let Err(e) = run(start_command(&name, jfc.to_str().unwrap())) {
+        assert!(started.elapsed() < Duration::from_secs(60), "{e}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let listed = parse_check(&run(vec!["JFR.check".into()]).unwrap());
+    assert!(
+        listed.iter().any(|(_, n, running)| *n == name && *running),
+        "{listed:?}"
+    );
+    std::thread::sleep(Duration::from_secs(15));
+
+    let plain = dir.path().join("plain.jfr");
+    run(dump_command(&name, plain.to_str().unwrap(), None, false)).unwrap();
+    let dump = read_dump(&std::fs::read(&plain).unwrap()).unwrap();
+    let after: Vec<_> = dump.heap.iter().filter(|h| h.after).collect();
+    assert!(
+        after.len() >= 2,
+        "a collection every few seconds: {:?}",
+        dump.heap
+    );
+    assert!(after.iter().all(|h| h.used > 0.0 && h.committed >= h.used));
+    assert!(dump.heap.iter().any(|h| !h.after));
+    assert!(!dump.metaspace.is_empty());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (dump.emitted.unwrap() - now).abs() < 30.0,
+        "times are unix seconds"
+    );
+    let session = dump
+        .samples
+        .iter()
+        .find(|s| s.class == "Leak$Session")
+        .unwrap_or_else(|| panic!("no Session among {:#?}", dump.samples));
+    assert!(
+        session.frames[0].starts_with("Leak.rememberSession (Leak.java:"),
+        "{:?}",
+        session.frames
+    );
+    assert!(session.path.is_empty(), "no paths unless asked");
+    assert!(session.allocated <= dump.emitted.unwrap());
+    let growth = after.last().unwrap().used - after[0].used;
+    let s = sites(&dump.samples, growth, after[0].t, 200, pid, now).unwrap();
+    assert_eq!(s.report.sites[0].frames[0], "[class] Leak$Session");
+    leakhound_probe::sites::check(&s.report).unwrap();
+
+    // With paths to GC roots, only the chunks since the last dump.
+    let with_paths = dir.path().join("paths.jfr");
+    run(dump_command(
+        &name,
+        with_paths.to_str().unwrap(),
+        Some(5.0),
+        true,
+    ))
+    .unwrap();
+    let dump = read_dump(&std::fs::read(&with_paths).unwrap()).unwrap();
+    let session = dump
+        .samples
+        .iter()
+        .find(|s| s.class == "Leak$Session")
+        .unwrap();
+    assert!(
+        session.path.iter().any(|p| p == "Leak.SESSIONS (static)"),
+        "{:?}",
+        session.path
+    );
+    assert_eq!(session.path.last().unwrap(), "Leak$Session");
+    let s = sites(&dump.samples, 1e6, 0.0, 200, pid, now).unwrap();
+    let (_, holders) = s
+        .holders
+        .iter()
+        .find(|(f, _)| f[0] == "[class] Leak$Session")
+        .unwrap();
+    assert!(holders[0]
+        .path
+        .contains(&"Leak.SESSIONS (static)".to_string()));
+
+    run(stop_command(&name)).unwrap();
+    let listed = parse_check(&run(vec!["JFR.check".into()]).unwrap());
+    assert!(listed.iter().all(|(_, n, _)| *n != name), "{listed:?}");
+    // A damaged or foreign file is an error, not a crash.
+    let mut bytes = std::fs::read(&plain).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    assert!(read_dump(&bytes).is_err());
+    assert!(read_dump(b"not a recording").is_err());
+}
