@@ -376,8 +376,9 @@ pub struct ExportArgs {
     /// With --format folded, what each stack weighs [default: leak-rate]
     #[arg(long, value_enum, value_name = "VALUE")]
     pub value: Option<FoldedValue>,
-    /// Instead, one allocation site's live bytes and objects over time, as CSV: its rank in
-    /// the list `analyze` prints (1 is the first), or text of its allocating frame (leak_one)
+    /// Instead, one allocation site's live bytes and objects over time, as CSV: its rank among
+    /// the stacks of `analyze --format json` (`sites`, 1 is the first), or text of its
+    /// allocating frame (leak_one)
     #[arg(long, value_name = "SITE", conflicts_with_all = ["format", "value"])]
     pub site_series: Option<String>,
     /// Write to this file instead of standard output
