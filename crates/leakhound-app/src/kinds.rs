@@ -43,11 +43,12 @@ pub fn csv_kind(name: &str) -> SeriesKind {
     }
 }
 
-/// Unit of a CSV column by name: counts for fds/threads/processes and counters, else bytes.
+/// Unit of a CSV column by name: counts for fds/threads/processes/objects and counters, else
+/// bytes.
 pub fn csv_unit(name: &str) -> Unit {
     let n = name.to_ascii_lowercase();
     if looks_like_counter(&n)
-        || ["fds", "threads", "processes", "handles"]
+        || ["fds", "threads", "processes", "handles", "objects"]
             .iter()
             .any(|k| n.ends_with(k))
     {
@@ -85,6 +86,10 @@ mod tests {
             ("rss", Unit::Bytes),
             ("fds", Unit::Count),
             ("node.handles", Unit::Count),
+            // `export --site-series`'s columns, and the runtimes' object counts.
+            ("bytes", Unit::Bytes),
+            ("objects", Unit::Count),
+            ("java.live_objects", Unit::Count),
         ] {
             assert_eq!(csv_kind(c), SeriesKind::Gauge, "{c}");
             assert_eq!(csv_unit(c), unit, "{c}");

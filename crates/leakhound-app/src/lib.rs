@@ -5,7 +5,10 @@
 //!   spool), run by a [`session`] loop for [`soak`] (`run`), [`watch`] and [`ab`], closed by
 //!   [`conclude`].
 //! - Judging: [`input`] (a stored run or a CSV file), [`judge`] under a typed [`policy`],
-//!   [`causes`] of a leak, [`compare`] and [`fleet`].
+//!   [`causes`] of a leak, [`compare`] and [`fleet`]; [`export`] of samples and of
+//!   allocation sites as profiles.
+//! - The native profiler library leakhound carries: [`preload`] (written to the user's cache
+//!   on first use), loaded by [`native`].
 //!
 //! Outputs are returned as models of `leakhound-report`; the binary prints them. Progress and
 //! warnings of long sessions are printed to stderr as they happen, so a session that runs for
@@ -19,12 +22,14 @@ pub mod compare;
 pub mod conclude;
 pub mod database;
 pub mod error;
+pub mod export;
 pub mod fleet;
 pub mod input;
 pub mod judge;
 pub mod kinds;
 pub mod native;
 pub mod policy;
+pub mod preload;
 pub mod retention;
 pub mod sampling;
 pub mod session;

@@ -15,7 +15,7 @@ use leakhound_probe::native::is_dynamically_linked;
 use crate::error::user;
 use leakhound_wire::env as wire;
 
-/// The library's file name, as cargo builds it next to the leakhound executable.
+/// The library's file name, as cargo builds it.
 pub const PRELOAD_FILE: &str = "libleakhound_preload.so";
 
 /// What `run --native-sites` asks of the profiler.
@@ -33,37 +33,21 @@ pub struct NativeSites {
     pub children: bool,
 }
 
-/// Finds the profiler library: `LEAKHOUND_PRELOAD` (`env`), else next to the leakhound
-/// executable `exe` (where cargo builds it), else in `../lib/leakhound/` beside it (an
-/// installed layout).
-pub fn locate_preload(env: Option<&str>, exe: &Path) -> anyhow::Result<PathBuf> {
+/// Finds the profiler library: `LEAKHOUND_PRELOAD` (`env`) when set, else the one leakhound
+/// carries, in the user's cache ([`crate::preload`]).
+pub fn locate_preload(env: Option<&str>) -> anyhow::Result<PathBuf> {
     if let Some(p) = env.filter(|p| !p.is_empty()) {
         let path = PathBuf::from(p);
         return if path.is_file() {
             Ok(path)
         } else {
             Err(user(format!(
-                "--native-sites: LEAKHOUND_PRELOAD={p} is not a file (it should name {PRELOAD_FILE})"
+                "LEAKHOUND_PRELOAD={p} is not a file (it should name {PRELOAD_FILE}; unset it \
+                 to use the library leakhound carries)"
             )))
         };
     }
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [
-        dir.join(PRELOAD_FILE),
-        dir.join("../lib/leakhound").join(PRELOAD_FILE),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            user(format!(
-                "--native-sites: the profiler library {PRELOAD_FILE} is not in {} (build it with \
-             `cargo build -p leakhound-preload`, in the same profile as leakhound) and \
-             LEAKHOUND_PRELOAD does not name it",
-                dir.display()
-            ))
-        })
+    crate::preload::carried_library()
 }
 
 /// `LD_PRELOAD` with the library added after the user's own entries, which are kept.
@@ -213,19 +197,14 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_library_is_a_user_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let exe = dir.path().join("leakhound");
-        let e = locate_preload(None, &exe).unwrap_err();
+    fn a_missing_override_is_a_user_error_naming_it() {
+        let e = locate_preload(Some("/nonexistent/lib.so")).unwrap_err();
         assert!(e.downcast_ref::<crate::UserError>().is_some());
-        assert!(e.to_string().contains(PRELOAD_FILE), "{e}");
-        let e = locate_preload(Some("/nonexistent/lib.so"), &exe).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/lib.so"), "{e}");
-        std::fs::write(dir.path().join(PRELOAD_FILE), b"").unwrap();
-        assert_eq!(
-            locate_preload(None, &exe).unwrap(),
-            dir.path().join(PRELOAD_FILE)
-        );
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join(PRELOAD_FILE);
+        std::fs::write(&lib, b"").unwrap();
+        assert_eq!(locate_preload(lib.to_str()).unwrap(), lib);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::io::Read;
 
+use leakhound_wire::pprof::{function, line, location, profile, sample, value_type};
+
 use crate::sites::{clip_frame, SiteSample, SitesReport, MAX_FRAMES};
 
 /// Largest profile accepted once decompressed: a heap profile of a large service is a few MiB.
@@ -148,44 +150,47 @@ fn decode(buf: &[u8]) -> Result<Profile<'_>, String> {
     let mut w = Wire::new(buf);
     while let Some(f) = w.next()? {
         match f {
-            Field::Bytes(1, b) => {
+            Field::Bytes(profile::SAMPLE_TYPE, b) => {
                 let (mut ty, mut unit) = (0, 0);
                 let mut m = Wire::new(b);
                 while let Some(f) = m.next()? {
                     match f {
-                        Field::Varint(1, v) => ty = v,
-                        Field::Varint(2, v) => unit = v,
+                        Field::Varint(value_type::TYPE, v) => ty = v,
+                        Field::Varint(value_type::UNIT, v) => unit = v,
                         _ => {}
                     }
                 }
                 p.sample_types.push((ty, unit));
             }
-            Field::Bytes(2, b) => {
+            Field::Bytes(profile::SAMPLE, b) => {
                 let mut s = Sample::default();
                 let mut m = Wire::new(b);
                 while let Some(f) = m.next()? {
                     match f {
-                        Field::Varint(1, _) | Field::Bytes(1, _) => repeated(&mut s.locations, &f)?,
-                        Field::Varint(2, _) | Field::Bytes(2, _) => repeated(&mut s.values, &f)?,
+                        Field::Varint(sample::LOCATION_ID, _)
+                        | Field::Bytes(sample::LOCATION_ID, _) => repeated(&mut s.locations, &f)?,
+                        Field::Varint(sample::VALUE, _) | Field::Bytes(sample::VALUE, _) => {
+                            repeated(&mut s.values, &f)?
+                        }
                         _ => {}
                     }
                 }
                 p.samples.push(s);
             }
-            Field::Bytes(4, b) => {
+            Field::Bytes(profile::LOCATION, b) => {
                 let (mut id, mut loc) = (0, Location::default());
                 let mut m = Wire::new(b);
                 while let Some(f) = m.next()? {
                     match f {
-                        Field::Varint(1, v) => id = v,
-                        Field::Varint(3, v) => loc.address = v,
-                        Field::Bytes(4, l) => {
+                        Field::Varint(location::ID, v) => id = v,
+                        Field::Varint(location::ADDRESS, v) => loc.address = v,
+                        Field::Bytes(location::LINE, l) => {
                             let (mut func, mut line) = (0, 0);
                             let mut lw = Wire::new(l);
                             while let Some(f) = lw.next()? {
                                 match f {
-                                    Field::Varint(1, v) => func = v,
-                                    Field::Varint(2, v) => line = v as i64,
+                                    Field::Varint(line::FUNCTION_ID, v) => func = v,
+                                    Field::Varint(line::LINE, v) => line = v as i64,
                                     _ => {}
                                 }
                             }
@@ -196,22 +201,22 @@ fn decode(buf: &[u8]) -> Result<Profile<'_>, String> {
                 }
                 p.locations.insert(id, loc);
             }
-            Field::Bytes(5, b) => {
+            Field::Bytes(profile::FUNCTION, b) => {
                 let (mut id, mut func) = (0, Function::default());
                 let mut m = Wire::new(b);
                 while let Some(f) = m.next()? {
                     match f {
-                        Field::Varint(1, v) => id = v,
-                        Field::Varint(2, v) => func.name = v,
-                        Field::Varint(4, v) => func.filename = v,
+                        Field::Varint(function::ID, v) => id = v,
+                        Field::Varint(function::NAME, v) => func.name = v,
+                        Field::Varint(function::FILENAME, v) => func.filename = v,
                         _ => {}
                     }
                 }
                 p.functions.insert(id, func);
             }
-            Field::Bytes(6, s) => p.strings.push(s),
-            Field::Varint(9, v) => p.time_nanos = v as i64,
-            Field::Varint(12, v) => p.period = v as i64,
+            Field::Bytes(profile::STRING_TABLE, s) => p.strings.push(s),
+            Field::Varint(profile::TIME_NANOS, v) => p.time_nanos = v as i64,
+            Field::Varint(profile::PERIOD, v) => p.period = v as i64,
             _ => {}
         }
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use leakhound_analysis::Load;
 
 /// leakhound finds slow memory leaks in long-running services and tells you what causes them.
@@ -16,6 +16,18 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line, with `-V` and `--version` saying the commit and the build.
+pub fn parse() -> Result<Cli, clap::Error> {
+    // clap takes `'static` strings for versions: made once per process.
+    let short: &'static str = Box::leak(crate::version::short().into_boxed_str());
+    let long: &'static str = Box::leak(crate::version::long().into_boxed_str());
+    let matches = Cli::command()
+        .version(short)
+        .long_version(long)
+        .try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,7 +51,8 @@ pub enum Command {
     /// Compact the database: compress closed blocks, keep samples older than the retention
     /// as floor summaries, give freed space back
     Gc(GcArgs),
-    /// Write a run's samples as CSV or JSON
+    /// Write a run's samples as CSV or JSON, or its allocation sites as a pprof profile or
+    /// folded stacks
     Export(ExportArgs),
     /// Store a CSV file (timestamp + series columns) as a run
     Import(ImportArgs),
@@ -63,8 +76,26 @@ pub enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// The run's samples, one column per series (what `import` and `analyze` read)
     Csv,
+    /// The run, its series with labels and units, and its events
     Json,
+    /// Its allocation sites as a gzipped pprof profile (go tool pprof, Pyroscope, Parca,
+    /// speedscope): leak rate, live bytes and objects per stack
+    Pprof,
+    /// Its allocation sites as folded stacks (flamegraph.pl, inferno, speedscope)
+    Folded,
+}
+
+/// What each stack weighs in folded stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FoldedValue {
+    /// Growth of its live bytes, bytes per day
+    LeakRate,
+    /// Live bytes at the run's last profile
+    LiveBytes,
+    /// Live objects at the run's last profile
+    Objects,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -342,9 +373,19 @@ pub struct ExportArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
+    /// With --format folded, what each stack weighs [default: leak-rate]
+    #[arg(long, value_enum, value_name = "VALUE")]
+    pub value: Option<FoldedValue>,
+    /// Instead, one allocation site's live bytes and objects over time, as CSV: its rank among
+    /// the stacks of `analyze --format json` (`sites`, 1 is the first), or text of its
+    /// allocating frame (leak_one)
+    #[arg(long, value_name = "SITE", conflicts_with_all = ["format", "value"])]
+    pub site_series: Option<String>,
     /// Write to this file instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
 }
 
 #[derive(Debug, Args)]
@@ -395,8 +436,11 @@ pub struct FleetArgs {
     /// Also write an HTML page of the ranking
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Exit with code 1 when any series leaks
-    #[arg(long)]
+    /// Exit with code 1 when a verdict is this (or worse)
+    #[arg(long, value_enum, value_name = "VERDICT")]
+    pub fail_on: Option<FailOn>,
+    /// The old spelling of `--fail-on leak`, still understood (with a note)
+    #[arg(long, hide = true, conflicts_with = "fail_on")]
     pub fail_on_leak: bool,
 }
 

@@ -6,10 +6,9 @@ mod cli;
 mod cmd;
 mod live;
 mod options;
+mod version;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -25,7 +24,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

@@ -84,8 +84,7 @@ pub fn native_profiler(
         }
         None => None,
     };
-    let exe = std::env::current_exe()?;
-    let preload = locate_preload(std::env::var(wire::PRELOAD).ok().as_deref(), &exe)?;
+    let preload = locate_preload(std::env::var(wire::PRELOAD).ok().as_deref())?;
     Ok(NativeSites {
         preload,
         sampling,

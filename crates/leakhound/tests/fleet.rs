@@ -513,6 +513,12 @@ fn a_mixed_fleet_names_its_leakers_bytes_per_request_and_the_version_that_separa
         !out.contains("has version=2.3.0"),
         "the mirror image is left out: {out}"
     );
+    // `--fail-on` as every command spells it, and the old spelling with a note.
+    let gate = d.run(&[text_args.as_slice(), &["--fail-on", "leak"]].concat());
+    gate.expect_code(1);
+    let old = d.run(&[text_args.as_slice(), &["--fail-on-leak"]].concat());
+    old.expect_code(1)
+        .expect_stderr("--fail-on-leak is deprecated and will go; write --fail-on leak");
     let page = std::fs::read_to_string(&report).unwrap();
     assert!(
         page.contains("id=\"verdict\">8 of 24 instances leak"),

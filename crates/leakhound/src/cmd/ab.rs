@@ -22,6 +22,12 @@ fn parse_env(pairs: &[String], flag: &str) -> anyhow::Result<Vec<(String, String
 }
 
 pub fn run(db: &Path, args: &AbArgs) -> anyhow::Result<bool> {
+    if args.sampling.fail_on.is_some() {
+        return Err(user(
+            "--fail-on: ab compares two variants and has no verdict of its own to gate on; \
+             gate on the variants' verdicts with `leakhound analyze RUN --fail-on leak` afterwards",
+        ));
+    }
     if args.sampling.pprof.is_some() {
         return Err(user(
             "--pprof: ab runs two programs, which cannot share one profile URL; profile each with `run --pprof`",

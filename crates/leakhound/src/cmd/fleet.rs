@@ -7,10 +7,20 @@ use leakhound_app::user;
 use leakhound_net::prom::PromClient;
 use leakhound_report::units::{format_duration, parse_duration};
 
-use crate::cli::{FleetArgs, Format};
+use crate::cli::{FailOn, FleetArgs, Format};
+use crate::cmd::fails;
 use crate::options::{duration, label_name, policy};
 
 pub fn run(args: &FleetArgs) -> anyhow::Result<bool> {
+    let fail_on = if args.fail_on_leak {
+        eprintln!(
+            "leakhound: --fail-on-leak is deprecated and will go; write --fail-on leak, as \
+             every other command does"
+        );
+        Some(FailOn::Leak)
+    } else {
+        args.fail_on
+    };
     let timeout = parse_duration(&args.timeout)
         .ok()
         .filter(|t| *t > 0.0)
@@ -61,5 +71,8 @@ pub fn run(args: &FleetArgs) -> anyhow::Result<bool> {
             .map_err(|e| user(format!("--report {}: {e}", path.display())))?;
         eprintln!("leakhound: wrote {}", path.display());
     }
-    Ok(args.fail_on_leak && fleet.any_leak())
+    Ok(fleet
+        .series
+        .iter()
+        .any(|s| fails(s.finding.verdict, fail_on)))
 }

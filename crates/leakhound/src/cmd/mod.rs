@@ -26,11 +26,16 @@ use crate::cli::{FailOn, Format};
 
 /// Whether `fail_on` matches a verdict.
 pub fn gate(judged: &[Judged], fail_on: Option<FailOn>) -> bool {
-    judged.iter().any(|a| match fail_on {
-        Some(FailOn::Leak) => a.finding.verdict == Verdict::Leak,
-        Some(FailOn::Inconclusive) => a.finding.verdict != Verdict::NoLeak,
+    judged.iter().any(|a| fails(a.finding.verdict, fail_on))
+}
+
+/// Whether `verdict` is `fail_on` or worse.
+pub fn fails(verdict: Verdict, fail_on: Option<FailOn>) -> bool {
+    match fail_on {
+        Some(FailOn::Leak) => verdict == Verdict::Leak,
+        Some(FailOn::Inconclusive) => verdict != Verdict::NoLeak,
         None => false,
-    })
+    }
 }
 
 /// Prints the verdicts of a sampling session (`run`, `watch`), after `note` when given.

@@ -336,9 +336,3 @@ pub fn runtime_available(program: &str, args: &[&str], package: &str) -> bool {
 mod programs;
 #[allow(unused_imports)]
 pub use programs::compile_program;
-
-/// The native profiler library next to the leakhound binary, where `run --native-sites`
-/// looks for it (built on first use).
-pub fn preload_next_to_bin() -> PathBuf {
-    programs::build_preload(bin().parent().unwrap())
-}
