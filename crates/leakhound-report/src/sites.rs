@@ -31,13 +31,33 @@ fn from_allocating(s: &SiteFinding, n: usize) -> Vec<&str> {
         .collect()
 }
 
+/// Where a function allocates: its line and its caller, and what it allocates when the
+/// profiler says (a JVM class).
+fn place_parts(j: &SitesJudged, f: &FunctionFinding) -> (Vec<String>, Option<String>) {
+    let Some(s) = top_stack(j, f) else {
+        return (vec![f.function.clone()], None);
+    };
+    let class = s.frames[..s.allocating]
+        .iter()
+        .find_map(|f| f.strip_prefix("[class] "))
+        .map(str::to_string);
+    let frames = from_allocating(s, 2)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    (frames, class)
+}
+
 /// Where a function allocates, as a person reads it: its line and its caller, e.g.
-/// `rememberVisitor (server.js:12) <- onRequest (server.js:40)`.
+/// `rememberVisitor (server.js:12) <- onRequest (server.js:40)`, with what it allocates when
+/// the profiler says (`Leak.remember (Leak.java:54) <- Leak.serve (Leak.java:70) [Leak$Session]`).
 pub fn place(j: &SitesJudged, f: &FunctionFinding) -> String {
-    match top_stack(j, f) {
-        Some(s) => from_allocating(s, 2).join(" <- "),
-        None => f.function.clone(),
+    let (frames, class) = place_parts(j, f);
+    let mut out = frames.join(" <- ");
+    if let Some(c) = class {
+        out.push_str(&format!(" [{c}]"));
     }
+    out
 }
 
 fn stacks_note(f: &FunctionFinding) -> String {
@@ -56,12 +76,11 @@ pub fn clause(j: &SitesJudged) -> Option<String> {
         .first()
         .filter(|f| f.finding.verdict == Verdict::Leak)?;
     let rate = top.finding.rate_per_day?;
-    let shown: Vec<String> = place(j, top)
-        .split(" <- ")
-        .map(|f| format!("`{f}`"))
-        .collect();
+    let (frames, class) = place_parts(j, top);
+    let shown: Vec<String> = frames.iter().map(|f| format!("`{f}`")).collect();
+    let what = class.map(|c| format!(" ({c})")).unwrap_or_default();
     Some(format!(
-        "{:.0}% of the growth is allocated in {} (leak, {}/day{})",
+        "{:.0}% of the growth is allocated in {}{what} (leak, {}/day{})",
         100.0 * top.share_of_growth,
         shown.join(" <- "),
         format_amount(rate, "bytes"),
@@ -244,4 +263,148 @@ pub fn html_section(j: &SitesJudged) -> String {
     }
     out.push_str("</section>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_analysis::sites::{judge_sites, SiteSeries, OTHER};
+    use leakhound_analysis::{Config, Load};
+
+    /// A leak over two stacks (one through a builtin), a flat neighbour and three flat
+    /// internals, profiled every 5 s for 70 s.
+    fn judged() -> SitesJudged {
+        let t: Vec<f64> = (0..15).map(|i| 1.8e9 + 5.0 * i as f64).collect();
+        let ramp = |k: f64| -> Vec<f64> {
+            (0..15)
+                .map(|i| k * 1e6 * i as f64 + 2e4 * ((i * 7) % 5) as f64)
+                .collect()
+        };
+        let flat = |v: f64| -> Vec<f64> { (0..15).map(|i| v + ((i * 3) % 4) as f64).collect() };
+        let s = |f: &[&str]| -> Vec<String> { f.iter().map(|x| x.to_string()).collect() };
+        let stacks = [
+            (
+                s(&["repeat", "remember (app.js:3)", "serve (app.js:9)"]),
+                ramp(1.0),
+            ),
+            (s(&["remember (app.js:3)", "admin (app.js:20)"]), ramp(0.5)),
+            (
+                s(&["[class] Leak$Session", "Leak.keep (Leak.java:5)"]),
+                ramp(0.2),
+            ),
+            (s(&["parse (app.js:30)", "serve (app.js:9)"]), flat(3e6)),
+            (s(&["(V8 API)"]), flat(1e3)),
+            (s(&["(program)"]), flat(2e3)),
+            (s(&["(garbage collector)"]), flat(1e3)),
+        ];
+        let keys: Vec<String> = (0..stacks.len()).map(|i| format!("k{i}")).collect();
+        let other = flat(1e6);
+        let none: Vec<String> = Vec::new();
+        let mut series: Vec<SiteSeries> = stacks
+            .iter()
+            .zip(&keys)
+            .map(|((frames, bytes), key)| SiteSeries {
+                key,
+                source: if frames[0].starts_with("[class]") {
+                    "jvm"
+                } else {
+                    "node"
+                },
+                frames,
+                t: &t,
+                bytes,
+            })
+            .collect();
+        series.push(SiteSeries {
+            key: OTHER,
+            source: "node",
+            frames: &none,
+            t: &t,
+            bytes: &other,
+        });
+        let mut cfg = Config::with_tolerance(1048576.0);
+        cfg.load = Load::Constant;
+        judge_sites(&series, &cfg, &[])
+    }
+
+    #[test]
+    fn the_clause_names_the_function_its_line_caller_and_stacks() {
+        let j = judged();
+        let c = clause(&j).expect("the top function leaks");
+        assert!(
+            c.contains(
+                "of the growth is allocated in `remember (app.js:3)` <- `serve (app.js:9)` (leak, "
+            ),
+            "{c}"
+        );
+        assert!(c.ends_with("/day, over 2 stacks)"), "{c}");
+        let jvm = j
+            .functions
+            .iter()
+            .find(|f| f.function == "Leak.keep (Leak.java)")
+            .unwrap();
+        assert_eq!(place(&j, jvm), "Leak.keep (Leak.java:5) [Leak$Session]");
+    }
+
+    #[test]
+    fn the_table_leads_with_functions_and_folds_what_does_not_grow() {
+        let j = judged();
+        let text = text_table(&j, 10);
+        assert!(text.starts_with("  where it grows: "), "{text}");
+        let rows: Vec<&str> = text.lines().skip(2).collect();
+        assert!(
+            rows[0].contains("remember (app.js:3) <- serve (app.js:9), over 2 stacks"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("(V8 API)"),
+            "flat internals are folded: {text}"
+        );
+        assert!(text.contains("more functions do not leak"), "{text}");
+        let html = html_section(&j);
+        assert!(
+            html.contains("<details><summary>remember (app.js:3)"),
+            "{html}"
+        );
+        assert!(html.contains("whole stack (3 frames)"), "{html}");
+    }
+
+    #[test]
+    fn notes_say_why_sites_were_not_judged_and_what_helps() {
+        let j = SitesJudged {
+            notes: vec![
+                SitesNote::TooFewProfiles {
+                    profiles: 4,
+                    span_seconds: 12.0,
+                },
+                SitesNote::Unjudged {
+                    stacks: 3,
+                    share_of_bytes: 0.02,
+                },
+                SitesNote::NoLeakingSite {
+                    series: "rss".into(),
+                    profiles: 14,
+                },
+            ],
+            ..SitesJudged::default()
+        };
+        let n = notes(&j);
+        assert_eq!(
+            n.len(),
+            2,
+            "a small unjudged share is not worth a note: {n:?}"
+        );
+        assert!(
+            n[0].starts_with("allocation sites: 4 profiles in 12 s, fewer than the 10"),
+            "{}",
+            n[0]
+        );
+        assert!(n[0].contains("--sites-interval 2s"), "{}", n[0]);
+        assert!(
+            n[1].contains("rss leaks, but no allocating function"),
+            "{}",
+            n[1]
+        );
+        assert!(n[1].contains("--native-sampling"), "{}", n[1]);
+    }
 }

@@ -104,8 +104,9 @@ fn the_leaking_function_is_named_first_and_the_flame_graph_shows_it() {
     let (j, truth) = soak(&d, true);
     let functions = j["functions"].as_array().expect("functions in the JSON");
     let top = &functions[0];
+    // Files are named relative to the program's working directory.
     assert_eq!(
-        top["function"], "rememberVisitor (sites-server.js)",
+        top["function"], "rememberVisitor (tests/fixtures/sites-server.js)",
         "{functions:#?}"
     );
     assert_eq!(top["verdict"], "leak", "{top:#}");
@@ -135,7 +136,9 @@ fn the_leaking_function_is_named_first_and_the_flame_graph_shows_it() {
     }
     let headline = j["headline"].as_str().unwrap();
     assert!(
-        headline.contains("of the growth is allocated in `rememberVisitor (sites-server.js:"),
+        headline.contains(
+            "of the growth is allocated in `rememberVisitor (tests/fixtures/sites-server.js:"
+        ),
         "{headline}"
     );
 
