@@ -105,7 +105,8 @@ pub enum SitesNote {
 /// Sites and functions, judged and ranked, with what stood in the way.
 #[derive(Debug, Clone, Default)]
 pub struct SitesJudged {
-    /// Functions, leaks first by the lower bound of their rate, then the rest by rate.
+    /// Functions, leaks first by the lower bound of their rate, then the rest by how clearly
+    /// they grow.
     pub functions: Vec<FunctionFinding>,
     /// Stacks, ranked the same way.
     pub sites: Vec<SiteFinding>,
@@ -157,17 +158,24 @@ fn positive_rate(f: &Finding) -> f64 {
     f.rate_per_day.unwrap_or(0.0).max(0.0)
 }
 
-/// Leaks first by the lower bound of their rate, then the rest by rate.
+/// Leaks first by the lower bound of their rate; then the rest by how clearly they grow (the
+/// rate over the half-width of its interval: a noisy site's large estimate does not outrank a
+/// steady one's, nor a precise zero a growing site not yet conclusive), then by rate.
 fn rank(a: &Finding, b: &Finding) -> std::cmp::Ordering {
     let low = |f: &Finding| f.rate_ci_per_day.map_or(f64::NEG_INFINITY, |c| c.0);
     let rate = |f: &Finding| f.rate_per_day.unwrap_or(f64::NEG_INFINITY);
+    let clearly = |f: &Finding| match (f.rate_per_day, f.rate_ci_per_day) {
+        (Some(r), Some((lo, hi))) if hi > lo => r / ((hi - lo) / 2.0),
+        _ => f64::NEG_INFINITY,
+    };
     let leak = |f: &Finding| f.verdict == Verdict::Leak;
     leak(b).cmp(&leak(a)).then_with(|| {
         if leak(a) {
             low(b).total_cmp(&low(a))
         } else {
-            rate(b).total_cmp(&rate(a))
+            clearly(b).total_cmp(&clearly(a))
         }
+        .then_with(|| rate(b).total_cmp(&rate(a)))
     })
 }
 
