@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # What collecting allocation sites costs a Node.js service (issue #13): a Node HTTP server
 # under a fixed request rate on loopback, run under `leakhound run` without the agent, with the
-# agent (memory and counters), and with the agent and `--sites` (V8's sampling heap profiler,
-# profiles every 30 s, one sample per 32 KiB), one after another and twice over. Prints the
-# answered rate and latency percentiles of each (from `leakhound replay`, the load generator)
-# and the ratios of the `--sites` runs to the agent-only runs.
+# agent (memory and counters), with the agent and `--sites` (V8's sampling heap profiler, one
+# sample per 32 KiB, profiles on the default schedule: every 3 s at first, thinning to 30 s,
+# and V8's inlining off so every allocation keeps its function), and with `--sites` but
+# inlining kept (LEAKHOUND_SITES_INLINING=1), one after another and twice over. Prints the
+# answered rate and latency percentiles of each (from `leakhound replay`, the load generator),
+# the server's CPU time per request (/proc), and the ratios of the `--sites` runs to the
+# agent-only runs.
 # Usage: bench/sites_overhead.sh [LEAKHOUND_BINARY] [SECONDS] [RATE]   (needs node)
 set -euo pipefail
 
@@ -42,15 +45,22 @@ cat > "$WORK/load.har" <<HAR
 {"log":{"version":"1.2","entries":[{"startedDateTime":"2026-11-27T00:00:00.000Z","request":{"method":"GET","url":"http://x/item?id=17","headers":[{"name":"accept","value":"*/*"}]},"response":{"status":200,"content":{"size":2}}}]}}
 HAR
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # One configuration: `leakhound run EXTRA -- node server.js` under the load; prints the
-# replay summary.
+# replay summary and the server's CPU microseconds per answered request.
 measure() {
   local p; p=$(port)
   PORT=$p "$LH" --db "$WORK/lh.db" run --for "$((DUR + 30))s" "$@" --output /dev/null -- node "$WORK/server.js" 2>/dev/null &
   local lh=$!
   wait_port "$p"
+  local node; node=$(pgrep -n -f "node $WORK/server.js")
   sleep 3
-  "$LH" replay "$WORK/load.har" --target "http://127.0.0.1:$p" --rate "${RATE}/s" --concurrency 64 --loop --for "${DUR}s" 2>/dev/null | sed 's/^replayed: //'
+  local t0; t0=$(cpu_ticks "$node")
+  local out; out=$("$LH" replay "$WORK/load.har" --target "http://127.0.0.1:$p" --rate "${RATE}/s" --concurrency 64 --loop --for "${DUR}s" 2>/dev/null | sed 's/^replayed: //')
+  local t1; t1=$(cpu_ticks "$node")
+  local answered; answered=$(sed -n 's/^\([0-9]*\) answered.*/\1/p' <<<"$out")
+  printf '%s; server CPU %.1f us/request\n' "$out" "$(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / ${answered:-1}" | bc -l)"
   kill -INT $lh; wait $lh 2>/dev/null || true
 }
 
@@ -59,6 +69,7 @@ for round in 1 2; do
   OUT[none$round]=$(measure --no-agent)
   OUT[agent$round]=$(measure)
   OUT[sites$round]=$(measure --sites)
+  OUT[inl$round]=$(LEAKHOUND_SITES_INLINING=1 measure --sites)
 done
 
 echo
@@ -70,6 +81,7 @@ for round in 1 2; do
   echo "| $round | --no-agent | ${OUT[none$round]} |"
   echo "| $round | (agent) | ${OUT[agent$round]} |"
   echo "| $round | --sites | ${OUT[sites$round]} |"
+  echo "| $round | --sites, inlining kept | ${OUT[inl$round]} |"
 done
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" <<<"$2"; }
 echo
@@ -78,6 +90,9 @@ for round in 1 2; do
   an=$(field answered "$(sed 's/\([0-9]*\) answered/answered \1/' <<<"$a")")
   sn=$(field answered "$(sed 's/\([0-9]*\) answered/answered \1/' <<<"$s")")
   ap=$(field p99 "$a"); sp=$(field p99 "$s")
-  printf -- "- round %s: --sites answered %.2f%% of what the agent alone did; p99 %.2f times the agent alone's (%s vs %s ms)\n" \
-    "$round" "$(echo "100 * $sn / $an" | bc -l)" "$(echo "$sp / $ap" | bc -l)" "$sp" "$ap"
+  ac=$(sed -n 's/.*server CPU \([0-9.]*\) us.*/\1/p' <<<"$a"); sc=$(sed -n 's/.*server CPU \([0-9.]*\) us.*/\1/p' <<<"$s")
+  ic=$(sed -n 's/.*server CPU \([0-9.]*\) us.*/\1/p' <<<"${OUT[inl$round]}")
+  printf -- "- round %s: --sites answered %.2f%% of what the agent alone did; p99 %.2f times the agent alone's (%s vs %s ms); server CPU per request %+.1f%% (%s vs %s us), with inlining kept %+.1f%%\n" \
+    "$round" "$(echo "100 * $sn / $an" | bc -l)" "$(echo "$sp / $ap" | bc -l)" "$sp" "$ap" \
+    "$(echo "100 * ($sc / $ac - 1)" | bc -l)" "$sc" "$ac" "$(echo "100 * ($ic / $ac - 1)" | bc -l)"
 done
