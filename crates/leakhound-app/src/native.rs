@@ -66,6 +66,13 @@ pub fn locate_preload(env: Option<&str>, exe: &Path) -> anyhow::Result<PathBuf> 
         })
 }
 
+/// The profiler library for the Python agent (which loads it itself to sample Python's
+/// allocations), where [`locate_preload`] finds it; without it the agent uses tracemalloc.
+pub fn python_profiler() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    locate_preload(std::env::var(wire::PRELOAD).ok().as_deref(), &exe).ok()
+}
+
 /// `LD_PRELOAD` with the library added after the user's own entries, which are kept.
 pub fn ld_preload(existing: Option<&str>, lib: &Path) -> String {
     match existing.map(str::trim).filter(|s| !s.is_empty()) {
