@@ -342,3 +342,24 @@ pub use programs::compile_program;
 pub fn preload_next_to_bin() -> PathBuf {
     programs::build_preload(bin().parent().unwrap())
 }
+
+/// A test fixture (`tests/fixtures/NAME`).
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Line (1-based) of the fixture `name` holding `needle`.
+pub fn fixture_line(name: &str, needle: &str) -> usize {
+    let src = std::fs::read_to_string(fixture(name)).unwrap();
+    src.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in {name}"))
+}
+
+/// Whether python3 runs here (a skip message otherwise; on CI a failure).
+pub fn python_available() -> bool {
+    runtime_available("python3", &["--version"], "python3")
+}
