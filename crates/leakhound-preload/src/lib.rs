@@ -15,6 +15,9 @@
 //! - `LEAKHOUND_NATIVE_CHILDREN=1`: keep the library in `LD_PRELOAD` for programs this one
 //!   executes; by default it removes itself, so only the program started is profiled.
 //!
+//! The Python agent drives the library through the functions [`python`] exports
+//! (`leakhound_python_frames`, `leakhound_python_start`, ...), with the schedule it was given.
+//!
 //! Native profiling needs `LD_PRELOAD` (the library's thread-local state must be in the
 //! initial TLS block, which `dlopen` would not give it: its first use in a thread would
 //! allocate, inside malloc). Loaded with `dlopen` instead, the library stays dormant: its

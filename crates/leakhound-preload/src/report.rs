@@ -12,7 +12,10 @@
 //! `{"v":1,"type":"native_maps","pid":P,"hooked":true,"modules":[[start,end,offset,"path"],...]}`
 //! `{"v":1,"type":"native_sites","pid":P,"t":T,"sampling_bytes":M,"samples":N,"dropped":D,
 //!   "sites":[{"frames":[ret,...],"bytes":B,"objects":O},...],"other_bytes":B,"other_objects":O}`
-//! Frames are return addresses, innermost first; `modules` are the executable mappings.
+//! `{"v":1,"type":"python_code","pid":P,"context":{...},"unnamed":N,"code":[[id,"name","file"],...]}`
+//! Frames are return addresses, innermost first, or Python frames (`leakhound_wire::python`)
+//! in a Python process, whose functions the `python_code` lines name before the stacks that
+//! use them (see `python::code_lines`); `modules` are the executable mappings.
 
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
@@ -73,6 +76,9 @@ fn run() {
     let started = Instant::now();
     loop {
         std::thread::sleep(cfg.schedule.gap(started.elapsed()));
+        if crate::python::finishing() {
+            continue;
+        }
         let pid = std::process::id();
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)

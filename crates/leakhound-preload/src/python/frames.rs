@@ -148,12 +148,15 @@ impl Iterator for Walk<'_> {
         self.next = f.field(l.frame_previous);
         let entry = f.byte(l.frame_is_entry) != 0;
         let frame = self.code(f).and_then(|code| {
-            let start = code.addr() + l.code_instructions;
+            // Saturating: nothing on a sampled allocation's path may panic (the hooks are
+            // `extern "C"`, a panic would abort the program).
+            let start = code.addr().saturating_add(l.code_instructions);
             let prev = f.word(l.frame_prev_instr);
             let first = code.i32_at(l.code_firstlineno);
             // A frame that has not reached its first traceable instruction is still being set
             // up (CPython's `_PyFrame_IsIncomplete`): no frame of the program yet.
-            let traceable = start + 2 * code.i32_at(l.code_firsttraceable).max(0) as usize;
+            let traceable =
+                start.saturating_add(2 * code.i32_at(l.code_firsttraceable).max(0) as usize);
             if f.byte(l.frame_owner) != l.owned_by_generator && prev < traceable {
                 return None;
             }
@@ -196,11 +199,11 @@ pub fn line_at(table: &[u8], first_line: i32, index: usize) -> i32 {
     while i < table.len() {
         let head = table[i];
         let kind = (head >> 3) & 15;
-        line += match kind {
+        line = line.saturating_add(match kind {
             13 | 14 => signed_varint(&table[i + 1..]),
             10..=12 => i32::from(kind) - 10,
             _ => 0,
-        };
+        });
         end += usize::from(head & 7) + 1;
         if index < end {
             // Kind 15: no location.
@@ -224,10 +227,11 @@ fn signed_varint(bytes: &[u8]) -> i32 {
             break;
         }
     }
+    let magnitude = (value >> 1) as i32;
     if value & 1 != 0 {
-        -((value >> 1) as i32)
+        -magnitude
     } else {
-        (value >> 1) as i32
+        magnitude
     }
 }
 

@@ -228,6 +228,110 @@ fn resolve(hexversion: u32) -> Result<Api, Unsupported> {
 mod tests {
     use super::*;
 
+    /// A C program printing the offsets of [`Layout`]'s fields, in its order, as CPython's
+    /// headers define them.
+    const OFFSETS_C: &str = r#"
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <internal/pycore_frame.h>
+#include <stdio.h>
+#include <stddef.h>
+int main(void) {
+    printf("%zu %zu ", offsetof(PyThreadState, cframe), offsetof(_PyCFrame, current_frame));
+    printf("%zu %zu %zu ", offsetof(_PyInterpreterFrame, f_code),
+           offsetof(_PyInterpreterFrame, previous), offsetof(_PyInterpreterFrame, prev_instr));
+    printf("%zu %zu %d ", offsetof(_PyInterpreterFrame, is_entry),
+           offsetof(_PyInterpreterFrame, owner), (int)FRAME_OWNED_BY_GENERATOR);
+    printf("%zu ", offsetof(PyObject, ob_type));
+    printf("%zu %zu %zu ", offsetof(PyCodeObject, co_firstlineno),
+           offsetof(PyCodeObject, co_filename), offsetof(PyCodeObject, co_qualname));
+    printf("%zu %zu %zu ", offsetof(PyCodeObject, co_linetable),
+           offsetof(PyCodeObject, _co_firsttraceable), offsetof(PyCodeObject, co_code_adaptive));
+    printf("%zu %zu %zu %zu ", offsetof(PyASCIIObject, length), offsetof(PyASCIIObject, state),
+           sizeof(PyASCIIObject), sizeof(PyCompactUnicodeObject));
+    printf("%zu %zu\n", offsetof(PyVarObject, ob_size), offsetof(PyBytesObject, ob_sval));
+    printf("%x\n", PY_VERSION_HEX);
+    return 0;
+}
+"#;
+
+    fn fields(l: &Layout) -> Vec<usize> {
+        vec![
+            l.ts_cframe,
+            l.cframe_current,
+            l.frame_code,
+            l.frame_previous,
+            l.frame_prev_instr,
+            l.frame_is_entry,
+            l.frame_owner,
+            usize::from(l.owned_by_generator),
+            l.ob_type,
+            l.code_firstlineno,
+            l.code_filename,
+            l.code_qualname,
+            l.code_linetable,
+            l.code_firsttraceable,
+            l.code_instructions,
+            l.str_length,
+            l.str_state,
+            l.str_ascii_data,
+            l.str_compact_data,
+            l.bytes_size,
+            l.bytes_data,
+        ]
+    }
+
+    /// The layout of the python3 on PATH against its own headers, compiled here with gcc.
+    #[test]
+    fn offsets_match_the_installed_headers() {
+        let include = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['include'])",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let Some(include) = include.filter(|i| std::path::Path::new(i).join("Python.h").exists())
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "python3's headers are missing on CI (install python3-dev)"
+            );
+            eprintln!("skipped: no python3 headers (python3-dev)");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("offsets.c");
+        std::fs::write(&src, OFFSETS_C).unwrap();
+        let exe = dir.path().join("offsets");
+        let cc = std::process::Command::new("gcc")
+            .arg(format!("-I{include}"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .expect("gcc");
+        assert!(
+            cc.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
+        let out = std::process::Command::new(&exe).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        let got: Vec<usize> = lines
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let hex = u32::from_str_radix(lines.next().unwrap(), 16).unwrap();
+        let layout = for_version(hex).unwrap_or_else(|| panic!("no layout for {hex:x}"));
+        assert_eq!(fields(layout), got, "CPython {hex:x}");
+    }
+
     #[test]
     fn versions() {
         assert_eq!(for_version(0x030b07f0), Some(&PY311));

@@ -257,6 +257,22 @@ pub extern "C" fn leakhound_python_ignore_thread(thread: u64) {
     hooks::ignore_thread(thread);
 }
 
+/// Set when the interpreter starts to finalize: what it frees then is the exit, not the
+/// program, so no report says it.
+static FINISHING: AtomicBool = AtomicBool::new(false);
+
+/// Stops the reports: called by the agent's `atexit` handler, before the interpreter tears
+/// its modules down (a leak's memory would otherwise be seen freed in the last reports).
+#[no_mangle]
+pub extern "C" fn leakhound_python_finishing() {
+    FINISHING.store(true, Ordering::Relaxed);
+}
+
+/// Whether the interpreter is finalizing (no more reports).
+pub fn finishing() -> bool {
+    FINISHING.load(Ordering::Relaxed)
+}
+
 /// The estimated live bytes of every sample (Python's allocations, and native ones when the
 /// library is preloaded too); 0 before the profiler starts.
 #[no_mangle]

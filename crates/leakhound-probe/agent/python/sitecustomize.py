@@ -15,6 +15,7 @@ def _leakhound_agent():
     # Everything the agent uses is imported now, before tracemalloc may start: a module imported
     # later would count as memory the program allocated.
     import ast
+    import atexit
     import gc
     import json
     import socket
@@ -35,7 +36,7 @@ def _leakhound_agent():
     interval = max(0.1, number('LEAKHOUND_AGENT_INTERVAL_MS', 1000) / 1000)
     state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_gap': None,
              'sites_began': 0.0, 'sites_due': 0.0, 'pending': b'', 'sampler': None,
-             'thread': 0, 'notices': []}
+             'thread': 0, 'notices': [], 'finishing': False}
     top = int(max(1, number('LEAKHOUND_SITES_TOP', 200)))
     # Object counts of the commonest types walk every object the collector tracks: only when
     # asked (LEAKHOUND_PYTHON_TYPES=1), with the sites.
@@ -200,12 +201,22 @@ def _leakhound_agent():
         lib.leakhound_python_start.argtypes = [ctypes.c_uint32, ctypes.c_uint64,
                                                ctypes.c_uint64, ctypes.c_char_p]
         lib.leakhound_python_live_bytes.restype = ctypes.c_double
-        rc = lib.leakhound_python_start(sys.hexversion, int(most * 1000), int(least * 1000),
+        # Its reports cost the program little (a copy of the profiler's table, no walk of the
+        # heap), so a thinning schedule starts at 250 ms: a run of a few seconds gets enough
+        # of them when leakhound samples that often (--interval).
+        first = min(least, 0.25) if least < most else least
+        rc = lib.leakhound_python_start(sys.hexversion, int(most * 1000), int(first * 1000),
                                         context.encode())
         if rc != 0:
             return 'the sampling profiler did not start (code %d)' % rc
         state['sampler'] = lib
         return None
+
+    def finishing():
+        # What the interpreter frees at exit is not the program's doing: reports stop first.
+        state['finishing'] = True
+        if state['sampler'] is not None:
+            state['sampler'].leakhound_python_finishing()
 
     functions = {}
 
@@ -322,8 +333,10 @@ def _leakhound_agent():
             send({'v': 1, 'type': 'notice', 'pid': os.getpid(), 'text': state['notices'].pop(0)})
 
     def loop():
-        while True:
+        while not state['finishing']:
             time.sleep(interval)
+            if state['finishing']:
+                break
             try:
                 report()
                 read_asks()
@@ -355,6 +368,7 @@ def _leakhound_agent():
         state['next_attempt'] = 0.0
         start_thread()
 
+    atexit.register(finishing)
     # The thread first, so that the profiler knows which thread to leave out.
     start_thread()
     sites_ms = number('LEAKHOUND_SITES_INTERVAL_MS', 0)
