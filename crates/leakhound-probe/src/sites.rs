@@ -116,6 +116,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn notices_are_checked() {
+        let n = parse_notice(r#"{"v":1,"type":"notice","pid":3,"text":"Python sites: why"}"#);
+        assert_eq!(n.unwrap().text, "Python sites: why");
+        for bad in [
+            r#"{"v":1,"type":"notice","pid":0,"text":"x"}"#,
+            r#"{"v":1,"type":"notice","pid":3,"text":""}"#,
+            r#"{"v":1,"type":"notice","pid":3}"#,
+        ] {
+            assert!(parse_notice(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn parses_and_checks() {
         let line = r#"{"v":1,"type":"sites","source":"node","pid":7,"t":1.5,"sampling_bytes":32768,"sites":[{"frames":["f (a.js:1)","g (a.js:9)"],"bytes":65536,"objects":2}],"other_bytes":10,"other_objects":1}"#;
         let r = parse_sites(line).unwrap();
