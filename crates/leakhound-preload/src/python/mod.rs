@@ -81,24 +81,23 @@ fn merge_python(state: &State, frames: &mut [usize; MAX_FRAMES], n: usize) -> us
     }
     let native = *frames;
     let mut codes = state.codes.lock();
-    let mut out = 0usize;
-    let mut push = |word: usize, frames: &mut [usize; MAX_FRAMES]| {
-        if let Some(slot) = frames.get_mut(out) {
-            *slot = word;
-            out += 1;
-        }
+    let mut word = |f: frames::Frame| {
+        leakhound_wire::python::frame(codes.id(api, f.code).into(), f.line) as usize
     };
-    for &ip in &native[..n.min(MAX_FRAMES)] {
+    // The merged stack goes into `frames` (the native one was copied); the walk stops once it
+    // is full, so a deep recursion costs no more than a shallow one.
+    let mut out = 0usize;
+    'native: for &ip in &native[..n.min(MAX_FRAMES)] {
         let pc = ip.wrapping_sub(1);
         if contains(api.eval, pc) {
             // This evaluation's frames: from the current one to the one it was entered with.
             for step in walk.by_ref() {
                 if let Some(f) = step.frame {
-                    let id = codes.id(api, f.code);
-                    push(
-                        leakhound_wire::python::frame(id.into(), f.line) as usize,
-                        frames,
-                    );
+                    if out == MAX_FRAMES {
+                        break 'native;
+                    }
+                    frames[out] = word(f);
+                    out += 1;
                 }
                 if step.entry {
                     break;
@@ -109,18 +108,22 @@ fn merge_python(state: &State, frames: &mut [usize; MAX_FRAMES], n: usize) -> us
                 break;
             }
         } else if !contains(api.interpreter, pc) {
-            push(ip, frames);
+            if out == MAX_FRAMES {
+                break;
+            }
+            frames[out] = ip;
+            out += 1;
         }
     }
     // Python frames the native walk did not reach (a stack cut at its depth, or an
     // evaluation entered where its native frame could not be recognised).
     for step in walk {
+        if out == MAX_FRAMES {
+            break;
+        }
         if let Some(f) = step.frame {
-            let id = codes.id(api, f.code);
-            push(
-                leakhound_wire::python::frame(id.into(), f.line) as usize,
-                frames,
-            );
+            frames[out] = word(f);
+            out += 1;
         }
     }
     out
