@@ -7,9 +7,13 @@
 #          every 30 s, each after a forced GC). CPU seconds of the server (from /proc) and of
 #          leakhound (its rusage) per window.
 #  python  A CPU-bound, allocation-heavy loop (fixed work, it prints its own time): plain
-#          python3, under `leakhound run` (the agent: gc counts, no tracemalloc) and under
-#          `run --sites` (tracemalloc, a snapshot every 30 s and every 5 s; and with 1 frame
-#          instead of 16, LEAKHOUND_SITES_FRAMES=1), twice each.
+#          python3, under `leakhound run` (the agent: gc counts, no sites), `run --sites`
+#          (sampling, the default) and `run --sites` with LEAKHOUND_PYTHON_TRACEMALLOC=1
+#          (tracemalloc), taking turns for ROUNDS rounds (default 5); then a program shaped
+#          like memray's tutorial leak (functools.cache on a classmethod keeping every result;
+#          LRU_PROGRAM=path/to/memray's docs/tutorials/exercise_3/lru_cache.py runs that one
+#          instead) as whole commands: plain, `python3 -m memray run` (if `pip install memray`
+#          has been done) and `leakhound run --sites`, wall seconds, with leakhound's top site.
 #  jvm     A JVM with a 1 GiB live heap (about 8.4 million objects, -Xms2g -Xmx2g, G1): three
 #          `jcmd PID GC.class_histogram` calls, as `--jvm` makes every --histogram-interval.
 #          For each: the full GC's pause from the JVM's own GC log, the longest stall a
@@ -77,20 +81,77 @@ for i in range(3_000_000):
         latest.clear()
 print('%.2f' % (time.perf_counter() - start))
 PY
-  echo "== python: $(python3 --version), a loop of 3 million small dicts"
-  for round in 1 2; do
-    t=$(python3 "$WORK/loop.py"); echo "python plain (round $round): $t s"
+  ROUNDS=${ROUNDS:-5}
+  echo "== python: $(python3 --version), a loop of 3 million small dicts, $ROUNDS rounds"
+  median() { python3 -c 'import statistics,sys; v=sorted(map(float,sys.argv[1:])); print("%.2f (%s)" % (statistics.median(v), ", ".join("%.2f" % x for x in v)))' "$@"; }
+  plain=(); agent=(); sampled=(); traced=()
+  for round in $(seq "$ROUNDS"); do
+    plain+=("$(python3 "$WORK/loop.py")")
     "$LH" --db "$WORK/py.db" run --output "$WORK/py.out" -- python3 "$WORK/loop.py" >/dev/null 2>&1
-    echo "python leakhound run, agent (round $round): $(cat "$WORK/py.out") s"
+    agent+=("$(cat "$WORK/py.out")")
     "$LH" --db "$WORK/py.db" run --sites --output "$WORK/py.out" -- python3 "$WORK/loop.py" >/dev/null 2>&1
-    echo "python leakhound run --sites, 30 s (round $round): $(cat "$WORK/py.out") s"
-    "$LH" --db "$WORK/py.db" run --sites --sites-interval 5s --output "$WORK/py.out" -- \
+    sampled+=("$(cat "$WORK/py.out")")
+    LEAKHOUND_PYTHON_TRACEMALLOC=1 "$LH" --db "$WORK/py.db" run --sites --output "$WORK/py.out" -- \
       python3 "$WORK/loop.py" >/dev/null 2>&1
-    echo "python leakhound run --sites --sites-interval 5s (round $round): $(cat "$WORK/py.out") s"
-    LEAKHOUND_SITES_FRAMES=1 "$LH" --db "$WORK/py.db" run --sites --output "$WORK/py.out" -- \
-      python3 "$WORK/loop.py" >/dev/null 2>&1
-    echo "python leakhound run --sites, 1 frame (round $round): $(cat "$WORK/py.out") s"
+    traced+=("$(cat "$WORK/py.out")")
   done
+  echo "python loop plain: $(median "${plain[@]}") s"
+  echo "python loop leakhound run (agent): $(median "${agent[@]}") s"
+  echo "python loop leakhound run --sites (sampling): $(median "${sampled[@]}") s"
+  echo "python loop leakhound run --sites (LEAKHOUND_PYTHON_TRACEMALLOC=1): $(median "${traced[@]}") s"
+
+  LRU=${LRU_PROGRAM:-$WORK/lru.py}
+  if [ -z "${LRU_PROGRAM:-}" ]; then
+    cat > "$WORK/lru.py" <<'PY'
+# Shaped like memray's tutorial leak: a cache on a classmethod (functools.cache) keyed by an
+# instance's parameter keeps every argument tuple and every result, here big integers.
+import functools
+from collections import Counter
+
+
+class Series:
+    def __init__(self, step):
+        self.step = step
+
+    def factorial_plus(self, n):
+        return self.term(n, self.step)
+
+    @classmethod
+    @functools.cache
+    def term(cls, n, step):
+        return n * cls.term(n - 1, step) + step if n > 1 else 1 + step
+
+
+def last_digits(steps, length):
+    for step in range(steps):
+        s = Series(step)
+        for n in range(length):
+            yield s.factorial_plus(n) % 10
+
+
+print(Counter(last_digits(500, 500)).most_common(3))
+print(Counter(last_digits(1000, 1000)).most_common(3))
+PY
+  fi
+  echo "== python: $(basename "$LRU"), whole commands, $ROUNDS rounds (wall seconds)"
+  wall() { python3 -c 'import subprocess,sys,time; t=time.monotonic(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print("%.2f" % (time.monotonic()-t))' "$@"; }
+  has_memray=$(python3 -c 'import memray' 2>/dev/null && echo yes || echo no)
+  plain=(); memray=(); sites=()
+  for round in $(seq "$ROUNDS"); do
+    plain+=("$(wall python3 "$LRU")")
+    if [ "$has_memray" = yes ]; then
+      memray+=("$(wall python3 -m memray run -f -o "$WORK/memray.bin" "$LRU")")
+    fi
+    sites+=("$(wall "$LH" --db "$WORK/lru$round.db" run --sites --output "$WORK/lru.out" -- python3 "$LRU")")
+  done
+  echo "lru plain: $(median "${plain[@]}") s"
+  [ "$has_memray" = yes ] && echo "lru memray run: $(median "${memray[@]}") s" || echo "lru memray run: not installed (pip install memray)"
+  echo "lru leakhound run --sites: $(median "${sites[@]}") s"
+  echo "lru leakhound's top site (last round):"
+  "$LH" --db "$WORK/lru$ROUNDS.db" analyze --format json | python3 -c 'import json,sys
+j=json.load(sys.stdin); s=(j.get("sites") or [{}])[0]
+print("  %s: %s" % (s.get("verdict"), " <- ".join(s.get("stack", [])[:3])))
+print("  " + j["headline"])'
 fi
 
 if [ "$WHAT" = jvm ] || [ "$WHAT" = all ]; then

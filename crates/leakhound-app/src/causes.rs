@@ -25,7 +25,10 @@ const RUNTIME_HEAPS: [(&[&str], MemoryKind); 3] = [
         ],
         MemoryKind::GoHeap,
     ),
-    (&["python.traced_bytes"], MemoryKind::PythonObjects),
+    (
+        &["python.traced_bytes", "python.sampled_bytes"],
+        MemoryKind::PythonObjects,
+    ),
     (
         &["java.heap_after_gc", "java.live_bytes", "java.heap_used"],
         MemoryKind::JavaHeap,
@@ -176,6 +179,7 @@ mod tests {
             ("go.heap_inuse", MemoryKind::GoHeap),
             ("go_memstats_heap_inuse_bytes", MemoryKind::GoHeap),
             ("python.traced_bytes", MemoryKind::PythonObjects),
+            ("python.sampled_bytes", MemoryKind::PythonObjects),
             ("java.live_bytes", MemoryKind::JavaHeap),
             ("java.heap_after_gc", MemoryKind::JavaHeap),
         ] {

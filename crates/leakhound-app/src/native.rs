@@ -50,6 +50,12 @@ pub fn locate_preload(env: Option<&str>) -> anyhow::Result<PathBuf> {
     crate::preload::carried_library()
 }
 
+/// The profiler library for the Python agent (which loads it itself to sample Python's
+/// allocations), where [`locate_preload`] finds it; without it the agent uses tracemalloc.
+pub fn python_profiler() -> Option<PathBuf> {
+    locate_preload(std::env::var(wire::PRELOAD).ok().as_deref()).ok()
+}
+
 /// `LD_PRELOAD` with the library added after the user's own entries, which are kept.
 pub fn ld_preload(existing: Option<&str>, lib: &Path) -> String {
     match existing.map(str::trim).filter(|s| !s.is_empty()) {

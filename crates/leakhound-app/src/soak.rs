@@ -123,6 +123,9 @@ fn agents(
             "PYTHONPATH".into(),
             python_path(std::env::var("PYTHONPATH").ok().as_deref(), &python),
         ));
+        if let Some(lib) = crate::native::python_profiler() {
+            env.push((wire::PYTHON_PROFILER.into(), lib.display().to_string()));
+        }
         if let Some(s) = sites {
             env.push((
                 wire::SITES_INTERVAL_MS.into(),

@@ -15,11 +15,18 @@
 //! - `LEAKHOUND_NATIVE_CHILDREN=1`: keep the library in `LD_PRELOAD` for programs this one
 //!   executes; by default it removes itself, so only the program started is profiled.
 //!
-//! Only `LD_PRELOAD` is supported (the library's thread-local state must be in the initial
-//! TLS block, which `dlopen` would not give it).
+//! The Python agent drives the library through the functions [`python`] exports
+//! (`leakhound_python_frames`, `leakhound_python_start`, ...), with the schedule it was given.
+//!
+//! Native profiling needs `LD_PRELOAD` (the library's thread-local state must be in the
+//! initial TLS block, which `dlopen` would not give it: its first use in a thread would
+//! allocate, inside malloc). Loaded with `dlopen` instead, the library stays dormant: its
+//! malloc is not the program's, and nothing starts until the Python agent asks for Python
+//! sites ([`python`]), whose hooks sit on CPython's allocator, not on malloc.
 
 mod arena;
 mod profiler;
+mod python;
 mod real;
 mod report;
 mod tables;
@@ -241,10 +248,14 @@ extern "C" fn init() {
     let was = set_busy(true);
     // Find the real allocator now, while the process has one thread.
     let _ = real::get();
+    // Loaded by dlopen (the Python agent), the library waits to be asked.
+    let preloaded = in_ld_preload();
     if !env_flag(wire::NATIVE_CHILDREN) {
         remove_from_ld_preload();
     }
-    start();
+    if preloaded {
+        start(None);
+    }
     set_busy(was);
 }
 
@@ -274,29 +285,37 @@ fn env_number(name: &str) -> Option<u64> {
     env(name)?.trim().parse::<u64>().ok().filter(|v| *v > 0)
 }
 
-/// Configures the profiler and starts its reporter, when there is a leakhound to report to.
-fn start() {
+/// Configures the profiler and starts its reporter, when there is a leakhound to report to;
+/// whether it runs. `python`: the schedule the Python agent was given, when it is the Python
+/// agent that starts the profiler (else the schedule is read from the environment).
+pub(crate) fn start(python: Option<leakhound_wire::Schedule>) -> bool {
+    if PROFILER.get().is_some() {
+        return true;
+    }
     let Some(socket) = env(wire::AGENT_SOCKET).filter(|s| !s.is_empty()) else {
-        return;
+        return false;
     };
     let mean = match env_number(wire::NATIVE_SAMPLING) {
         Some(v) => Mean::Fixed(v as f64),
         None => Mean::Budget(env_number(wire::NATIVE_BUDGET).map_or(DEFAULT_BUDGET, |v| v as f64)),
     };
     mean.start();
-    let schedule = wire::schedule(
-        env_number(wire::NATIVE_INTERVAL_MS),
-        env_number(wire::NATIVE_MIN_INTERVAL_MS),
-    );
+    let schedule = python.unwrap_or_else(|| {
+        wire::schedule(
+            env_number(wire::NATIVE_INTERVAL_MS),
+            env_number(wire::NATIVE_MIN_INTERVAL_MS),
+        )
+    });
     let Some(tables) = tables::Tables::new() else {
-        return;
+        return false;
     };
-    unwind::init(own_text());
+    unwind::init(text_range(start as *const () as usize));
     profiler::calibrate();
     let _ = report::CONFIG.set(report::Config {
         socket: socket.into(),
         schedule,
-        hooked: malloc_is_ours(),
+        // Python's allocations reach the profiler through CPython's hooks, not malloc.
+        hooked: python.is_some() || malloc_is_ours(),
     });
     // SAFETY: registers three handlers with the C signature pthread_atfork expects.
     unsafe {
@@ -308,6 +327,7 @@ fn start() {
     };
     let _ = PROFILER.set(Profiler { mean, tables });
     report::spawn();
+    true
 }
 
 /// Whether the program's calls to malloc reach this library: not when the executable defines
@@ -335,8 +355,9 @@ fn malloc_is_ours() -> bool {
     profiler::PROBE_SEEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// The address range of this library's code, whose frames are left out of stacks.
-fn own_text() -> (usize, usize) {
+/// The address range of the executable segment holding `addr` (of this library's code, whose
+/// frames are left out of stacks; of the Python interpreter's), or (0, 0).
+pub(crate) fn text_range(addr: usize) -> (usize, usize) {
     struct Find {
         addr: usize,
         range: (usize, usize),
@@ -366,13 +387,35 @@ fn own_text() -> (usize, usize) {
         0
     }
     let mut find = Find {
-        addr: own_text as *const () as usize,
+        addr,
         range: (0, 0),
     };
     // SAFETY: `each` matches the callback type and uses `find` only through the pointer,
     // which outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(each), (&mut find as *mut Find).cast()) };
     find.range
+}
+
+/// Whether `LD_PRELOAD` names this library (else `dlopen` loaded it).
+fn in_ld_preload() -> bool {
+    // SAFETY: getenv with a NUL-terminated name.
+    let value = unsafe { libc::getenv(c"LD_PRELOAD".as_ptr()) };
+    if value.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null getenv result is a NUL-terminated string.
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    bytes
+        .split(|b| *b == b':' || *b == b' ')
+        .any(|e| is_ours(e, b"libleakhound_preload"))
+}
+
+/// Whether a `LD_PRELOAD` entry's file name starts with `ours`.
+fn is_ours(entry: &[u8], ours: &[u8]) -> bool {
+    entry
+        .rsplit(|b| *b == b'/')
+        .next()
+        .is_some_and(|name| !entry.is_empty() && name.starts_with(ours))
 }
 
 /// Takes this library out of `LD_PRELOAD`, in place (no allocation, no setenv), so programs
@@ -409,11 +452,7 @@ fn filter_preload(bytes: &mut [u8], ours: &[u8]) -> usize {
         if entry.is_empty() {
             continue;
         }
-        let name = bytes[entry.clone()]
-            .rsplit(|b| *b == b'/')
-            .next()
-            .unwrap_or(&[]);
-        if name.starts_with(ours) {
+        if is_ours(&bytes[entry.clone()], ours) {
             continue;
         }
         if out > 0 {

@@ -252,8 +252,13 @@ fn next_random(s: &ThreadState) -> u64 {
 fn gap(s: &ThreadState) -> i64 {
     let mean = current_mean();
     s.drawn.set(mean);
+    exponential(next_random(s), mean)
+}
+
+/// An exponentially distributed number of bytes with mean `mean`, from 64 random bits.
+pub fn exponential(random: u64, mean: f64) -> i64 {
     // 53 random bits as a uniform in (0, 1].
-    let u = ((next_random(s) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let u = ((random >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     (-u.ln() * mean).min(i64::MAX as f64 / 2.0) as i64
 }
 
@@ -314,24 +319,27 @@ fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
             return;
         }
         s.busy.set(true);
-        let live_bytes = sample(prof, p as usize, size as usize, s.drawn.get());
-        if let Mean::Budget(target) = prof.mean {
-            spend(target, live_bytes);
-        }
+        take_sample(prof, p as usize, size as usize, s.drawn.get());
         // After the sample: allocations the unwinder made meanwhile do not shorten the gap.
         s.until.set(gap(s).max(1));
         s.busy.set(false);
     });
 }
 
-/// Records the sample (weighted by the `mean` its countdown was drawn with); returns the
-/// estimated live bytes of every sample. Inlined into the cold path, like `unwind::capture`:
-/// every frame of the profiler's own is one more for the unwinder to walk and skip.
+/// Records a sample of the block of `size` bytes at `addr` (weighted by the `mean` its
+/// countdown was drawn with) and counts it against the budget. The caller has marked its
+/// thread busy. Inlined into the cold paths, like `unwind::capture`: every frame of the
+/// profiler's own is one more for the unwinder to walk and skip.
 #[inline(always)]
-fn sample(prof: &Profiler, addr: usize, size: usize, mean: f64) -> f64 {
+pub fn take_sample(prof: &Profiler, addr: usize, size: usize, mean: f64) {
     let mut frames = [0usize; MAX_FRAMES];
     let n = unwind::capture(&mut frames);
-    prof.tables.add(addr, size, &frames[..n], mean)
+    // In a Python process, the interpreter's frames become the Python code they run.
+    let n = crate::python::merge(&mut frames, n);
+    let live_bytes = prof.tables.add(addr, size, &frames[..n], mean);
+    if let Mean::Budget(target) = prof.mean {
+        spend(target, live_bytes);
+    }
 }
 
 /// Called before a block at `p` goes back to the real allocator (free, or realloc moving it).

@@ -12,7 +12,10 @@
 //! `{"v":1,"type":"native_maps","pid":P,"hooked":true,"modules":[[start,end,offset,"path"],...]}`
 //! `{"v":1,"type":"native_sites","pid":P,"t":T,"sampling_bytes":M,"samples":N,"dropped":D,
 //!   "sites":[{"frames":[ret,...],"bytes":B,"objects":O},...],"other_bytes":B,"other_objects":O}`
-//! Frames are return addresses, innermost first; `modules` are the executable mappings.
+//! `{"v":1,"type":"python_code","pid":P,"context":{...},"unnamed":N,"code":[[id,"name","file"],...]}`
+//! Frames are return addresses, innermost first, or Python frames (`leakhound_wire::python`)
+//! in a Python process, whose functions the `python_code` lines name before the stacks that
+//! use them (see `python::code_lines`); `modules` are the executable mappings.
 
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
@@ -68,9 +71,14 @@ fn run() {
     let mut conn = Connection::new(cfg.socket.clone());
     let mut snap = Snapshot::with_capacity(TOP);
     let mut sent_maps: Option<u64> = None;
+    // Python functions named on this connection so far.
+    let mut sent_codes = 0usize;
     let started = Instant::now();
     loop {
         std::thread::sleep(cfg.schedule.gap(started.elapsed()));
+        if crate::python::finishing() {
+            continue;
+        }
         let pid = std::process::id();
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -83,12 +91,21 @@ fn run() {
         if conn.fresh {
             conn.fresh = false;
             sent_maps = None;
+            sent_codes = 0;
         }
         let (maps_hash, maps) = maps_line(pid, cfg.hooked);
         if sent_maps != Some(maps_hash) {
             sent_maps = conn.queue(&maps).then_some(maps_hash);
         }
-        if sent_maps.is_some() {
+        // Python's functions before the stacks that use them (numbered before the snapshot).
+        let mut named = true;
+        if crate::python::installed() {
+            let (lines, upto) = crate::python::code_lines(pid, sent_codes);
+            named = lines.iter().all(|l| conn.queue(l));
+            // Lines not queued are sent again, all of them (leakhound takes repeats).
+            sent_codes = if named { upto } else { 0 };
+        }
+        if sent_maps.is_some() && named {
             conn.queue(&sites_line(pid, t, crate::profiler::current_mean(), &snap));
         }
         conn.flush();
@@ -182,7 +199,7 @@ fn sites_line(pid: u32, t: f64, mean: f64, snap: &Snapshot) -> String {
     out
 }
 
-fn push_json_str(out: &mut String, s: &str) {
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -67,7 +67,7 @@ struct Live {
 ///
 /// # Safety
 /// Implement only for types valid when every byte is zero.
-unsafe trait Zeroable {}
+pub(crate) unsafe trait Zeroable {}
 // SAFETY: integers, floats and arrays of them are valid when zero.
 unsafe impl Zeroable for Site {}
 // SAFETY: as above.
@@ -81,7 +81,7 @@ unsafe impl Zeroable for AtomicU64 {}
 
 /// `len` zeroed values in fresh anonymous memory that lives as long as the process (pages
 /// are reserved, not committed, until touched).
-fn map<T: Zeroable>(len: usize) -> Option<&'static mut [T]> {
+pub(crate) fn map<T: Zeroable>(len: usize) -> Option<&'static mut [T]> {
     let bytes = len.checked_mul(std::mem::size_of::<T>())?;
     // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
     // no existing memory.
@@ -193,6 +193,11 @@ impl Tables {
     /// mean a half-done update of estimates, so it is used as it is.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The estimated live bytes of all live samples.
+    pub fn live_bytes(&self) -> f64 {
+        self.lock().live_bytes
     }
 
     /// Whether `addr` may be a sampled live block: the one check a free pays.

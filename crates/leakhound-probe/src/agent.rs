@@ -183,6 +183,8 @@ struct Reports {
     sites: HashMap<(i32, String), crate::sites::SitesReport>,
     /// What the native profiler said about each process it runs in.
     native: HashMap<i32, NativeStatus>,
+    /// What agents said about their sites and not taken yet (at most a few per process).
+    notices: HashMap<i32, Vec<String>>,
     rejected: u64,
 }
 
@@ -206,6 +208,8 @@ pub struct NativeStatus {
 #[derive(Debug, Default)]
 struct Connection {
     maps: Option<crate::native::NativeMaps>,
+    /// The functions of a Python process's sampling profiler.
+    python: Option<crate::python::PythonCodes>,
 }
 
 /// A line an agent sends: a memory report of Node.js, a report of another runtime
@@ -230,6 +234,26 @@ fn accept(
                 }
             }
             Err(_) => lock().rejected += 1,
+        }
+        return;
+    }
+    if line.contains("\"type\":\"python_code\"") {
+        match crate::python::parse_python_code(line) {
+            Ok(c) => conn.python.get_or_insert_with(Default::default).add(c),
+            Err(_) => lock().rejected += 1,
+        }
+        return;
+    }
+    if line.contains("\"type\":\"notice\"") {
+        let mut r = lock();
+        match crate::sites::parse_notice(line) {
+            Ok(n) if r.notices.len() < MAX_PROCESSES || r.notices.contains_key(&n.pid) => {
+                let said = r.notices.entry(n.pid).or_default();
+                if said.len() < 8 {
+                    said.push(n.text);
+                }
+            }
+            _ => r.rejected += 1,
         }
         return;
     }
@@ -261,10 +285,11 @@ fn accept(
             return;
         };
         // Symbolize outside the reports' lock: loading a large module's symbols takes time.
-        let report = symbolizer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .report(maps, &raw);
+        let report = symbolizer.lock().unwrap_or_else(|p| p.into_inner()).report(
+            maps,
+            &raw,
+            conn.python.as_ref(),
+        );
         let mut r = lock();
         if let Some(st) = r.native.get_mut(&raw.pid) {
             st.samples = raw.samples;
@@ -489,12 +514,23 @@ impl AgentListener {
         r.runtime.retain(|pid, _| keep(*pid));
         r.sites.retain(|(pid, _), _| keep(*pid));
         r.native.retain(|pid, _| keep(*pid));
+        r.notices.retain(|pid, _| keep(*pid));
     }
 
     /// Processes whose reports are held now.
     pub fn held(&self) -> usize {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.len() + r.runtime.len() + r.sites.len() + r.native.len()
+        r.latest.len() + r.runtime.len() + r.sites.len() + r.native.len() + r.notices.len()
+    }
+
+    /// What the agents of `pids` said about their sites since the last call (why Python
+    /// sites come from tracemalloc, say), as (pid, text).
+    pub fn take_notices(&self, pids: &[i32]) -> Vec<(i32, String)> {
+        let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        pids.iter()
+            .filter_map(|p| r.notices.remove(p).map(|t| (*p, t)))
+            .flat_map(|(p, t)| t.into_iter().map(move |t| (p, t)))
+            .collect()
     }
 
     /// The sites reports of `pids` received since the last call (each is returned once),

@@ -18,6 +18,7 @@ pub mod native;
 pub mod pprof;
 mod process;
 pub mod proctext;
+pub mod python;
 pub mod sites;
 mod table;
 

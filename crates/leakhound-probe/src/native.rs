@@ -23,6 +23,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::python::PythonCodes;
 use crate::sites::{SiteSample, SitesReport, MAX_FRAMES, MAX_SITES};
 
 /// One executable mapping of the target.
@@ -535,14 +536,20 @@ impl Symbolizer {
         Symbolizer::default()
     }
 
-    /// The sites report of a native report, with the mappings it refers to: stacks become
-    /// frames, stacks that symbolize alike are merged, and the largest come first.
-    pub fn report(&mut self, maps: &NativeMaps, raw: &NativeSites) -> SitesReport {
+    /// The sites report of a native report, with the mappings it refers to (and the Python
+    /// functions, in a Python process): stacks become frames, stacks that symbolize alike are
+    /// merged, and the largest come first.
+    pub fn report(
+        &mut self,
+        maps: &NativeMaps,
+        raw: &NativeSites,
+        python: Option<&PythonCodes>,
+    ) -> SitesReport {
         let mut sites: Vec<SiteSample> = Vec::new();
         let mut index: HashMap<Vec<String>, usize> = HashMap::new();
         let (mut other_bytes, mut other_objects) = (raw.other_bytes, raw.other_objects);
         for s in &raw.sites {
-            let frames = self.stack(raw.pid, &maps.modules, &s.frames);
+            let frames = self.stack(raw.pid, &maps.modules, &s.frames, python);
             if frames.is_empty() {
                 other_bytes += s.bytes;
                 other_objects += s.objects;
@@ -565,7 +572,7 @@ impl Symbolizer {
         }
         sites.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
         SitesReport {
-            source: "native".into(),
+            source: if python.is_some() { "python" } else { "native" }.into(),
             pid: raw.pid,
             t: raw.t,
             sampling_bytes: raw.sampling_bytes,
@@ -579,9 +586,19 @@ impl Symbolizer {
 
     /// The frames of one stack, innermost first. The stack ends at the first address outside
     /// every executable mapping (where a frame-pointer walk went astray).
-    pub fn stack(&mut self, pid: i32, modules: &[Mapping], addrs: &[u64]) -> Vec<String> {
+    pub fn stack(
+        &mut self,
+        pid: i32,
+        modules: &[Mapping],
+        addrs: &[u64],
+        python: Option<&PythonCodes>,
+    ) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for &addr in addrs {
+            if let Some(frame) = python.and_then(|p| p.frame(addr)) {
+                out.push(frame);
+                continue;
+            }
             let i = modules.partition_point(|m| m.end <= addr);
             let Some(m) = modules.get(i).filter(|m| m.start <= addr) else {
                 break;
@@ -767,7 +784,7 @@ mod tests {
         let addr = symbolizes_this_test_binary as *const () as u64 + 1;
         let pid = std::process::id() as i32;
         let mut sym = Symbolizer::new();
-        let frames = sym.stack(pid, &modules, &[addr, 1]);
+        let frames = sym.stack(pid, &modules, &[addr, 1], None);
         assert_eq!(frames.len(), 1, "stops at the unmapped address: {frames:?}");
         assert!(
             frames[0].contains("symbolizes_this_test_binary"),

@@ -92,9 +92,41 @@ pub fn parse_sites(line: &str) -> Result<SitesReport, String> {
     Ok(r)
 }
 
+/// What an agent says about its sites (`"type":"notice"`): why they come from elsewhere
+/// than asked, say.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Notice {
+    /// Process id.
+    pub pid: i32,
+    /// The message, for the user.
+    pub text: String,
+}
+
+/// Parses a notice line.
+pub fn parse_notice(line: &str) -> Result<Notice, String> {
+    let n: Notice = serde_json::from_str(line).map_err(|e| format!("bad notice: {e}"))?;
+    if n.pid <= 0 || n.text.is_empty() || n.text.len() > 2000 {
+        return Err("bad notice: pid or text".into());
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notices_are_checked() {
+        let n = parse_notice(r#"{"v":1,"type":"notice","pid":3,"text":"Python sites: why"}"#);
+        assert_eq!(n.unwrap().text, "Python sites: why");
+        for bad in [
+            r#"{"v":1,"type":"notice","pid":0,"text":"x"}"#,
+            r#"{"v":1,"type":"notice","pid":3,"text":""}"#,
+            r#"{"v":1,"type":"notice","pid":3}"#,
+        ] {
+            assert!(parse_notice(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_and_checks() {

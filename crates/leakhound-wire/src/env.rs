@@ -26,6 +26,12 @@ pub const NATIVE_MIN_INTERVAL_MS: &str = "LEAKHOUND_NATIVE_MIN_INTERVAL_MS";
 pub const NATIVE_CHILDREN: &str = "LEAKHOUND_NATIVE_CHILDREN";
 /// The native profiler library to use instead of the one leakhound carries.
 pub const PRELOAD: &str = "LEAKHOUND_PRELOAD";
+/// The profiler library the Python agent loads to sample Python's allocations (set by
+/// leakhound where it finds the library; without it the agent falls back to tracemalloc).
+pub const PYTHON_PROFILER: &str = "LEAKHOUND_PYTHON_PROFILER";
+/// `1`: Python sites from tracemalloc (every allocation traced, exact bytes, about ten times
+/// slower on allocation-heavy code) instead of sampling.
+pub const PYTHON_TRACEMALLOC: &str = "LEAKHOUND_PYTHON_TRACEMALLOC";
 
 /// The schedule the variables `max` and `min` (as read) describe: `min` absent means fixed.
 pub fn schedule(max_ms: Option<u64>, min_ms: Option<u64>) -> crate::Schedule {

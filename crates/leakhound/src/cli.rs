@@ -137,8 +137,9 @@ pub struct SamplingArgs {
     #[arg(long, value_name = "URL")]
     pub scrape: Vec<String>,
     /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler;
-    /// Python: tracemalloc, which slows the program) and judge each site: where in the code
-    /// memory grows
+    /// CPython 3.11: leakhound's sampling profiler on its allocator, or tracemalloc, which
+    /// traces every allocation, with LEAKHOUND_PYTHON_TRACEMALLOC=1 or on other versions) and
+    /// judge each site: where in the code memory grows
     #[arg(long)]
     pub sites: bool,
     /// Time between allocation-site profiles (of every profiler: --sites, --native-sites,

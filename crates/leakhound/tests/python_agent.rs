@@ -1,32 +1,26 @@
 //! Python: a real python3 program (tests/fixtures/py_leak.py) under `leakhound run`, with the
-//! agent injected as `sitecustomize` on PYTHONPATH. With `--sites` (tracemalloc), the line
-//! that keeps 1 KiB per request in a module-level dict ranks first with verdict `leak` and the
-//! function behind an `lru_cache(maxsize=128)` does not leak; without `--sites` the agent
-//! still reports GC counts per generation and tracemalloc stays off; the user's PYTHONPATH
-//! and own `sitecustomize` keep working; and `watch --sites` asks a running program's agent
-//! (started with `leakhound agent`'s environment) for its sites.
+//! agent injected as `sitecustomize` on PYTHONPATH. With `--sites` and
+//! `LEAKHOUND_PYTHON_TRACEMALLOC=1` (tracemalloc instead of sampling), the line that keeps
+//! 1 KiB per request in a module-level dict ranks first with verdict `leak` and the function
+//! behind an `lru_cache(maxsize=128)` does not leak; where sampling cannot work the agent falls
+//! back to tracemalloc and leakhound says why; without `--sites` the agent still reports GC
+//! counts per generation and tracemalloc stays off; the user's PYTHONPATH and own
+//! `sitecustomize` keep working; and `watch --sites` asks a running program's agent (started
+//! with `leakhound agent`'s environment) for its sites. Sampled sites: `python_sites.rs`.
 
 mod util;
 
 use std::path::PathBuf;
 
-use util::{runtime_available, Dir};
+use util::{python_available, Dir};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/py_leak.py")
+    util::fixture("py_leak.py")
 }
 
 /// Line (1-based) of the fixture holding `needle`.
 fn line_of(needle: &str) -> usize {
-    let src = std::fs::read_to_string(fixture()).unwrap();
-    src.lines()
-        .position(|l| l.contains(needle))
-        .map(|i| i + 1)
-        .unwrap_or_else(|| panic!("{needle:?} not in the fixture"))
-}
-
-fn python_available() -> bool {
-    runtime_available("python3", &["--version"], "python3")
+    util::fixture_line("py_leak.py", needle)
 }
 
 fn first_frame(site: &serde_json::Value) -> &str {
@@ -42,7 +36,7 @@ fn series<'a>(j: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Va
 }
 
 #[test]
-fn the_leaking_line_is_the_top_python_site() {
+fn tracemalloc_on_request_names_the_leaking_line() {
     if !python_available() {
         return;
     }
@@ -64,10 +58,16 @@ fn the_leaking_line_is_the_top_python_site() {
             "python3",
             fixture().to_str().unwrap(),
         ],
-        &[("LEAK", "on"), ("RATE", "200"), ("DURATION", "60")],
+        &[
+            ("LEAK", "on"),
+            ("RATE", "200"),
+            ("DURATION", "60"),
+            ("LEAKHOUND_PYTHON_TRACEMALLOC", "1"),
+        ],
     );
     r.expect_code(0);
     let j = r.json();
+    assert!(series(&j, "python.sampled_bytes").is_none(), "sampled too");
     let sites = j["sites"].as_array().expect("sites in the JSON");
     let top = &sites[0];
     let leak_line = format!("py_leak.py:{})", line_of("# the leak"));
@@ -112,6 +112,46 @@ fn the_leaking_line_is_the_top_python_site() {
     let text = d.run(&["analyze"]);
     text.expect_code(0);
     assert!(text.stdout().contains(&leak_line), "{}", text.describe());
+}
+
+#[test]
+fn without_the_profiler_library_sites_come_from_tracemalloc_and_leakhound_says_why() {
+    if !python_available() {
+        return;
+    }
+    let d = Dir::new();
+    // No library where leakhound looks for it (as before `cargo build -p leakhound-preload`).
+    let r = d.run_env(
+        &[
+            "run",
+            "--sites",
+            "--format",
+            "json",
+            "--output",
+            d.path("app.log").to_str().unwrap(),
+            "--",
+            "python3",
+            fixture().to_str().unwrap(),
+        ],
+        &[
+            ("LEAK", "on"),
+            ("RATE", "100"),
+            ("DURATION", "8"),
+            ("LEAKHOUND_PRELOAD", "/nonexistent/libleakhound_preload.so"),
+        ],
+    );
+    r.expect_code(0);
+    r.expect_stderr("Python sites: the sampling profiler library is not known");
+    r.expect_stderr("using tracemalloc instead");
+    let conn = d.open_db();
+    assert!(
+        util::series(&conn, 1, "python.traced_bytes").len() >= 3,
+        "{}",
+        r.describe()
+    );
+    assert!(util::events(&conn, 1)
+        .iter()
+        .any(|(kind, text)| kind == "warning" && text.contains("Python sites:")));
 }
 
 #[test]
@@ -186,7 +226,8 @@ fn watch_asks_a_python_agent_for_sites() {
     }
     let d = Dir::new();
     // `leakhound agent` writes the agents and prints their environment; the program is started
-    // with it, and `watch --sites` asks its agent for tracemalloc sites when it connects.
+    // with it, and `watch --sites` asks its agent for sites when it connects: the agent loads
+    // the sampling profiler then.
     let printed = d.run(&["agent", "--dir", d.dir.path().to_str().unwrap()]);
     printed.expect_code(0);
     let env: Vec<(String, String)> = printed
@@ -196,7 +237,9 @@ fn watch_asks_a_python_agent_for_sites() {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
         .collect();
-    assert!(env.iter().any(|(k, _)| k == "PYTHONPATH"), "{env:?}");
+    for name in ["PYTHONPATH", "LEAKHOUND_PYTHON_PROFILER"] {
+        assert!(env.iter().any(|(k, _)| k == name), "{name}: {env:?}");
+    }
     let socket = env
         .iter()
         .find(|(k, _)| k == "LEAKHOUND_AGENT_SOCKET")
@@ -227,7 +270,9 @@ fn watch_asks_a_python_agent_for_sites() {
         "json",
     ]);
     r.expect_code(0);
+    assert!(!r.stderr().contains("tracemalloc"), "{}", r.describe());
     let j = r.json();
+    assert!(series(&j, "python.sampled_bytes").is_some(), "not sampled");
     let sites = j["sites"].as_array().expect("sites in the JSON");
     let leak_line = format!("py_leak.py:{})", line_of("# the leak"));
     assert!(first_frame(&sites[0]).ends_with(&leak_line), "{sites:#?}");

@@ -218,6 +218,12 @@ impl Sampler {
                             let status = agent.native_status(&pids);
                             later.extend(w.check(now, target.label(), &pids, &status));
                         }
+                        later.extend(
+                            agent
+                                .take_notices(&pids)
+                                .into_iter()
+                                .map(|(pid, text)| format!("process {pid}: {text}")),
+                        );
                         let sites = agent.take_sites(&pids);
                         let mut out =
                             Readings::new(now, &mut self.site_series, &mut self.draft, &mut later);

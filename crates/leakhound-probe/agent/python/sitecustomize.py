@@ -1,10 +1,12 @@
 # leakhound's Python agent. leakhound puts this file's directory first on PYTHONPATH, so
 # Python imports it at startup as `sitecustomize`; it then runs the program's own
 # sitecustomize, if any, and takes its directory off sys.path again. It reports the
-# interpreter's gauges and GC counts to leakhound once an interval, and (when sites are asked
-# for) live memory by allocation site from tracemalloc, as JSON lines over a local socket. It
-# runs on a daemon thread, never raises into the program, and keeps working if leakhound goes
-# away and comes back.
+# interpreter's gauges and GC counts to leakhound once an interval, as JSON lines over a local
+# socket. When sites are asked for, it loads leakhound's profiler library (ctypes), which
+# samples Python's allocations and reports live memory by stack itself; where that cannot
+# work (no library, another CPython version) or when LEAKHOUND_PYTHON_TRACEMALLOC=1, the
+# agent reports sites from tracemalloc instead, and says why. It runs on a daemon thread,
+# never raises into the program, and keeps working if leakhound goes away and comes back.
 import os
 import sys
 
@@ -13,6 +15,7 @@ def _leakhound_agent():
     # Everything the agent uses is imported now, before tracemalloc may start: a module imported
     # later would count as memory the program allocated.
     import ast
+    import atexit
     import gc
     import json
     import socket
@@ -32,18 +35,28 @@ def _leakhound_agent():
 
     interval = max(0.1, number('LEAKHOUND_AGENT_INTERVAL_MS', 1000) / 1000)
     state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_gap': None,
-             'sites_began': 0.0, 'sites_due': 0.0, 'pending': b''}
+             'sites_began': 0.0, 'sites_due': 0.0, 'pending': b'', 'sampler': None,
+             'thread': 0, 'notices': [], 'finishing': False}
     top = int(max(1, number('LEAKHOUND_SITES_TOP', 200)))
     # Object counts of the commonest types walk every object the collector tracks: only when
     # asked (LEAKHOUND_PYTHON_TYPES=1), with the sites.
     types_wanted = os.environ.get('LEAKHOUND_PYTHON_TYPES') == '1'
     nframes = int(min(64, max(1, number('LEAKHOUND_SITES_FRAMES', 16))))
+    tracemalloc_wanted = os.environ.get('LEAKHOUND_PYTHON_TRACEMALLOC') == '1'
+    profiler_path = os.environ.get('LEAKHOUND_PYTHON_PROFILER')
     import tracemalloc
     own_files = {__file__, os.path.abspath(__file__), tracemalloc.__file__}
     cwd = os.getcwd() + os.sep
-    # Directories a frame's file is shown relative to: the working directory, then the
-    # longest sys.path entry (the standard library, site-packages).
-    roots = sorted({os.path.abspath(p) + os.sep for p in sys.path if p}, key=len, reverse=True)
+    # How a frame's file is shown (leakhound's probe names sampled frames by the same rules,
+    # from the context sent to it): the standard library as `<stdlib>/json/encoder.py`, so
+    # that its frames can be told from the program's; else relative to the working
+    # directory; else to the longest sys.path entry (site-packages); else as it is.
+    stdlib = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
+    # The script's directory joins sys.path only after sitecustomize runs.
+    script = sys.argv[0] if sys.argv and sys.argv[0] not in ('', '-c', '-m') else None
+    script_dir = [os.path.dirname(os.path.abspath(script))] if script and os.path.isfile(script) else []
+    roots = sorted({os.path.abspath(p) + os.sep for p in sys.path + script_dir if p},
+                   key=len, reverse=True)
 
     def connect():
         if state['sock'] is not None or time.monotonic() < state['next_attempt']:
@@ -110,18 +123,100 @@ def _leakhound_agent():
                 if most > 0 and not state['sites_gap']:
                     start_sites(most, least)
 
+    def notice(text):
+        state['notices'].append(text)
+
     def start_sites(most, least):
         # When to report (leakhound_wire::Schedule): the gap is 15% of the time profiled so
         # far, between `least` and `most`, so a one-minute soak gets a dozen reports and a
         # week-long watch one every 30 s; without `least` the gap is fixed (--sites-interval).
+        most = max(1.0, most)
+        least = min(most, max(1.0, least or most))
+        if state['sampler'] is not None or state['sites_gap']:
+            return
+        if not tracemalloc_wanted:
+            why = start_sampling(most, least)
+            if why is None:
+                return
+            notice('Python sites: %s; using tracemalloc instead, which traces every allocation '
+                   '(about ten times slower on allocation-heavy code)' % why)
         import tracemalloc
         if not tracemalloc.is_tracing():
             tracemalloc.start(nframes)
-        most = max(1.0, most)
-        least = min(most, max(1.0, least or most))
         state['sites_gap'] = lambda elapsed: min(most, max(least, elapsed * 0.15))
         state['sites_began'] = time.monotonic()
         state['sites_due'] = state['sites_began'] + least
+
+    def start_sampling(most, least):
+        # Loads leakhound's profiler library and starts it on this interpreter; None when it
+        # runs, else why not. The library reports the sites itself, on its own thread.
+        version = '%d.%d.%d' % sys.version_info[:3]
+        if sys.implementation.name != 'cpython':
+            return 'the sampling profiler reads CPython; this is %s %s' % (
+                sys.implementation.name, version)
+        if sys.version_info[:2] != (3, 11):
+            return ('the sampling profiler reads the frames of CPython 3.11; this is CPython %s'
+                    % version)
+        path = profiler_path
+        # A library already in the process (preloaded for --native-sites) is the one to use.
+        try:
+            with open('/proc/self/maps') as f:
+                for line in f:
+                    if 'libleakhound_preload' in line and '/' in line:
+                        path = line[line.index('/'):].strip()
+                        break
+        except OSError:
+            pass
+        if not path:
+            return ('the sampling profiler library is not known (leakhound sets '
+                    'LEAKHOUND_PYTHON_PROFILER where it finds libleakhound_preload.so)')
+        try:
+            import ctypes
+            lib = ctypes.PyDLL(path)
+        except OSError as e:
+            return 'cannot load the sampling profiler %s: %s' % (path, e)
+        buf = ctypes.create_string_buffer(65536)
+        lib.leakhound_python_frames.restype = ctypes.c_ssize_t
+        # The line of the call, read on the same line (a running frame's f_lineno moves on).
+        n, line = lib.leakhound_python_frames(sys.hexversion, buf, len(buf)), sys._getframe().f_lineno
+        if n == -1:
+            return ('the sampling profiler reads the frames of CPython 3.11; this is CPython %s'
+                    % version)
+        if n < 0:
+            return 'this CPython %s lacks a function the sampling profiler needs' % version
+        got = [line.split('\t') for line in buf.raw[:n].decode('utf-8', 'replace').splitlines()]
+        want = []
+        here = sys._getframe()
+        while here is not None and len(want) < len(got) + 1:
+            want.append([here.f_code.co_qualname, here.f_code.co_filename, str(here.f_lineno)])
+            here = here.f_back
+        want[0][2] = str(line)
+        if got != want:
+            return ('the frames of this CPython %s (%s) read by the sampling profiler differ '
+                    'from sys._getframe()' % (version, sys.version.split()[0]))
+        # The agent's own allocations are not the program's: its thread is left out.
+        lib.leakhound_python_ignore_thread.argtypes = [ctypes.c_uint64]
+        lib.leakhound_python_ignore_thread(state['thread'])
+        context = json.dumps({'version': version, 'cwd': cwd, 'stdlib': stdlib, 'roots': roots})
+        lib.leakhound_python_start.argtypes = [ctypes.c_uint32, ctypes.c_uint64,
+                                               ctypes.c_uint64, ctypes.c_char_p]
+        lib.leakhound_python_live_bytes.restype = ctypes.c_double
+        # Its reports cost the program little (a copy of the profiler's table, no walk of the
+        # heap), so a thinning schedule starts at 250 ms: a run of a few seconds gets enough
+        # of them when leakhound samples that often (--interval).
+        first = min(least, 0.25) if least < most else least
+        rc = lib.leakhound_python_start(sys.hexversion, int(most * 1000), int(first * 1000),
+                                        context.encode())
+        if rc != 0:
+            return 'the sampling profiler did not start (code %d)' % rc
+        state['sampler'] = lib
+        return None
+
+    def finishing():
+        # What the interpreter frees at exit is not the program's doing: reports stop first.
+        state['finishing'] = True
+        if state['sampler'] is not None:
+            state['sampler'].leakhound_python_finishing()
 
     functions = {}
 
@@ -157,6 +252,9 @@ def _leakhound_agent():
         return best[1] if best else '<module>'
 
     def shown(filename):
+        if filename.startswith(stdlib) and not any(
+                d in filename[len(stdlib):].split(os.sep) for d in ('site-packages', 'dist-packages')):
+            return '<stdlib>/' + filename[len(stdlib):]
         if filename.startswith(cwd):
             return filename[len(cwd):]
         for root in roots:
@@ -219,6 +317,8 @@ def _leakhound_agent():
         }
         if tracemalloc.is_tracing():
             gauges['python.traced_bytes'] = tracemalloc.get_traced_memory()[0]
+        if state['sampler'] is not None:
+            gauges['python.sampled_bytes'] = state['sampler'].leakhound_python_live_bytes()
         for name, n in state.get('types') or []:
             safe = ''.join(c if c.isascii() and (c.isalnum() or c in '_.:-') else '_' for c in name)
             gauges['python.objects.' + safe[:40]] = n
@@ -229,10 +329,14 @@ def _leakhound_agent():
             counters['python.gc.uncollectable'] += g.get('uncollectable', 0)
         send({'v': 1, 'type': 'runtime', 'runtime': 'python', 'pid': os.getpid(),
               't': time.time(), 'gauges': gauges, 'counters': counters})
+        while state['notices'] and state['sock'] is not None:
+            send({'v': 1, 'type': 'notice', 'pid': os.getpid(), 'text': state['notices'].pop(0)})
 
     def loop():
-        while True:
+        while not state['finishing']:
             time.sleep(interval)
+            if state['finishing']:
+                break
             try:
                 report()
                 read_asks()
@@ -247,6 +351,10 @@ def _leakhound_agent():
     def start_thread():
         t = threading.Thread(target=loop, name='leakhound-agent', daemon=True)
         t.start()
+        state['thread'] = t.ident
+        if state['sampler'] is not None:
+            # A forked child's new agent thread.
+            state['sampler'].leakhound_python_ignore_thread(t.ident)
 
     def after_fork():
         # A forked worker (multiprocessing, gunicorn) has no agent thread and shares the
@@ -260,12 +368,14 @@ def _leakhound_agent():
         state['next_attempt'] = 0.0
         start_thread()
 
+    atexit.register(finishing)
+    # The thread first, so that the profiler knows which thread to leave out.
+    start_thread()
     sites_ms = number('LEAKHOUND_SITES_INTERVAL_MS', 0)
     if sites_ms > 0:
         start_sites(sites_ms / 1000, number('LEAKHOUND_SITES_MIN_INTERVAL_MS', 0) / 1000)
     if hasattr(os, 'register_at_fork'):
         os.register_at_fork(after_in_child=after_fork)
-    start_thread()
 
 
 def _leakhound_chain():

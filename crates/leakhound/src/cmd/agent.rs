@@ -39,6 +39,13 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<bool> {
         "export PYTHONPATH={}",
         sh_quote(&python_path(existing_python.as_deref(), &python))
     );
+    if let Some(lib) = leakhound_app::native::python_profiler() {
+        println!(
+            "export {}={}",
+            wire::PYTHON_PROFILER,
+            sh_quote(&lib.display().to_string())
+        );
+    }
     if args.native {
         let schedule =
             crate::options::schedule("--native-interval", args.native_interval.as_deref())?;

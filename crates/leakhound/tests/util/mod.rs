@@ -336,3 +336,24 @@ pub fn runtime_available(program: &str, args: &[&str], package: &str) -> bool {
 mod programs;
 #[allow(unused_imports)]
 pub use programs::compile_program;
+
+/// A test fixture (`tests/fixtures/NAME`).
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Line (1-based) of the fixture `name` holding `needle`.
+pub fn fixture_line(name: &str, needle: &str) -> usize {
+    let src = std::fs::read_to_string(fixture(name)).unwrap();
+    src.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in {name}"))
+}
+
+/// Whether python3 runs here (a skip message otherwise; on CI a failure).
+pub fn python_available() -> bool {
+    runtime_available("python3", &["--version"], "python3")
+}
