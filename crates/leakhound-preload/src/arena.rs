@@ -26,9 +26,10 @@ fn base() -> usize {
 }
 
 /// Whether `p` came from the arena.
+#[inline(always)]
 pub fn owns(p: *mut c_void) -> bool {
-    let p = p as usize;
-    p >= base() && p < base() + SIZE
+    // One comparison: below the base, the difference wraps to a huge number. Every free asks.
+    (p as usize).wrapping_sub(base()) < SIZE
 }
 
 /// `size` zeroed bytes aligned to `align` (a power of two, at most 4096), or null when the

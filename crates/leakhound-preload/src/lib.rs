@@ -9,7 +9,8 @@
 //! Environment (set by `leakhound run --native-sites`; names in `leakhound_wire::env`):
 //! - `LEAKHOUND_AGENT_SOCKET`: leakhound's socket. Without it the library only forwards.
 //! - `LEAKHOUND_NATIVE_SAMPLING`: mean bytes between samples; without it, a budget of
-//!   `LEAKHOUND_NATIVE_BUDGET` samples per second (default 1000) sets the mean.
+//!   budget of at most `LEAKHOUND_NATIVE_BUDGET` samples per second (default 2000) and 0.5% of
+//!   a core spent taking them sets the mean from the allocation rate.
 //! - `LEAKHOUND_NATIVE_INTERVAL_MS` and `LEAKHOUND_NATIVE_MIN_INTERVAL_MS`: the longest and
 //!   shortest gap between reports (`leakhound_wire::Schedule`; default 3 s growing to 30 s).
 //! - `LEAKHOUND_NATIVE_CHILDREN=1`: keep the library in `LD_PRELOAD` for programs this one
@@ -37,9 +38,9 @@ use std::ffi::{c_int, c_void, CStr};
 use leakhound_wire::env as wire;
 use profiler::{on_alloc, on_free, set_busy, Mean, Profiler, PROFILER};
 
-/// Default samples per second when no mean is given: at a few microseconds of unwinding
-/// each, well under 1% of a core, and enough for a leak of a few hundred KB/s to show within
-/// a minute next to hundreds of MB/s of churn.
+/// Most samples per second when no mean is given: enough for a leak of a few hundred KB/s to
+/// show within a minute next to hundreds of MB/s of churn; fewer where a sample costs more
+/// than half a percent of a core ([`profiler::COST_SHARE`]).
 const DEFAULT_BUDGET: f64 = 2000.0;
 const MIN_ALIGN: usize = 16;
 

@@ -8,8 +8,8 @@
 //! makes live bytes per site unbiased.
 //!
 //! The mean is fixed when asked (`--native-sampling`); by default it follows a **sample
-//! budget**: a target number of samples per second, the mean adjusted to the program's rate
-//! of allocation ([`Budget`]). A program that allocates little is sampled finely (a small
+//! budget**: at most a number of samples per second, and no more than [`COST_SHARE`] of a core
+//! spent taking them (as measured), the mean adjusted to the program's rate of allocation. A program that allocates little is sampled finely (a small
 //! leak in a one-minute soak gets enough samples), one that allocates gigabytes per second
 //! coarsely (its unwinding cost stays bounded). Each countdown is drawn with the mean in force
 //! at that moment and the sample it ends in is weighted by that same mean, so estimates stay
@@ -37,7 +37,8 @@ pub struct Profiler {
 pub enum Mean {
     /// Always this many bytes.
     Fixed(f64),
-    /// Adjusted to the allocation rate for this many samples per second.
+    /// Adjusted to the allocation rate for at most this many samples per second (fewer when
+    /// samples cost more than [`COST_SHARE`] of a core).
     Budget(f64),
 }
 
@@ -105,10 +106,30 @@ pub fn budget_mean(mean: f64, samples: u64, ns: u64, target: f64, live_bytes: f6
         .clamp(MIN_MEAN, MAX_MEAN)
 }
 
-/// Counts a sample against the budget; at the end of a window (or early, when far over
-/// budget) sets the mean for the next one. Called on sampled allocations only.
-fn spend(target: f64, live_bytes: f64) {
+/// Time spent taking the current window's samples, nanoseconds.
+static WINDOW_COST_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The share of one core the profiler may spend taking samples (unwinding and recording): the
+/// budget's second bound. A sample costs a few microseconds where stacks are shallow and up to
+/// tens where they are deep (a server's DWARF unwinding), so a count of samples alone would
+/// cost some programs ten times what it costs others.
+pub const COST_SHARE: f64 = 0.005;
+
+/// Samples per second within the budget: at most `most`, and no more than `COST_SHARE` of a
+/// core at `cost_ns` per sample.
+pub fn affordable(most: f64, cost_ns: f64) -> f64 {
+    if cost_ns > 0.0 {
+        most.min(COST_SHARE * 1e9 / cost_ns)
+    } else {
+        most
+    }
+}
+
+/// Counts a sample that took `cost_ns` against the budget; at the end of a window (or early,
+/// when far over budget) sets the mean for the next one. Called on sampled allocations only.
+fn spend(most: f64, live_bytes: f64, cost_ns: u64) {
     let n = WINDOW_SAMPLES.fetch_add(1, Ordering::Relaxed) + 1;
+    let cost = WINDOW_COST_NS.fetch_add(cost_ns, Ordering::Relaxed) + cost_ns;
     let now = monotonic_ns();
     let start = WINDOW_START.load(Ordering::Relaxed);
     if start == 0 {
@@ -116,16 +137,18 @@ fn spend(target: f64, live_bytes: f64) {
         return;
     }
     let ns = now.saturating_sub(start);
-    let over = n as f64 > 4.0 * target * WINDOW_NS as f64 / 1e9 && ns > 1_000_000;
+    let over = n as f64 > 4.0 * most * WINDOW_NS as f64 / 1e9 && ns > 1_000_000;
     if ns < WINDOW_NS && !over {
         return;
     }
     if ADJUSTING.swap(true, Ordering::Acquire) {
         return;
     }
+    let target = affordable(most, cost as f64 / n as f64);
     let next = budget_mean(current_mean(), n, ns, target, live_bytes);
     MEAN_BITS.store(next.to_bits(), Ordering::Relaxed);
     WINDOW_SAMPLES.store(0, Ordering::Relaxed);
+    WINDOW_COST_NS.store(0, Ordering::Relaxed);
     WINDOW_START.store(now, Ordering::Relaxed);
     ADJUSTING.store(false, Ordering::Release);
 }
@@ -332,13 +355,14 @@ fn maybe_sample(prof: &Profiler, p: *mut std::ffi::c_void, size: i64) {
 /// profiler's own is one more for the unwinder to walk and skip.
 #[inline(always)]
 pub fn take_sample(prof: &Profiler, addr: usize, size: usize, mean: f64) {
+    let started = matches!(prof.mean, Mean::Budget(_)).then(monotonic_ns);
     let mut frames = [0usize; MAX_FRAMES];
     let n = unwind::capture(&mut frames);
     // In a Python process, the interpreter's frames become the Python code they run.
     let n = crate::python::merge(&mut frames, n);
     let live_bytes = prof.tables.add(addr, size, &frames[..n], mean);
-    if let Mean::Budget(target) = prof.mean {
-        spend(target, live_bytes);
+    if let (Mean::Budget(most), Some(t0)) = (prof.mean, started) {
+        spend(most, live_bytes, monotonic_ns().saturating_sub(t0));
     }
 }
 
@@ -381,6 +405,10 @@ mod tests {
         let live = 8.0 * 1024.0 * 1024.0 * 1024.0;
         let m = budget_mean(4096.0, 1000, 1_000_000_000, 1000.0, live);
         assert!(m >= live / LIVE_SAMPLES_AIM, "{m}");
+        // Deep stacks cost more per sample: fewer of them.
+        assert_eq!(affordable(2000.0, 2_000.0), 2000.0);
+        assert_eq!(affordable(2000.0, 10_000.0), 500.0);
+        assert_eq!(affordable(2000.0, 0.0), 2000.0);
         // Few samples move the mean part of the way only.
         let m = budget_mean(65536.0, 1, 1_000_000_000, 1000.0, 0.0);
         assert!(m > 65536.0 / 1000.0 && m < 65536.0, "{m}");
