@@ -174,13 +174,36 @@ pub fn runtime_gauges(reports: &[RuntimeReport]) -> BTreeMap<String, f64> {
     out
 }
 
+/// Sites reports held per process and source until the sampler takes them.
+pub const SITES_KEPT: usize = 8;
+
+/// Keeps `report` under `key` (dropping the oldest beyond [`SITES_KEPT`]); false when a new
+/// process would exceed the bound on processes.
+fn keep_sites(
+    sites: &mut HashMap<(i32, String), Vec<crate::sites::SitesReport>>,
+    key: (i32, String),
+    report: crate::sites::SitesReport,
+) -> bool {
+    if sites.len() >= MAX_PROCESSES && !sites.contains_key(&key) {
+        return false;
+    }
+    let held = sites.entry(key).or_default();
+    if held.len() >= SITES_KEPT {
+        held.remove(0);
+    }
+    held.push(report);
+    true
+}
+
 #[derive(Debug, Default)]
 struct Reports {
     latest: HashMap<i32, AgentReport>,
     /// The latest report of each process of a runtime other than Node.js.
     runtime: HashMap<i32, RuntimeReport>,
-    /// The newest sites report of each process and source not taken yet.
-    sites: HashMap<(i32, String), crate::sites::SitesReport>,
+    /// The newest sites reports of each process and source not taken yet, oldest first (at
+    /// most [`SITES_KEPT`]: profilers report densely at first, faster than a slow interval
+    /// takes them).
+    sites: HashMap<(i32, String), Vec<crate::sites::SitesReport>>,
     /// What the native profiler said about each process it runs in.
     native: HashMap<i32, NativeStatus>,
     /// What agents said about their sites and not taken yet (at most a few per process).
@@ -297,23 +320,17 @@ fn accept(
             st.reports += 1;
         }
         let key = (report.pid, report.source.clone());
-        if r.sites.len() < MAX_PROCESSES || r.sites.contains_key(&key) {
-            r.sites.insert(key, report);
-        } else {
+        if !keep_sites(&mut r.sites, key, report) {
             r.rejected += 1;
         }
         return;
     }
     let mut r = lock();
     if line.contains("\"type\":\"sites\"") {
-        match crate::sites::parse_sites(line) {
-            Ok(s)
-                if r.sites.len() < MAX_PROCESSES
-                    || r.sites.contains_key(&(s.pid, s.source.clone())) =>
-            {
-                r.sites.insert((s.pid, s.source.clone()), s);
-            }
-            _ => r.rejected += 1,
+        let kept = crate::sites::parse_sites(line)
+            .is_ok_and(|s| keep_sites(&mut r.sites, (s.pid, s.source.clone()), s));
+        if !kept {
+            r.rejected += 1;
         }
         return;
     }
@@ -533,8 +550,9 @@ impl AgentListener {
             .collect()
     }
 
-    /// The sites reports of `pids` received since the last call (each is returned once),
-    /// of every source (a Node.js process may send `node` and `native` sites).
+    /// The sites reports of `pids` received since the last call (each is returned once, at
+    /// most [`SITES_KEPT`] per process and source, oldest first), of every source (a Node.js
+    /// process may send `node` and `native` sites).
     pub fn take_sites(&self, pids: &[i32]) -> Vec<crate::sites::SitesReport> {
         let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
         let keys: Vec<(i32, String)> = r
@@ -543,8 +561,16 @@ impl AgentListener {
             .filter(|(pid, _)| pids.contains(pid))
             .cloned()
             .collect();
-        let mut out: Vec<_> = keys.iter().filter_map(|k| r.sites.remove(k)).collect();
-        out.sort_by(|a, b| (a.pid, &a.source).cmp(&(b.pid, &b.source)));
+        let mut out: Vec<_> = keys
+            .iter()
+            .filter_map(|k| r.sites.remove(k))
+            .flatten()
+            .collect();
+        out.sort_by(|a, b| {
+            (a.pid, &a.source, a.t)
+                .partial_cmp(&(b.pid, &b.source, b.t))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         out
     }
 

@@ -28,10 +28,11 @@ pub const SITE_LABEL: &str = "site";
 /// The hash of the remainder.
 pub const OTHER: &str = leakhound_analysis::sites::OTHER;
 
-/// Remembers which stacks a run has named.
+/// Remembers which stacks a run has named, and when sites were last recorded.
 #[derive(Debug, Default)]
 pub struct SiteNames {
     named: HashSet<String>,
+    last_t: f64,
 }
 
 struct Summed {
@@ -41,7 +42,10 @@ struct Summed {
     objects: f64,
 }
 
-/// Records `reports` (of the processes of one target, labelled `labels`) at this interval.
+/// Records `reports` (of the processes of one target, labelled `labels`). Profilers report
+/// densely at first, possibly several times an interval: the reports of a single process and
+/// source are recorded at their own times, so a short soak gets every profile. Reports of
+/// several processes or sources are summed per stack, the latest of each, at this interval.
 pub fn record_sites(
     reports: &[SitesReport],
     labels: &BTreeMap<String, String>,
@@ -51,6 +55,39 @@ pub fn record_sites(
     if reports.is_empty() {
         return;
     }
+    let now = out.now();
+    let first = (reports[0].pid, &reports[0].source);
+    if reports.len() > 1 && reports.iter().all(|r| (r.pid, &r.source) == first) {
+        let mut ordered: Vec<&SitesReport> = reports.iter().collect();
+        ordered.sort_by(|a, b| a.t.total_cmp(&b.t));
+        for r in ordered {
+            // Within this interval and after what was recorded before, whatever the clocks.
+            let t = r.t.min(now);
+            if t > names.last_t {
+                record_round(&[r], t, labels, names, out);
+            }
+        }
+        return;
+    }
+    let mut latest: BTreeMap<(i32, &str), &SitesReport> = BTreeMap::new();
+    for r in reports {
+        let e = latest.entry((r.pid, r.source.as_str())).or_insert(r);
+        if r.t >= e.t {
+            *e = r;
+        }
+    }
+    let round: Vec<&SitesReport> = latest.into_values().collect();
+    record_round(&round, now, labels, names, out);
+}
+
+/// Records one round of reports (at most one per process and source) at `t`, summed per stack.
+fn record_round(
+    reports: &[&SitesReport],
+    t: f64,
+    labels: &BTreeMap<String, String>,
+    names: &mut SiteNames,
+    out: &mut Readings<'_>,
+) {
     let mut by_hash: BTreeMap<String, Summed> = BTreeMap::new();
     let (mut other_bytes, mut other_objects) = (0.0, 0.0);
     for r in reports {
@@ -69,12 +106,14 @@ pub fn record_sites(
             e.objects += s.objects;
         }
     }
+    names.last_t = names.last_t.max(t);
     // The writer stores new series, new names and the interval's samples in one transaction.
-    record_summed(by_hash, labels, names, out, other_bytes, other_objects);
+    record_summed(by_hash, t, labels, names, out, other_bytes, other_objects);
 }
 
 fn record_summed(
     by_hash: BTreeMap<String, Summed>,
+    t: f64,
     labels: &BTreeMap<String, String>,
     names: &mut SiteNames,
     out: &mut Readings<'_>,
@@ -82,7 +121,7 @@ fn record_summed(
     mut other_objects: f64,
 ) {
     for (hash, s) in by_hash {
-        if record_pair(out, labels, &hash, s.bytes, s.objects).is_err() {
+        if record_pair(out, t, labels, &hash, s.bytes, s.objects).is_err() {
             other_bytes += s.bytes;
             other_objects += s.objects;
             continue;
@@ -96,7 +135,7 @@ fn record_summed(
             names.named.insert(hash);
         }
     }
-    if record_pair(out, labels, OTHER, other_bytes, other_objects).is_err() {
+    if record_pair(out, t, labels, OTHER, other_bytes, other_objects).is_err() {
         out.warn(format!(
             "more than {MAX_SITE_SERIES} allocation-site series; the remainder cannot be stored"
         ));
@@ -108,6 +147,7 @@ fn record_summed(
 /// that no longer fit are left out rather than counted twice.
 fn record_pair(
     out: &mut Readings<'_>,
+    t: f64,
     labels: &BTreeMap<String, String>,
     hash: &str,
     bytes: f64,
@@ -121,7 +161,90 @@ fn record_pair(
         kind: SeriesKind::Gauge,
         unit,
     };
-    out.record(&spec(SITE_BYTES, Unit::Bytes), bytes)?;
-    let _ = out.record(&spec(SITE_OBJECTS, Unit::Count), objects);
+    out.record_at(&spec(SITE_BYTES, Unit::Bytes), t, bytes)?;
+    let _ = out.record_at(&spec(SITE_OBJECTS, Unit::Count), t, objects);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampling::catalog::{Catalog, Draft};
+    use leakhound_probe::sites::SiteSample;
+
+    fn report(pid: i32, source: &str, t: f64, bytes: f64) -> SitesReport {
+        SitesReport {
+            source: source.into(),
+            pid,
+            t,
+            sampling_bytes: 0.0,
+            sites: vec![SiteSample {
+                frames: vec!["leak (a.py:3)".into()],
+                bytes,
+                objects: 1.0,
+            }],
+            other_bytes: 10.0,
+            other_objects: 1.0,
+            took_ms: None,
+        }
+    }
+
+    /// The times and values recorded for the leaking stack's bytes.
+    fn recorded(reports: &[SitesReport], now: f64, names: &mut SiteNames) -> Vec<(f64, f64)> {
+        let (mut catalog, mut draft, mut warnings) =
+            (Catalog::new(100), Draft::default(), Vec::new());
+        let mut out = Readings::new(now, &mut catalog, &mut draft, &mut warnings);
+        record_sites(reports, &BTreeMap::new(), names, &mut out);
+        let id = catalog
+            .id(
+                &mut draft,
+                &SeriesSpec {
+                    name: SITE_BYTES,
+                    labels: &BTreeMap::from([(
+                        SITE_LABEL.to_string(),
+                        site_hash(&["leak (a.py:3)".to_string()]),
+                    )]),
+                    kind: SeriesKind::Gauge,
+                    unit: Unit::Bytes,
+                },
+            )
+            .unwrap();
+        draft
+            .rows
+            .iter()
+            .filter(|r| r.0 == id)
+            .map(|r| (r.1, r.2))
+            .collect()
+    }
+
+    #[test]
+    fn one_process_reports_are_recorded_at_their_own_times() {
+        let mut names = SiteNames::default();
+        let early = [
+            report(7, "python", 100.25, 1.0),
+            report(7, "python", 100.5, 2.0),
+            report(7, "python", 100.75, 3.0),
+        ];
+        assert_eq!(
+            recorded(&early, 101.0, &mut names),
+            [(100.25, 1.0), (100.5, 2.0), (100.75, 3.0)]
+        );
+        // A report from the past (another clock) is not recorded before what came before.
+        assert!(recorded(
+            &[
+                report(7, "python", 100.6, 9.0),
+                report(7, "python", 100.7, 9.0)
+            ],
+            102.0,
+            &mut names
+        )
+        .is_empty());
+        // Several processes: the latest of each, summed, at this interval.
+        let two = [
+            report(7, "python", 102.2, 1.0),
+            report(7, "python", 102.4, 2.0),
+            report(8, "python", 102.3, 5.0),
+        ];
+        assert_eq!(recorded(&two, 103.0, &mut names), [(103.0, 7.0)]);
+    }
 }
