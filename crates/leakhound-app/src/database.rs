@@ -69,6 +69,11 @@ pub fn new_run(
 /// assumes it too (a soak's constant load) unless told otherwise.
 pub const LOAD_EVENT: &str = "load";
 
+/// Event kind that records what holds the memory that leaks (`--retainers`): its detail is
+/// the JSON list of holders (`leakhound_analysis::retainers::Holder`), read back into
+/// [`crate::input::Input::holders`].
+pub const HOLDERS_EVENT: &str = "holders";
+
 /// Creates the run described by `new` and records the `load` it assumes.
 pub fn create_run(
     store: &mut Store,

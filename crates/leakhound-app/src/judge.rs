@@ -162,6 +162,8 @@ pub struct Verdicts {
     pub series: Vec<Judged>,
     /// Judged allocation sites, ranked.
     pub sites: Vec<SiteFinding>,
+    /// What holds the memory that leaks (`--retainers`), largest first.
+    pub holders: Vec<leakhound_analysis::retainers::Holder>,
 }
 
 /// [`judge`] and, when no series is named, the allocation sites too ([`judge_sites`]).
@@ -172,7 +174,11 @@ pub fn judge_all(input: &Input, names: &[String], policy: &Policy) -> anyhow::Re
     } else {
         Vec::new()
     };
-    Ok(Verdicts { series, sites })
+    Ok(Verdicts {
+        series,
+        sites,
+        holders: input.holders.clone(),
+    })
 }
 
 /// The verdicts as `analyze` prints them.
@@ -180,6 +186,7 @@ pub fn output(v: &Verdicts) -> AnalysisOutput<'_> {
     AnalysisOutput {
         series: v.series.iter().map(Judged::output).collect(),
         sites: &v.sites,
+        holders: &v.holders,
     }
 }
 

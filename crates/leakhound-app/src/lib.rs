@@ -21,6 +21,7 @@ pub mod database;
 pub mod error;
 pub mod fleet;
 pub mod input;
+pub mod inspect;
 pub mod judge;
 pub mod kinds;
 pub mod native;

@@ -226,6 +226,20 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
             labels,
         )?));
     }
+    if let Some(snapshots) = &s.sampling.retainers {
+        // Only for snapshots: the agent gives the sites and the memory figures.
+        let labels = sampler.targets()[0].labels().clone();
+        let opts = crate::inspect::InspectOptions {
+            which: crate::inspect::NodeProcess::InTree(key),
+            sites: None,
+            snapshots: Some(snapshots.clone()),
+        };
+        let (source, retainers) = crate::inspect::NodeInspector::start(opts, labels)?;
+        sampler.add_source(Box::new(source));
+        if let Some(r) = retainers {
+            sampler.set_retainers(r);
+        }
+    }
     let opts = SessionOptions {
         interval,
         duration: s.sampling.duration,
@@ -241,6 +255,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     let mut children = [child];
     let end = sample_loop(&mut sampler, &mut children, &stop, &opts, observer);
     let [mut child] = children;
+    sampler.finish_retainers();
     if let Some(d) = &mut driver {
         d.stop();
         eprintln!("leakhound: replayed {}", d.summary());

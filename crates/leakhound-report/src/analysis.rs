@@ -48,6 +48,8 @@ pub struct AnalysisOutput<'a> {
     pub series: Vec<SeriesOutput<'a>>,
     /// Allocation sites, ranked (leaks first by the lower bound of their rate).
     pub sites: &'a [SiteFinding],
+    /// What holds the memory that leaks (`--retainers`), largest first.
+    pub holders: &'a [leakhound_analysis::retainers::Holder],
 }
 
 /// Sites the terminal lists.
@@ -73,7 +75,12 @@ impl<'a> AnalysisOutput<'a> {
                 finding: f,
             })
             .collect();
-        headline::headline(&judged, self.sites)
+        let (i, mut line) = headline::headline(&judged, self.sites)?;
+        if let Some(c) = crate::holders::holder_clause(self.holders) {
+            line.push_str("; ");
+            line.push_str(&c);
+        }
+        Some((i, line))
     }
 
     /// The headline with the summary of the series it leads with, a table row for each other
@@ -103,6 +110,10 @@ impl<'a> AnalysisOutput<'a> {
             out.push('\n');
             out.push_str(&terminal::sites_table(self.sites, SITES_SHOWN));
         }
+        if !self.holders.is_empty() {
+            out.push('\n');
+            out.push_str(&crate::holders::holders_text(self.holders));
+        }
         out
     }
 
@@ -119,6 +130,7 @@ impl<'a> AnalysisOutput<'a> {
                 })
                 .collect(),
             sites: self.sites.iter().map(SiteJson::new).collect(),
+            holders: self.holders.to_vec(),
         }
     }
 
@@ -140,7 +152,7 @@ impl<'a> AnalysisOutput<'a> {
                 finding: s.finding,
             })
             .collect();
-        crate::html::page(meta, &series, self.headline(), self.sites)
+        crate::html::page(meta, &series, self.headline(), self.sites, self.holders)
     }
 }
 
@@ -187,6 +199,7 @@ mod tests {
                 },
             ],
             sites: &[],
+            holders: &[],
         };
         let text = out.text();
         assert!(

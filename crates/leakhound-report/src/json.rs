@@ -163,6 +163,11 @@ pub struct AnalysisJson {
     /// Allocation sites, ranked by the lower bound of their rate (when collected).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteJson>,
+    /// What holds the memory that leaks (`--retainers`): each holder's retainer path (the
+    /// holder first, toward a GC root), the bytes and number of new objects it holds, the
+    /// runtime and process.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<leakhound_analysis::retainers::Holder>,
 }
 
 /// One entry of the `sites` list (shared/DESIGN.md).

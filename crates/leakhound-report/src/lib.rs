@@ -11,6 +11,7 @@ pub mod compare;
 pub mod flame;
 pub mod fleet;
 pub mod headline;
+pub mod holders;
 pub mod html;
 pub mod json;
 pub mod sentence;

@@ -127,6 +127,17 @@ pub struct SamplingArgs {
     /// Time between Go heap profiles, independent of --interval [default: as --sites-interval]
     #[arg(long, value_name = "DURATION")]
     pub pprof_interval: Option<String>,
+    /// Say what holds the memory that leaks: once an allocation site leaks, take heap snapshots
+    /// of the Node.js process over its inspector (two at looks, one at the end) and group the
+    /// objects that survived between them by their retainer path. Each snapshot pauses the
+    /// process (about 1 s per 100 MiB of JS heap) and needs about twice the heap free; refused
+    /// when MemAvailable is short
+    #[arg(long)]
+    pub retainers: bool,
+    /// With --retainers: keep the heap snapshots in this directory (for DevTools or memlab)
+    /// instead of deleting them once compared
+    #[arg(long, value_name = "DIR", requires = "retainers")]
+    pub keep_snapshots: Option<PathBuf>,
     /// With --jvm: time between class histograms (`jcmd PID GC.class_histogram`). Each one runs
     /// a full GC in the JVM, a pause of its own
     #[arg(long, default_value = "5m", value_name = "DURATION")]

@@ -217,6 +217,13 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             })
             .transpose()?,
         histogram_interval: at_least("--histogram-interval", &s.histogram_interval, 1.0)?,
+        retainers: s.retainers.then(|| match &s.keep_snapshots {
+            Some(dir) => (dir.clone(), true),
+            None => (
+                std::env::temp_dir().join(format!("leakhound-snapshots-{}", std::process::id())),
+                false,
+            ),
+        }),
     })
 }
 

@@ -91,6 +91,9 @@ pub struct Sampling {
     pub histogram_interval: f64,
     /// Samples older than this many seconds are kept as floor summaries; `None`: forever.
     pub retention: Option<f64>,
+    /// `--retainers`: heap snapshots of the Node.js process once a site leaks, into this
+    /// directory (kept when `.1`, `--keep-snapshots`), to say what holds the growth.
+    pub retainers: Option<(std::path::PathBuf, bool)>,
 }
 
 /// Adds the sources every session of `sampling` reads besides its targets: `--scrape`
@@ -182,10 +185,14 @@ pub fn sample_loop(
             if sampler.all_done() {
                 break End::TargetsGone;
             }
-            if opts.until != Until::Never || opts.look_always {
+            let judging = opts.until != Until::Never || opts.look_always;
+            if judging || sampler.retainers_mut().is_some() {
                 if let Some(conf) = looks.due(elapsed) {
-                    if let Some(v) = looks::look(sampler, conf, opts, observer)? {
-                        break End::Verdict(v);
+                    looks::retainers(sampler, opts)?;
+                    if judging {
+                        if let Some(v) = looks::look(sampler, conf, opts, observer)? {
+                            break End::Verdict(v);
+                        }
                     }
                 }
             }

@@ -60,6 +60,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             scrapes: vec![metrics],
             sites: None,
             sites_schedule: leakhound_app::wire::Schedule::thinning(),
+            retainers: None,
             pprof: None,
             histogram_interval: leakhound_app::sampling::jvm::DEFAULT_HISTOGRAM_INTERVAL,
             retention: Some(leakhound_app::retention::DEFAULT_RETENTION),

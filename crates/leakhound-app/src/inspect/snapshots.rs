@@ -1,0 +1,183 @@
+//! `--retainers` for Node.js: heap snapshots of one process over its inspector, spaced in time,
+//! and what holds the objects that survived between them (`leakhound_analysis::retainers`).
+//!
+//! A snapshot stops the process while V8 walks its heap and writes it out, and V8 needs memory
+//! for the snapshot's graph while it does; leakhound then reads the file into columns. Before
+//! each one the JS heap's size is read, the cost said, and the snapshot skipped when
+//! `MemAvailable` is below what it needs ([`NEEDS_HEAP_TIMES`] the heap).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use leakhound_analysis::retainers::{holders, max_heap_id, HeapGraph, Holder};
+use leakhound_probe::available_memory;
+use leakhound_probe::heapsnapshot::{read_file, HeapSnapshot, SnapshotRead};
+use leakhound_report::units::format_bytes;
+
+use super::conn::Conn;
+
+/// Free memory a snapshot needs, as a multiple of the JS heap it walks: V8's graph in the
+/// process and leakhound's columns of it (measured in the README: about the heap's size each).
+pub const NEEDS_HEAP_TIMES: f64 = 2.0;
+
+/// Snapshots kept for a comparison: the first two date the objects, the last says which
+/// survived.
+pub const SNAPSHOTS: usize = 3;
+
+/// The snapshots of one process.
+pub struct Snapshots {
+    dir: PathBuf,
+    /// Whether the files stay (`--keep-snapshots`), else they are removed once read.
+    keep: bool,
+    /// Each snapshot taken: its file, V8's highest heap id in it, unix time.
+    taken: Vec<(PathBuf, u32, f64)>,
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A snapshot's columns as the analysis reads them.
+pub fn graph(s: &HeapSnapshot) -> HeapGraph<'_> {
+    HeapGraph {
+        node_types: &s.node_types,
+        edge_types: &s.edge_types,
+        node_type: &s.node_type,
+        node_name: &s.node_name,
+        node_id: &s.node_id,
+        self_size: &s.self_size,
+        first_edge: &s.first_edge,
+        edge_type: &s.edge_type,
+        edge_name: &s.edge_name,
+        edge_to: &s.edge_to,
+        strings: &s.strings,
+    }
+}
+
+/// The holders of the objects new between `files[0]` and `files[1]` still alive in the last
+/// file (with two files: new since the first and alive in the second).
+pub fn compare_files(files: &[&Path]) -> Result<Vec<Holder>, String> {
+    let (first, last) = match files {
+        [a, .., z] => (a, z),
+        _ => return Err("a comparison needs two snapshots or three".into()),
+    };
+    let after = max_heap_id(&read_file(first, SnapshotRead::IdsOnly)?.node_id);
+    let upto = if files.len() >= 3 {
+        max_heap_id(&read_file(files[1], SnapshotRead::IdsOnly)?.node_id)
+    } else {
+        u32::MAX
+    };
+    let s = read_file(last, SnapshotRead::Graph)?;
+    Ok(holders(&graph(&s), after, upto))
+}
+
+impl Snapshots {
+    /// Snapshots written into `dir` (kept when `keep`).
+    pub fn new(dir: PathBuf, keep: bool) -> Snapshots {
+        Snapshots {
+            dir,
+            keep,
+            taken: Vec::new(),
+        }
+    }
+
+    /// How many were taken.
+    pub fn count(&self) -> usize {
+        self.taken.len()
+    }
+
+    /// Takes the next snapshot of `conn`'s process, after saying what it costs; `Err` says
+    /// why none was taken.
+    pub fn take(&mut self, conn: &mut Conn) -> Result<(), String> {
+        let pid = conn.pid;
+        let (mem, _) = conn.memory()?;
+        let heap = mem.heap_total;
+        let needs = heap * NEEDS_HEAP_TIMES;
+        if let Some(avail) = available_memory() {
+            if (avail as f64) < needs {
+                return Err(format!(
+                    "--retainers: no heap snapshot of pid {pid}: it needs about {} free ({NEEDS_HEAP_TIMES}x the {} JS heap) and MemAvailable is {}",
+                    format_bytes(needs),
+                    format_bytes(heap),
+                    format_bytes(avail as f64)
+                ));
+            }
+        }
+        let k = self.taken.len() + 1;
+        eprintln!(
+            "leakhound: --retainers: heap snapshot {k} of pid {pid} (JS heap {}): the process pauses while V8 writes it, about 1 s per 100 MiB of heap here, and needs about {} free",
+            format_bytes(heap),
+            format_bytes(needs)
+        );
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let path = self.dir.join(format!("pid{pid}-{k}.heapsnapshot"));
+        let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let started = Instant::now();
+        let t = now();
+        conn.snapshot(&mut out)?;
+        std::io::Write::flush(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
+        let took = started.elapsed().as_secs_f64();
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let max_id = if k < SNAPSHOTS {
+            max_heap_id(&read_file(&path, SnapshotRead::IdsOnly)?.node_id)
+        } else {
+            0
+        };
+        eprintln!(
+            "leakhound: --retainers: snapshot {k} took {took:.1} s ({} written{})",
+            format_bytes(size as f64),
+            if self.keep {
+                format!(" to {}", path.display())
+            } else {
+                String::new()
+            }
+        );
+        self.taken.push((path, max_id, t));
+        Ok(())
+    }
+
+    /// The holders, from the snapshots taken (the last one just taken, when the process
+    /// still runs). `Err` says why there are none.
+    pub fn compare(&mut self) -> Result<Vec<Holder>, String> {
+        let n = self.taken.len();
+        if n < 2 {
+            return Err(format!(
+                "--retainers: {n} heap snapshot taken; a comparison needs two or three"
+            ));
+        }
+        let started = Instant::now();
+        let after = self.taken[0].1;
+        let upto = if n >= 3 { self.taken[1].1 } else { u32::MAX };
+        let last = &self.taken[n - 1].0;
+        let s = read_file(last, SnapshotRead::Graph)?;
+        let mut found = holders(&graph(&s), after, upto);
+        drop(s);
+        eprintln!(
+            "leakhound: --retainers: compared {n} snapshots in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        for h in &mut found {
+            h.source = "node".into();
+        }
+        Ok(found)
+    }
+
+    /// The snapshots' times, unix seconds.
+    pub fn times(&self) -> Vec<f64> {
+        self.taken.iter().map(|t| t.2).collect()
+    }
+}
+
+impl Drop for Snapshots {
+    fn drop(&mut self) {
+        if !self.keep {
+            for (p, _, _) in &self.taken {
+                let _ = std::fs::remove_file(p);
+            }
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
