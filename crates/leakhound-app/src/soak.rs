@@ -234,7 +234,8 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
             sites: None,
             snapshots: Some(snapshots.clone()),
         };
-        let (source, retainers) = crate::inspect::NodeInspector::start(opts, labels)?;
+        let (source, retainers) =
+            crate::inspect::NodeInspector::start(opts, labels).map_err(anyhow::Error::msg)?;
         sampler.add_source(Box::new(source));
         if let Some(r) = retainers {
             sampler.set_retainers(r);

@@ -128,7 +128,8 @@ fn add_inspectors(
             sites: sites.map(|r| (r.schedule(), r.sites_sampling)),
             snapshots: sampling.retainers.clone().filter(|_| i == 0),
         };
-        let (source, retainers) = NodeInspector::start(opts, labels)?;
+        let (source, retainers) =
+            NodeInspector::start(opts, labels).map_err(|e| user(format!("--pid {pid}: {e}")))?;
         sampler.add_source(Box::new(source));
         if let Some(r) = retainers {
             sampler.set_retainers(r);

@@ -126,11 +126,16 @@ pub struct NodeInspector {
 
 impl NodeInspector {
     /// Starts the process's thread; series labelled `labels`. The second value asks for its
-    /// snapshots, when `opts.snapshots` is set.
+    /// snapshots, when `opts.snapshots` is set. With sites, the inspector is opened at once
+    /// and an error says why it cannot be; for snapshots only, at the first one.
     pub fn start(
         opts: InspectOptions,
         labels: BTreeMap<String, String>,
-    ) -> std::io::Result<(NodeInspector, Option<Retainers>)> {
+    ) -> Result<(NodeInspector, Option<Retainers>), String> {
+        let conn = match opts.sites {
+            Some((_, sampling)) => Some(Conn::attach(opts.which.pid()?, Some(sampling))?),
+            None => None,
+        };
         let (tx, reports) = mpsc::sync_channel(8);
         let (ctl, ctl_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
@@ -141,9 +146,10 @@ impl NodeInspector {
         let thread = std::thread::Builder::new()
             .name("node-inspector".into())
             .spawn(move || {
-                serve(opts, tx, ctl_rx);
+                serve(opts, conn, tx, ctl_rx);
                 let _ = done_tx.send(());
-            })?;
+            })
+            .map_err(|e| e.to_string())?;
         Ok((
             NodeInspector {
                 labels,
@@ -160,8 +166,7 @@ impl NodeInspector {
 }
 
 /// The thread: attaches when first needed, polls on the schedule, answers the session.
-fn serve(opts: InspectOptions, tx: SyncSender<Report>, ctl: Receiver<Ctl>) {
-    let mut conn: Option<Conn> = None;
+fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, ctl: Receiver<Ctl>) {
     let started = Instant::now();
     let mut next_poll = opts.sites.map(|_| Instant::now());
     let mut snaps = opts
@@ -179,6 +184,8 @@ fn serve(opts: InspectOptions, tx: SyncSender<Report>, ctl: Receiver<Ctl>) {
             match Conn::attach(pid, sampling) {
                 Ok(c) => *conn = Some(c),
                 Err(e) => {
+                    // Said at once, not after the sources' start-up grace.
+                    eprintln!("leakhound: warning: {e}");
                     attach_failed_at = Some(Instant::now());
                     return Err(e);
                 }
