@@ -159,7 +159,7 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Strin
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| format!("{addr}: not an HTTP answer"))?;
-    if !head.starts_with("HTTP/1.") || !head.split_whitespace().nth(1).is_some_and(|c| c == "200") {
+    if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1) != Some("200") {
         return Err(format!(
             "{addr}: {}",
             head.lines().next().unwrap_or_default()
