@@ -130,8 +130,9 @@ pub struct SamplingArgs {
     /// Say what holds the memory that leaks: once an allocation site leaks, take heap snapshots
     /// of the Node.js process over its inspector (two at looks, one at the end) and group the
     /// objects that survived between them by their retainer path. Each snapshot pauses the
-    /// process (about 1 s per 100 MiB of JS heap) and needs about twice the heap free; refused
-    /// when MemAvailable is short
+    /// process while V8 writes it (seconds for tens of MiB of JS heap, minutes for hundreds)
+    /// and needs memory in it: up to 16 times the heap for the first; refused when
+    /// MemAvailable is short
     #[arg(long)]
     pub retainers: bool,
     /// With --retainers: keep the heap snapshots in this directory (for DevTools or memlab)
