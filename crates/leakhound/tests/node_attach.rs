@@ -228,3 +228,67 @@ fn a_process_that_is_not_node_is_not_signalled() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+#[test]
+fn run_retainers_names_the_holder_of_a_soaked_leak() {
+    if !node_available() {
+        return;
+    }
+    let d = Dir::new();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sites-server.js");
+    let r = d.run_env(
+        &[
+            "run",
+            "--for",
+            "70s",
+            "--sites",
+            "--sites-interval",
+            "2s",
+            "--sites-sampling",
+            "8KiB",
+            "--retainers",
+            "--format",
+            "json",
+            "--output",
+            d.path("app.log").to_str().unwrap(),
+            "--",
+            "node",
+            fixture.to_str().unwrap(),
+        ],
+        &[("RATE", "200"), ("DURATION", "200")],
+    );
+    r.expect_code(0)
+        .expect_stderr("--retainers: a site leaks (")
+        .expect_stderr("--retainers: compared 3 snapshots");
+    let j = r.json();
+    let top = &j["holders"][0];
+    assert_eq!(
+        top["path"][0],
+        "visitors (Array)",
+        "{:#}\n{}",
+        j["holders"],
+        r.stderr()
+    );
+    assert_eq!(top["path"][1], "module fixtures/sites-server.js");
+    assert_eq!(top["source"], "node");
+    // Opened on a free port (run adds --inspect-port=0), not 9229.
+    let opened = r
+        .stderr()
+        .lines()
+        .find(|l| l.contains("opened the Node.js inspector of pid"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        opened.contains("on 127.0.0.1:") && !opened.contains(":9229 "),
+        "{opened}"
+    );
+    // The report shows the holder in its card and its retainer-path view.
+    let out = d.path("report.html");
+    d.run(&["report", "-o", out.to_str().unwrap()])
+        .expect_code(0);
+    let page = std::fs::read_to_string(out).unwrap();
+    assert!(page.contains("<dt>held by</dt>"), "card");
+    assert!(
+        page.contains("<section id=\"holders\">") && page.contains("<code>visitors (Array)</code>")
+    );
+}
