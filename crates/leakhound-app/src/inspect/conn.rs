@@ -200,7 +200,11 @@ impl Conn {
             }
         }
         self.cdp.close();
-        if closed {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!(
+                "leakhound: process {pid} ended; its inspector on {listen} was open {open_for}"
+            );
+        } else if closed {
             eprintln!(
                 "leakhound: closed the inspector of pid {pid} on {listen} (it was open {open_for}); the heap profiler is stopped"
             );
