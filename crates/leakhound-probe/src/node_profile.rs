@@ -2,6 +2,10 @@
 //! site per call tree node that holds live sampled bytes, named innermost frame first like
 //! `rememberVisitor (server.js:12)` (paths relative to the process's working directory,
 //! `file://` dropped, lines from 1), with the objects each sample stands for.
+//!
+//! The one place profiles become sites: the in-process agent sends its profile as it is
+//! (`"type":"node_profile"`, [`parse_profile_line`]) and an attached process's comes over the
+//! inspector ([`sites`]).
 
 use serde::Deserialize;
 
@@ -58,6 +62,46 @@ pub struct ProfileSample {
     pub size: f64,
     /// The call tree node that made it.
     pub node_id: u64,
+}
+
+/// Stacks kept per profile unless the line says otherwise (the rest is the remainder).
+pub const DEFAULT_TOP: usize = 200;
+
+/// A profile as the in-process agent sends it.
+#[derive(Debug, Deserialize)]
+struct ProfileLine {
+    pid: i32,
+    t: f64,
+    sampling_bytes: f64,
+    #[serde(default)]
+    top: Option<usize>,
+    #[serde(default)]
+    cwd: String,
+    #[serde(default)]
+    took_ms: Option<f64>,
+    profile: SamplingProfile,
+}
+
+/// The sites of a `"type":"node_profile"` line of the agent, checked like any sites report.
+pub fn parse_profile_line(line: &str) -> Result<SitesReport, String> {
+    let l: ProfileLine =
+        serde_json::from_str(line).map_err(|e| format!("bad node profile: {e}"))?;
+    if !l.sampling_bytes.is_finite() || l.sampling_bytes < 1.0 {
+        return Err("bad node profile: sampling".into());
+    }
+    let cwd = if l.cwd.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", l.cwd.trim_end_matches('/'))
+    };
+    let top = l
+        .top
+        .unwrap_or(DEFAULT_TOP)
+        .clamp(1, crate::sites::MAX_SITES);
+    let mut r = sites(&l.profile, &cwd, l.sampling_bytes, top, l.pid, l.t);
+    r.took_ms = l.took_ms.filter(|v| v.is_finite() && *v >= 0.0);
+    crate::sites::check(&r)?;
+    Ok(r)
 }
 
 /// How a frame is named: `fn (path:line)`, the path relative to `cwd` (which ends with `/`).
@@ -176,5 +220,24 @@ mod tests {
         let all = sites(&p, "/srv/app/", 32768.0, 10, 7, 1.5);
         assert_eq!(all.sites[2].frames[0], "(anonymous) (lib/x.mjs:3)");
         assert!(crate::sites::check(&all).is_ok());
+    }
+
+    #[test]
+    fn the_agents_line_is_the_same_profile() {
+        let line = format!(
+            r#"{{"v":1,"type":"node_profile","pid":7,"t":1.5,"sampling_bytes":32768,"top":2,"cwd":"/srv/app","took_ms":12.5,"profile":{PROFILE}}}"#
+        );
+        let r = parse_profile_line(&line).unwrap();
+        let p: SamplingProfile = serde_json::from_str(PROFILE).unwrap();
+        let mut want = sites(&p, "/srv/app/", 32768.0, 2, 7, 1.5);
+        want.took_ms = Some(12.5);
+        assert_eq!(r, want);
+        for bad in [
+            line.replace("\"pid\":7", "\"pid\":0"),
+            line.replace("\"sampling_bytes\":32768", "\"sampling_bytes\":0"),
+            line.replace("\"profile\":", "\"prof\":"),
+        ] {
+            assert!(parse_profile_line(&bad).is_err(), "{bad}");
+        }
     }
 }

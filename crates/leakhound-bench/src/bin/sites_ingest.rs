@@ -131,7 +131,7 @@ fn main() {
         .map(|r| format!("{:.0} ms", r.took_ms.unwrap_or(f64::NAN)))
         .collect();
     println!(
-        "Node agent: a sampling heap profile with {} stacks taken and summed in {} (three profiles)",
+        "Node agent: a sampling heap profile with {} stacks taken and serialised in {} (three profiles)",
         big.sites.len(),
         took.join(", ")
     );
