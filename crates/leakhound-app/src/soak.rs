@@ -251,6 +251,9 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         )?));
     }
     if let Some(snapshots) = &s.sampling.retainers {
+        if s.sampling.sites.is_none() {
+            eprintln!("leakhound: warning: --retainers takes heap snapshots once an allocation site leaks, and no sites are collected: add --sites");
+        }
         // Only for snapshots: the agent gives the sites and the memory figures.
         let labels = sampler.targets()[0].labels().clone();
         let opts = crate::inspect::InspectOptions {

@@ -106,6 +106,9 @@ fn add_inspectors(
     if sites.is_none() && sampling.retainers.is_none() {
         return Ok(());
     }
+    if sampling.retainers.is_some() && sampling.sites.is_none() {
+        eprintln!("leakhound: warning: --retainers takes heap snapshots once an allocation site leaks, and no sites are collected: add --sites");
+    }
     let nodes: Vec<i32> = pids.iter().copied().filter(|p| is_node(*p)).collect();
     if nodes.is_empty() {
         if sites.is_some() {

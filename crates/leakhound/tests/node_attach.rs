@@ -292,3 +292,27 @@ fn run_retainers_names_the_holder_of_a_soaked_leak() {
         page.contains("<section id=\"holders\">") && page.contains("<code>visitors (Array)</code>")
     );
 }
+
+#[test]
+fn retainers_without_sites_say_what_they_wait_for() {
+    if !node_available() {
+        return;
+    }
+    let (child, _) = server(&["--inspect-port=0"], "20");
+    let pid = child.id();
+    let _kids = Kids(vec![child]);
+    let before = listening(pid);
+    let d = Dir::new();
+    let r = d.run(&[
+        "watch",
+        "--pid",
+        &pid.to_string(),
+        "--retainers",
+        "--for",
+        "4s",
+    ]);
+    r.expect_code(0)
+        .expect_stderr("--retainers takes heap snapshots once an allocation site leaks, and no sites are collected: add --sites")
+        .expect_stderr("--retainers: no site leaked at a look before the session ended, so no heap snapshot was taken");
+    assert_eq!(listening(pid), before, "no inspector was opened");
+}
