@@ -175,24 +175,29 @@ fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, c
         .map(|(dir, keep)| Snapshots::new(dir.clone(), *keep));
     let sampling = opts.sites.map(|s| s.1);
     let mut attach_failed_at: Option<Instant> = None;
-    let mut ensure = |conn: &mut Option<Conn>| -> Result<(), String> {
-        if conn.is_none() {
-            if attach_failed_at.is_some_and(|t| t.elapsed() < Duration::from_secs(30)) {
-                return Err(String::new());
-            }
-            let pid = opts.which.pid()?;
-            match Conn::attach(pid, sampling) {
-                Ok(c) => *conn = Some(c),
-                Err(e) => {
-                    // Said at once, not after the sources' start-up grace.
-                    eprintln!("leakhound: warning: {e}");
-                    attach_failed_at = Some(Instant::now());
-                    return Err(e);
+    // Snapshots compare only within one session: V8 clears its object ids when one ends.
+    let mut ensure =
+        |conn: &mut Option<Conn>, snaps: &mut Option<Snapshots>| -> Result<(), String> {
+            if conn.is_none() {
+                if let Some(s) = snaps.as_mut() {
+                    s.restart();
+                }
+                if attach_failed_at.is_some_and(|t| t.elapsed() < Duration::from_secs(30)) {
+                    return Err(String::new());
+                }
+                let pid = opts.which.pid()?;
+                match Conn::attach(pid, sampling) {
+                    Ok(c) => *conn = Some(c),
+                    Err(e) => {
+                        // Said at once, not after the sources' start-up grace.
+                        eprintln!("leakhound: warning: {e}");
+                        attach_failed_at = Some(Instant::now());
+                        return Err(e);
+                    }
                 }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let warn = |tx: &SyncSender<Report>, e: String| {
         if !e.is_empty() {
             let _ = tx.try_send(Report::Warn(e));
@@ -205,9 +210,12 @@ fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, c
         match ctl.recv_timeout(wait) {
             Ok(Ctl::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(Ctl::Snapshot) => {
-                let Some(s) = snaps.as_mut() else { continue };
-                match ensure(&mut conn) {
+                if snaps.is_none() {
+                    continue;
+                }
+                match ensure(&mut conn, &mut snaps) {
                     Ok(()) => {
+                        let s = snaps.as_mut().expect("asked for");
                         if let Err(e) = s.take(conn.as_mut().expect("attached")) {
                             eprintln!("leakhound: {e}");
                             warn(&tx, e);
@@ -240,7 +248,7 @@ fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, c
                     continue;
                 };
                 next_poll = Some(Instant::now() + schedule.gap(started.elapsed()));
-                if let Err(e) = ensure(&mut conn) {
+                if let Err(e) = ensure(&mut conn, &mut snaps) {
                     warn(&tx, e);
                     continue;
                 }

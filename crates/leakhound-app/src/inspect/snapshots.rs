@@ -111,6 +111,23 @@ impl Snapshots {
         }
     }
 
+    /// Forgets the snapshots taken: a new inspector session cannot be compared with them (V8
+    /// clears its object ids when a session ends).
+    pub fn restart(&mut self) {
+        if !self.taken.is_empty() {
+            eprintln!(
+                "leakhound: --retainers: the inspector session was lost; the {} snapshot(s) taken before cannot be compared with later ones (V8 renumbers objects), starting over",
+                self.taken.len()
+            );
+        }
+        if !self.keep {
+            for (p, _, _) in &self.taken {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        self.taken.clear();
+    }
+
     /// How many were taken.
     pub fn count(&self) -> usize {
         self.taken.len()
@@ -155,6 +172,15 @@ impl Snapshots {
                 String::new()
             }
         );
+        if k > 1 && k < SNAPSHOTS && max_id < self.taken[k - 2].1 {
+            // Ids went down: V8 cleared them (another inspector session ended meanwhile).
+            self.restart();
+            eprintln!("leakhound: --retainers: V8 renumbered its objects since the last snapshot (an inspector session ended); this one is the first of a new comparison");
+            let first = self.dir.join(format!("pid{pid}-1.heapsnapshot"));
+            let _ = std::fs::rename(&path, &first);
+            self.taken.push((first, max_id, t));
+            return Ok(());
+        }
         self.taken.push((path, max_id, t));
         Ok(())
     }
@@ -173,6 +199,9 @@ impl Snapshots {
         let upto = if n >= 3 { self.taken[1].1 } else { u32::MAX };
         let last = &self.taken[n - 1].0;
         let s = read_file(last, SnapshotRead::Graph)?;
+        if max_heap_id(&s.node_id) < after.max(if n >= 3 { upto } else { 0 }) {
+            return Err("--retainers: V8 renumbered its objects between the snapshots (an inspector session ended meanwhile, a debugger's perhaps), so they cannot be compared".into());
+        }
         let mut found = holders(&graph(&s), after, upto);
         drop(s);
         eprintln!(
