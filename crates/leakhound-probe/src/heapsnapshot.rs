@@ -258,6 +258,12 @@ pub fn read(input: impl Read, keep: SnapshotRead) -> Result<HeapSnapshot, String
         if out.edge_to.iter().any(|&t| t >= n) {
             return Err("heap snapshot: an edge points past the last node".into());
         }
+        let (nt, et) = (out.node_types.len(), out.edge_types.len());
+        if out.node_type.iter().any(|&t| t as usize >= nt)
+            || out.edge_type.iter().any(|&t| t as usize >= et)
+        {
+            return Err("heap snapshot: a node or edge type is not in snapshot.meta".into());
+        }
         let s = out.strings.len() as u32;
         if out.node_name.iter().any(|&i| i >= s) {
             return Err("heap snapshot: a node's name is not in the string table".into());
@@ -304,6 +310,23 @@ mod tests {
         assert!(ids.edge_to.is_empty() && ids.strings.is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_input_is_read_or_refused(text in "[\\[\\]{}\":,0-9a-z_ ]{0,400}") {
+            let _ = read(text.as_bytes(), SnapshotRead::Graph);
+            let _ = read(text.as_bytes(), SnapshotRead::IdsOnly);
+        }
+
+        #[test]
+        fn a_damaged_snapshot_is_read_or_refused(cut in 0usize..1200, byte in 0u8..128) {
+            let mut b = TINY.as_bytes().to_vec();
+            let at = cut.min(b.len() - 1);
+            b[at] = byte;
+            let _ = read(&b[..], SnapshotRead::Graph);
+            let _ = read(&TINY.as_bytes()[..at], SnapshotRead::Graph);
+        }
+    }
+
     #[test]
     fn broken_snapshots_are_errors() {
         for bad in [
@@ -312,6 +335,7 @@ mod tests {
             TINY.replace("\"edges\":[2,3,7, 1,0,14]", "\"edges\":[2,3,7]"),
             TINY.replace("1,0,14]", "1,0,70]"),
             TINY.replace("9,0,1,0,1,0,0,", "9,0,1,0,1,0,"),
+            TINY.replace("9,0,1,0,1,0,0,", "99,0,1,0,1,0,0,"),
         ] {
             assert!(read(bad.as_bytes(), SnapshotRead::Graph).is_err(), "{bad}");
         }

@@ -1,6 +1,6 @@
-//! What collecting allocation sites costs, per profile: the Node agent taking and summing a
-//! sampling heap profile of about 10,000 stacks in a real Node.js process, and leakhound
-//! parsing such a report and storing it (naming new stacks, one `site.bytes` and one
+//! What collecting allocation sites costs, per profile: the Node agent taking and serialising
+//! a sampling heap profile of about 10,000 stacks in a real Node.js process (leakhound sums it
+//! into sites), and leakhound parsing such a report and storing it (naming new stacks, one `site.bytes` and one
 //! `site.objects` sample per stack); and how fast a run's database grows per day of watching
 //! at the default 30 s with the agent's default top 200 stacks.
 //!
