@@ -107,7 +107,8 @@ pub struct SamplingArgs {
     pub scrape: Vec<String>,
     /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler;
     /// Python: tracemalloc, which slows the program) and judge each site: where in the code
-    /// memory grows
+    /// memory grows. `watch --pid` of a Node.js process without an agent reads it over its
+    /// inspector, which leakhound opens (SIGUSR1, loopback only) and closes when the watch ends
     #[arg(long)]
     pub sites: bool,
     /// Time between allocation-site profiles (of every profiler: --sites, --native-sites,
