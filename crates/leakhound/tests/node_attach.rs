@@ -145,6 +145,8 @@ fn a_plain_node_server_is_watched_its_leak_and_holder_named_and_it_is_left_as_fo
         "{holders:#?}"
     );
     assert!(top["objects"].as_f64().unwrap() > 1000.0, "{top:#}");
+    assert_eq!(top["pid"], pid, "{top:#}");
+    assert_eq!(top["source"], "node", "{top:#}");
     assert!(
         headline.contains("held by `visitors (Array)`"),
         "{headline}"

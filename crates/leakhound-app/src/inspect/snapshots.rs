@@ -59,6 +59,8 @@ pub struct Snapshots {
     keep: bool,
     /// Each snapshot taken: its file, V8's highest heap id in it, unix time.
     taken: Vec<(PathBuf, u32, f64)>,
+    /// The process they are of.
+    pid: Option<i32>,
 }
 
 fn now() -> f64 {
@@ -108,6 +110,7 @@ impl Snapshots {
             dir,
             keep,
             taken: Vec::new(),
+            pid: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl Snapshots {
     /// why none was taken.
     pub fn take(&mut self, conn: &mut Conn) -> Result<(), String> {
         let pid = conn.pid;
+        self.pid = Some(pid);
         let (mem, _) = conn.memory()?;
         let heap = mem.heap_used;
         let k = self.taken.len() + 1;
@@ -210,6 +214,7 @@ impl Snapshots {
         );
         for h in &mut found {
             h.source = "node".into();
+            h.pid = self.pid;
         }
         Ok(found)
     }
