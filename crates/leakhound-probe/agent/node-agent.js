@@ -198,6 +198,8 @@
     const inspector = require('inspector');
     const sampling = Math.max(1024, Number(askedSampling) || 32768);
     const top = Math.max(1, Number(process.env.LEAKHOUND_SITES_TOP) || 200);
+    // The agent's own allocations (taking and sending profiles) are not the program's.
+    const ownFile = require('path').basename(__filename);
     const session = new inspector.Session();
     session.connect();
     session.post('HeapProfiler.enable');
@@ -229,7 +231,7 @@
       socket.write(
         '{"v":1,"type":"node_profile","pid":' + process.pid + ',"t":' + Date.now() / 1000 +
           ',"sampling_bytes":' + sampling + ',"top":' + top + ',"cwd":' + JSON.stringify(process.cwd()) +
-          ',"took_ms":' + tookMs + ',"profile":' + body + '}\n'
+          ',"took_ms":' + tookMs + ',"own":' + JSON.stringify(ownFile) + ',"profile":' + body + '}\n'
       );
     };
     const began = Date.now();

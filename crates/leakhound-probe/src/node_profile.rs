@@ -79,13 +79,29 @@ struct ProfileLine {
     cwd: String,
     #[serde(default)]
     took_ms: Option<f64>,
+    /// The agent's own file name: its allocations (taking and sending profiles) are not the
+    /// program's.
+    #[serde(default)]
+    own: String,
     profile: SamplingProfile,
+}
+
+/// Drops the call subtrees of functions in scripts whose path ends with `own`.
+fn drop_script(head: &mut ProfileNode, own: &str) {
+    let mut stack = vec![head];
+    while let Some(n) = stack.pop() {
+        n.children.retain(|c| !c.call_frame.url.ends_with(own));
+        stack.extend(n.children.iter_mut());
+    }
 }
 
 /// The sites of a `"type":"node_profile"` line of the agent, checked like any sites report.
 pub fn parse_profile_line(line: &str) -> Result<SitesReport, String> {
-    let l: ProfileLine =
+    let mut l: ProfileLine =
         serde_json::from_str(line).map_err(|e| format!("bad node profile: {e}"))?;
+    if !l.own.is_empty() {
+        drop_script(&mut l.profile.head, &l.own);
+    }
     if !l.sampling_bytes.is_finite() || l.sampling_bytes < 1.0 {
         return Err("bad node profile: sampling".into());
     }
@@ -232,6 +248,11 @@ mod tests {
         let mut want = sites(&p, "/srv/app/", 32768.0, 2, 7, 1.5);
         want.took_ms = Some(12.5);
         assert_eq!(r, want);
+        // The agent's own allocations are left out.
+        let own = line.replace("\"top\":2", "\"top\":10,\"own\":\"x.mjs\"");
+        let r = parse_profile_line(&own).unwrap();
+        assert_eq!(r.sites.len(), 2, "{r:?}");
+        assert_eq!(r.other_bytes, 0.0);
         for bad in [
             line.replace("\"pid\":7", "\"pid\":0"),
             line.replace("\"sampling_bytes\":32768", "\"sampling_bytes\":0"),
