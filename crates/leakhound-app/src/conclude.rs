@@ -27,7 +27,7 @@ pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Re
             Ok(h) => leakhound_store::Event {
                 t: sampler.clock().now(),
                 kind: crate::database::HOLDERS_EVENT.into(),
-                detail: serde_json::to_string(&h)?,
+                detail: crate::database::holders_detail(&[], &h),
             },
             Err(why) => {
                 eprintln!("leakhound: {why}");

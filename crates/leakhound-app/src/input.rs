@@ -211,10 +211,7 @@ fn load_run(
     let holders = if max_points.is_some() {
         Vec::new()
     } else {
-        store
-            .last_event(run, crate::database::HOLDERS_EVENT)?
-            .and_then(|e| serde_json::from_str(&e.detail).ok())
-            .unwrap_or_default()
+        crate::database::holders_of(&store.events(run)?)
     };
     Ok(Input {
         series,
