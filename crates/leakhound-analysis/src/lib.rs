@@ -25,6 +25,7 @@ pub mod jumps;
 mod load;
 mod model;
 pub mod regression;
+pub mod retainers;
 pub mod sequential;
 pub mod sites;
 #[cfg(test)]

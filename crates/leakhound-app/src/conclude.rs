@@ -22,6 +22,25 @@ pub struct Concluded {
 /// Closes the run `sampler` wrote with the way it `end`ed, and judges it under `policy`.
 pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Result<Concluded> {
     sampler.flush()?;
+    if let Some(found) = sampler.take_holders() {
+        let event = match found {
+            Ok(h) => leakhound_store::Event {
+                t: sampler.clock().now(),
+                kind: crate::database::HOLDERS_EVENT.into(),
+                detail: crate::database::holders_detail(&[], &h),
+            },
+            Err(why) => {
+                eprintln!("leakhound: {why}");
+                leakhound_store::Event {
+                    t: sampler.clock().now(),
+                    kind: "warning".into(),
+                    detail: why,
+                }
+            }
+        };
+        let run = sampler.run();
+        sampler.store_mut().write_batch(run, &[], &[event])?;
+    }
     let (store, run) = (sampler.store(), sampler.run());
     let code = match end {
         End::Exited(st) => st.code(),

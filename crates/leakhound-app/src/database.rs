@@ -69,6 +69,39 @@ pub fn new_run(
 /// assumes it too (a soak's constant load) unless told otherwise.
 pub const LOAD_EVENT: &str = "load";
 
+/// Event kind that records what holds the memory that leaks (`--retainers`): its detail is
+/// `{"site": [frames], "holders": [{"path": [...], "bytes": N, "objects": N, ...}]}`, the
+/// holders of one site's objects (`site` empty: of the process's growth), read back into
+/// [`crate::input::Input::holders`] (the latest event per site).
+pub const HOLDERS_EVENT: &str = "holders";
+
+/// The detail of a [`HOLDERS_EVENT`].
+pub fn holders_detail(
+    site: &[String],
+    holders: &[leakhound_analysis::retainers::Holder],
+) -> String {
+    serde_json::json!({ "site": site, "holders": holders }).to_string()
+}
+
+/// The holders recorded in a run's [`HOLDERS_EVENT`]s: the latest per site, largest first.
+pub fn holders_of(events: &[leakhound_store::Event]) -> Vec<leakhound_analysis::retainers::Holder> {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        site: Vec<String>,
+        holders: Vec<leakhound_analysis::retainers::Holder>,
+    }
+    let mut latest = std::collections::BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == HOLDERS_EVENT) {
+        if let Ok(d) = serde_json::from_str::<Detail>(&e.detail) {
+            latest.insert(d.site, d.holders);
+        }
+    }
+    let mut all: Vec<_> = latest.into_values().flatten().collect();
+    all.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+    all
+}
+
 /// Creates the run described by `new` and records the `load` it assumes.
 pub fn create_run(
     store: &mut Store,
@@ -86,4 +119,42 @@ pub fn create_run(
         }],
     )?;
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_analysis::retainers::Holder;
+
+    fn event(detail: String) -> leakhound_store::Event {
+        leakhound_store::Event {
+            t: 1.0,
+            kind: HOLDERS_EVENT.into(),
+            detail,
+        }
+    }
+
+    #[test]
+    fn holders_are_the_latest_per_site_largest_first() {
+        let h = |p: &str, bytes: f64| Holder {
+            path: vec![p.into()],
+            bytes,
+            objects: 1.0,
+            source: "node".into(),
+            pid: Some(3),
+        };
+        let site = vec!["Leak$Session".to_string()];
+        let events = [
+            event(holders_detail(&site, &[h("old", 9e9)])),
+            event(holders_detail(&site, &[h("Leak.SESSIONS (static)", 10.0)])),
+            event(holders_detail(&[], &[h("visitors (Array)", 20.0)])),
+            // A JVM's holder as its events carry it: path, bytes, objects.
+            event(r#"{"site":["X"],"holders":[{"path":["a","b"],"bytes":5,"objects":2}]}"#.into()),
+            event("not json".into()),
+        ];
+        let got = holders_of(&events);
+        let paths: Vec<&str> = got.iter().map(|h| h.path[0].as_str()).collect();
+        assert_eq!(paths, ["visitors (Array)", "Leak.SESSIONS (static)", "a"]);
+        assert_eq!(got[2].source, "", "runtimes that do not say are left blank");
+    }
 }

@@ -68,6 +68,9 @@ pub struct Input {
     pub limit: Option<f64>,
     /// Restarts recorded while sampling, unix seconds.
     pub restarts: Vec<f64>,
+    /// What holds the memory that leaks, when the run compared heap snapshots
+    /// (`--retainers`).
+    pub holders: Vec<leakhound_analysis::retainers::Holder>,
     /// Where it came from, for reports.
     pub about: About,
 }
@@ -205,11 +208,17 @@ fn load_run(
     let load = store
         .last_event(run, crate::database::LOAD_EVENT)?
         .and_then(|e| e.detail.parse().ok());
+    let holders = if max_points.is_some() {
+        Vec::new()
+    } else {
+        crate::database::holders_of(&store.events(run)?)
+    };
     Ok(Input {
         series,
         sites,
         limit: info.limit_bytes.map(|l| l as f64),
         restarts,
+        holders,
         about: About {
             source: format!("run {run}"),
             target: info.target,

@@ -168,6 +168,8 @@ pub struct Verdicts {
     pub series: Vec<Judged>,
     /// Judged allocation sites and functions, ranked.
     pub sites: SitesJudged,
+    /// What holds the memory that leaks (`--retainers`), largest first.
+    pub holders: Vec<leakhound_analysis::retainers::Holder>,
 }
 
 /// [`judge`] and, when no series is named, the allocation sites too ([`judge_sites`]).
@@ -193,7 +195,11 @@ pub fn judge_all(input: &Input, names: &[String], policy: &Policy) -> anyhow::Re
             profiles: sites.profiles,
         });
     }
-    Ok(Verdicts { series, sites })
+    Ok(Verdicts {
+        series,
+        sites,
+        holders: input.holders.clone(),
+    })
 }
 
 /// The verdicts as `analyze` prints them.
@@ -201,6 +207,7 @@ pub fn output(v: &Verdicts) -> AnalysisOutput<'_> {
     AnalysisOutput {
         series: v.series.iter().map(Judged::output).collect(),
         sites: &v.sites,
+        holders: &v.holders,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod error;
 pub mod export;
 pub mod fleet;
 pub mod input;
+pub mod inspect;
 pub mod judge;
 pub mod kinds;
 pub mod native;

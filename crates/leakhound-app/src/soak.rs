@@ -148,6 +148,25 @@ fn agents(
     Ok(Some((l, env)))
 }
 
+/// Adds `--inspect-port=0` to the `NODE_OPTIONS` of `env` (or of leakhound's environment).
+fn inspect_any_port(env: &mut Env) {
+    const FLAG: &str = "--inspect-port=0";
+    match env.iter_mut().find(|(k, _)| k == "NODE_OPTIONS") {
+        Some((_, v)) => {
+            v.push(' ');
+            v.push_str(FLAG);
+        }
+        None => {
+            let mut v = std::env::var("NODE_OPTIONS").unwrap_or_default();
+            if !v.is_empty() {
+                v.push(' ');
+            }
+            v.push_str(FLAG);
+            env.push(("NODE_OPTIONS".into(), v));
+        }
+    }
+}
+
 /// Runs the soak into the database at `db`.
 pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
     let interval = s.sampling.interval;
@@ -164,10 +183,15 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     if let Some(warning) = s.native.as_ref().and_then(|_| check_command(&s.command[0])) {
         eprintln!("leakhound: warning: {warning}");
     }
-    let env = agent
+    let mut env = agent
         .as_ref()
         .map(|(_, env)| env.clone())
         .unwrap_or_default();
+    if s.sampling.retainers.is_some() && !s.jvm {
+        // The inspector, when a snapshot opens it, takes any free port rather than 9229, which
+        // another Node.js may hold.
+        inspect_any_port(&mut env);
+    }
     let mut child = spawn(&s.command, s.output.as_deref(), &env)?;
     let pid = child.id() as i32;
     let Ok(key) = ProcKey::of_pid(pid) else {
@@ -228,6 +252,24 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
             labels,
         )?));
     }
+    if let Some(snapshots) = s.sampling.retainers.as_ref().filter(|_| !s.jvm) {
+        if s.sampling.sites.is_none() {
+            eprintln!("leakhound: warning: --retainers takes heap snapshots once an allocation site leaks, and no sites are collected: add --sites");
+        }
+        // Only for snapshots: the agent gives the sites and the memory figures.
+        let labels = sampler.targets()[0].labels().clone();
+        let opts = crate::inspect::InspectOptions {
+            which: crate::inspect::NodeProcess::InTree(key),
+            sites: None,
+            snapshots: Some(snapshots.clone()),
+        };
+        let (source, retainers) =
+            crate::inspect::NodeInspector::start(opts, labels).map_err(anyhow::Error::msg)?;
+        sampler.add_source(Box::new(source));
+        if let Some(r) = retainers {
+            sampler.set_retainers(r);
+        }
+    }
     let opts = SessionOptions {
         interval,
         duration: s.sampling.duration,
@@ -243,6 +285,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     let mut children = [child];
     let end = sample_loop(&mut sampler, &mut children, &stop, &opts, observer);
     let [mut child] = children;
+    sampler.finish_retainers();
     if let Some(d) = &mut driver {
         d.stop();
         eprintln!("leakhound: replayed {}", d.summary());

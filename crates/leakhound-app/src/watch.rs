@@ -6,6 +6,7 @@ use std::path::Path;
 
 use leakhound_net::exporter::{serve, Exposition};
 use leakhound_probe::agent::AgentListener;
+use leakhound_probe::inspector::is_node;
 use leakhound_probe::{
     memory_limit_of_pid, total_physical_memory, CgroupReader, NameMatcher, ProbeError, ProcKey,
 };
@@ -14,6 +15,7 @@ use leakhound_report::units::format_duration;
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
+use crate::inspect::{InspectOptions, NodeInspector, NodeProcess};
 use crate::policy::Policy;
 use crate::sampling::{Clock, Jvm, JvmProcess, Sampler, Target, TargetSpec};
 use crate::session::{
@@ -26,6 +28,8 @@ use crate::session::{
 pub struct Targets {
     targets: Vec<Target>,
     limit: Option<u64>,
+    /// The processes named by `--pid`.
+    pids: Vec<i32>,
 }
 
 impl Targets {
@@ -46,6 +50,7 @@ impl Targets {
     /// Process `pid` and its descendants.
     pub fn pid(&mut self, pid: i32) -> Result<(), ProbeError> {
         let key = ProcKey::of_pid(pid)?;
+        self.pids.push(pid);
         self.add(
             Target::new(format!("pid {pid}"), TargetSpec::Tree(key)),
             memory_limit_of_pid(pid),
@@ -88,6 +93,52 @@ pub struct Watch {
     pub jvm: Option<(i32, std::path::PathBuf)>,
     /// Sampling and verdict options.
     pub sampling: Sampling,
+}
+
+/// Reads the Node.js processes among `pids` over their inspectors: sites (`sites`: asked for
+/// and no agent socket to get them from) and heap snapshots of the first one (`--retainers`).
+fn add_inspectors(
+    sampler: &mut Sampler,
+    pids: &[i32],
+    sites: Option<leakhound_probe::agent::SitesRequest>,
+    sampling: &Sampling,
+) -> anyhow::Result<()> {
+    if sites.is_none() && sampling.retainers.is_none() {
+        return Ok(());
+    }
+    if sampling.retainers.is_some() && sampling.sites.is_none() {
+        eprintln!("leakhound: warning: --retainers takes heap snapshots once an allocation site leaks, and no sites are collected: add --sites");
+    }
+    let nodes: Vec<i32> = pids.iter().copied().filter(|p| is_node(*p)).collect();
+    if nodes.is_empty() {
+        if sites.is_some() {
+            eprintln!("leakhound: warning: --sites: no --pid process runs Node.js, whose inspector gives sites without a restart; for Python and native sites start the program with `leakhound agent`'s environment and watch with --agent-socket");
+        }
+        if sampling.retainers.is_some() {
+            eprintln!("leakhound: warning: --retainers: no --pid process runs Node.js; heap snapshots are taken of Node.js processes only");
+        }
+        return Ok(());
+    }
+    for (i, pid) in nodes.into_iter().enumerate() {
+        let labels = sampler
+            .targets()
+            .iter()
+            .find(|t| t.label() == format!("pid {pid}"))
+            .map(|t| t.labels().clone())
+            .unwrap_or_default();
+        let opts = InspectOptions {
+            which: NodeProcess::Pid(pid),
+            sites: sites.map(|r| (r.schedule(), r.sites_sampling)),
+            snapshots: sampling.retainers.clone().filter(|_| i == 0),
+        };
+        let (source, retainers) =
+            NodeInspector::start(opts, labels).map_err(|e| user(format!("--pid {pid}: {e}")))?;
+        sampler.add_source(Box::new(source));
+        if let Some(r) = retainers {
+            sampler.set_retainers(r);
+        }
+    }
+    Ok(())
 }
 
 /// Runs the watch into the database at `db`.
@@ -137,6 +188,8 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
             labels,
         )?));
     }
+    let inspect_sites = w.sampling.sites.filter(|_| w.agent.is_none());
+    add_inspectors(&mut sampler, &w.targets.pids, inspect_sites, &w.sampling)?;
     if let Some(agent) = w.agent {
         if let Some(req) = w.sampling.sites {
             agent.ask_for_sites(req);
@@ -165,5 +218,6 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         min_soak: DEFAULT_MIN_SOAK,
     };
     let end = sample_loop(&mut sampler, &mut [], &stop, &opts, observer)?;
+    sampler.finish_retainers();
     conclude(&mut sampler, &end, &w.sampling.policy)
 }

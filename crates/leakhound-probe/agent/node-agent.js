@@ -210,7 +210,7 @@
     }
     const sampling = Math.max(1024, Number(askedSampling) || 32768);
     const top = Math.max(1, Number(process.env.LEAKHOUND_SITES_TOP) || 200);
-    const cwd = process.cwd() + '/';
+    // The agent's own allocations (taking and sending profiles) are not the program's.
     const ownFile = require('path').basename(__filename);
     const session = new inspector.Session();
     session.connect();
@@ -220,60 +220,31 @@
       includeObjectsCollectedByMajorGC: false,
       includeObjectsCollectedByMinorGC: false,
     });
-    const frameName = (cf) => {
-      // CommonJS modules come as paths, ES modules as file:// URLs; both relative to the cwd.
-      let url = cf.url || '';
-      if (url.startsWith('file://')) url = url.slice(7);
-      if (url.startsWith(cwd)) url = url.slice(cwd.length);
-      const fn = cf.functionName || '(anonymous)';
-      return url ? `${fn} (${url}:${cf.lineNumber + 1})` : fn;
-    };
     const collect = () => {
       const started = process.hrtime.bigint();
       session.post('HeapProfiler.getSamplingProfile', (err, res) => {
         if (err || !res || !res.profile) return;
         try {
-          sendSites(res.profile, started);
+          sendProfile(res.profile, started);
         } catch (e) {
           // Never disturb the application.
         }
       });
     };
-    const sendSites = (profile, started) => {
-      // Objects per node: each sample stands for 1 / P(sampled) objects of its size.
-      const objects = new Map();
-      for (const s of profile.samples || []) {
-        const scale = 1 / (1 - Math.exp(-s.size / sampling));
-        objects.set(s.nodeId, (objects.get(s.nodeId) || 0) + scale);
-      }
-      const sites = [];
-      const walk = (node, path) => {
-        // The agent's own allocations (taking and sending profiles) are not the program's.
-        if (node.callFrame.url && node.callFrame.url.endsWith(ownFile)) return;
-        const frames = node.callFrame.functionName === '(root)' ? path : [frameName(node.callFrame)].concat(path);
-        if (node.selfSize > 0 && frames.length > 0) {
-          sites.push({ frames: frames.slice(0, 32), bytes: node.selfSize, objects: objects.get(node.id) || 0 });
-        }
-        for (const c of node.children || []) walk(c, frames);
-      };
-      walk(profile.head, []);
-      sites.sort((a, b) => b.bytes - a.bytes);
-      const kept = sites.slice(0, top);
-      let otherBytes = 0;
-      let otherObjects = 0;
-      for (const s of sites.slice(top)) {
-        otherBytes += s.bytes;
-        otherObjects += s.objects;
-      }
+    // The profile goes as it is: leakhound turns it into sites (frames named relative to the
+    // working directory, the top stacks, the remainder) in one place, for this agent and for
+    // processes it attaches to over the inspector (leakhound-probe's node_profile).
+    const sendProfile = (profile, started) => {
       connect();
-      if (socket && !socket.connecting && socket.writableLength < 65536) {
-        socket.write(JSON.stringify({
-          v: 1, type: 'sites', source: 'node', pid: process.pid, t: Date.now() / 1000,
-          sampling_bytes: sampling, sites: kept, other_bytes: otherBytes, other_objects: otherObjects,
-          // What taking and summing the profile cost this process, for the overhead figures.
-          took_ms: Number(process.hrtime.bigint() - started) / 1e6,
-        }) + '\n');
-      }
+      if (!socket || socket.connecting || socket.writableLength >= 65536) return;
+      const body = JSON.stringify(profile);
+      // What taking and serialising the profile cost this process, for the overhead figures.
+      const tookMs = Number(process.hrtime.bigint() - started) / 1e6;
+      socket.write(
+        '{"v":1,"type":"node_profile","pid":' + process.pid + ',"t":' + Date.now() / 1000 +
+          ',"sampling_bytes":' + sampling + ',"top":' + top + ',"cwd":' + JSON.stringify(process.cwd()) +
+          ',"took_ms":' + tookMs + ',"own":' + JSON.stringify(ownFile) + ',"profile":' + body + '}\n'
+      );
     };
     const began = Date.now();
     const next = () => {

@@ -19,8 +19,9 @@ pub const PYTHON_AGENT_PY: &str = include_str!("../agent/python/sitecustomize.py
 const MAX_NAMED: usize = 256;
 
 /// Longest report line accepted; longer lines are dropped (a broken or hostile sender). A
-/// sites report of 10,000 stacks is about 2 MiB.
-const MAX_LINE: usize = 16 << 20;
+/// sites report of 10,000 stacks is about 2 MiB; the Node.js agent's whole sampling profile
+/// of 11,000 stacks (`node_profile`, turned into sites here) about 10 MB.
+const MAX_LINE: usize = 64 << 20;
 
 /// Most processes whose last report is kept at once. The sampler forgets the reports of
 /// processes that exited ([`AgentListener::retain`]), so this bounds only a flood of reports
@@ -325,10 +326,17 @@ fn accept(
         }
         return;
     }
+    // A Node.js agent's profile becomes sites here (outside the lock: a large one takes ms).
+    let profile = line
+        .contains("\"type\":\"node_profile\"")
+        .then(|| crate::node_profile::parse_profile_line(line));
     let mut r = lock();
-    if line.contains("\"type\":\"sites\"") {
-        let kept = crate::sites::parse_sites(line)
-            .is_ok_and(|s| keep_sites(&mut r.sites, (s.pid, s.source.clone()), s));
+    if line.contains("\"type\":\"sites\"") || profile.is_some() {
+        let parsed = match profile {
+            Some(p) => p,
+            None => crate::sites::parse_sites(line),
+        };
+        let kept = parsed.is_ok_and(|s| keep_sites(&mut r.sites, (s.pid, s.source.clone()), s));
         if !kept {
             r.rejected += 1;
         }

@@ -145,8 +145,17 @@ pub fn cgroup_of_pid(pid: i32) -> Option<String> {
 
 /// Total physical memory (`MemTotal`), bytes.
 pub fn total_physical_memory() -> Option<u64> {
+    meminfo("MemTotal:")
+}
+
+/// Memory available for new work without swapping (`MemAvailable`), bytes.
+pub fn available_memory() -> Option<u64> {
+    meminfo("MemAvailable:")
+}
+
+fn meminfo(field: &str) -> Option<u64> {
     let text = fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

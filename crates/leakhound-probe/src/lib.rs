@@ -12,9 +12,12 @@ pub mod agent;
 mod cgroup;
 mod error;
 pub mod exposition;
+pub mod heapsnapshot;
+pub mod inspector;
 pub mod jfr;
 pub mod jvm;
 pub mod native;
+pub mod node_profile;
 pub mod pprof;
 mod process;
 pub mod proctext;
@@ -23,8 +26,8 @@ pub mod sites;
 mod table;
 
 pub use cgroup::{
-    cgroup_of_pid, memory_limit_of_pid, parse_cgroup_line, parse_memory_max, parse_memory_stat,
-    total_physical_memory, CgroupReader, CgroupReading,
+    available_memory, cgroup_of_pid, memory_limit_of_pid, parse_cgroup_line, parse_memory_max,
+    parse_memory_stat, total_physical_memory, CgroupReader, CgroupReading,
 };
 pub use error::ProbeError;
 pub use process::{MemoryReading, ProcessReader, FD_EVERY};

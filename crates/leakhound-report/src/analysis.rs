@@ -49,6 +49,8 @@ pub struct AnalysisOutput<'a> {
     /// Allocation sites and their functions, ranked (leaks first by the lower bound of their
     /// rate).
     pub sites: &'a SitesJudged,
+    /// What holds the memory that leaks (`--retainers`), largest first.
+    pub holders: &'a [leakhound_analysis::retainers::Holder],
 }
 
 /// No allocation sites.
@@ -64,6 +66,7 @@ impl Default for AnalysisOutput<'_> {
         AnalysisOutput {
             series: Vec::new(),
             sites: &NO_SITES,
+            holders: &[],
         }
     }
 }
@@ -91,7 +94,12 @@ impl<'a> AnalysisOutput<'a> {
                 finding: f,
             })
             .collect();
-        headline::headline(&judged, self.sites)
+        let (i, mut line) = headline::headline(&judged, self.sites)?;
+        if let Some(c) = crate::holders::holder_clause(self.holders) {
+            line.push_str("; ");
+            line.push_str(&c);
+        }
+        Some((i, line))
     }
 
     /// The headline with the summary of the series it leads with, a table row for each other
@@ -122,6 +130,10 @@ impl<'a> AnalysisOutput<'a> {
             out.push('\n');
             out.push_str(&sites);
         }
+        if !self.holders.is_empty() {
+            out.push('\n');
+            out.push_str(&crate::holders::holders_text(self.holders));
+        }
         out
     }
 
@@ -145,6 +157,7 @@ impl<'a> AnalysisOutput<'a> {
                 .collect(),
             sites: self.sites.sites.iter().map(SiteJson::new).collect(),
             sites_notes: crate::sites::notes(self.sites),
+            holders: self.holders.to_vec(),
         }
     }
 
@@ -166,7 +179,7 @@ impl<'a> AnalysisOutput<'a> {
                 finding: s.finding,
             })
             .collect();
-        crate::html::page(meta, &series, self.headline(), self.sites)
+        crate::html::page(meta, &series, self.headline(), self.sites, self.holders)
     }
 }
 
@@ -213,6 +226,7 @@ mod tests {
                 },
             ],
             sites: &SitesJudged::default(),
+            holders: &[],
         };
         let text = out.text();
         assert!(

@@ -177,7 +177,7 @@ const SCRIPT: &str = "
 
 /// The whole report, led by the headline the terminal prints (computed from the series).
 pub fn html(meta: &ReportMeta, series: &[ReportSeries]) -> Result<String, String> {
-    page(meta, series, None, &SitesJudged::default())
+    page(meta, series, None, &SitesJudged::default(), &[])
 }
 
 /// One line of the diagnosis card.
@@ -191,7 +191,12 @@ fn card_row(out: &mut String, what: &str, value: &str) {
 
 /// The diagnosis card under the headline: what leaks, how fast, in which memory, tracking which
 /// counter, until when, where in the code, what to do next; one screen.
-fn card(lead: &ReportSeries, f: &Finding, sites: &SitesJudged) -> String {
+fn card(
+    lead: &ReportSeries,
+    f: &Finding,
+    sites: &SitesJudged,
+    holders: &[leakhound_analysis::retainers::Holder],
+) -> String {
     let mut out = String::from("<dl class=\"card\">");
     card_row(&mut out, "series", &lead.name);
     card_row(
@@ -236,6 +241,9 @@ fn card(lead: &ReportSeries, f: &Finding, sites: &SitesJudged) -> String {
     if let Some(c) = crate::sites::clause(sites) {
         card_row(&mut out, "where", &c);
     }
+    if let Some(c) = crate::holders::holder_clause(holders) {
+        card_row(&mut out, "held by", c.trim_start_matches("held by "));
+    }
     card_row(&mut out, "next", &next_step(f, &lead.unit));
     out.push_str("</dl>");
     out
@@ -248,6 +256,7 @@ pub fn page(
     series: &[ReportSeries],
     lead: Option<(usize, String)>,
     sites: &SitesJudged,
+    holders: &[leakhound_analysis::retainers::Holder],
 ) -> Result<String, String> {
     let judged: Vec<&ReportSeries> = series.iter().filter(|s| s.finding.is_some()).collect();
     let lead = lead.or_else(|| {
@@ -290,10 +299,13 @@ pub fn page(
             f.verdict.as_str(),
             escape(line),
         ));
-        out.push_str(&card(s, f, sites));
+        out.push_str(&card(s, f, sites, holders));
     }
     if !sites.sites.is_empty() || !sites.notes.is_empty() {
         out.push_str(&crate::sites::html_section(sites));
+    }
+    if !holders.is_empty() {
+        out.push_str(&crate::holders::holders_html(holders));
     }
     if judged.len() > 1 {
         out.push_str("<table class=\"others\"><tr><th>series</th><th>verdict</th><th>pattern</th><th>rate/day (95% CI)</th></tr>");

@@ -169,6 +169,11 @@ pub struct AnalysisJson {
     /// Why sites could not be judged, or not all of them, and what would help.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites_notes: Vec<String>,
+    /// What holds the memory that leaks (`--retainers`): each holder's retainer path (the
+    /// holder first, toward a GC root), the bytes and number of new objects it holds, the
+    /// runtime and process.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<leakhound_analysis::retainers::Holder>,
 }
 
 /// One entry of the `functions` list: an allocating function judged on the sum of its stacks.

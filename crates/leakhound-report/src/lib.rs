@@ -13,6 +13,7 @@ pub mod compare;
 pub mod flame;
 pub mod fleet;
 pub mod headline;
+pub mod holders;
 pub mod html;
 pub mod json;
 pub mod markup;

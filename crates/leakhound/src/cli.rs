@@ -139,7 +139,9 @@ pub struct SamplingArgs {
     /// Collect allocation sites from the runtime agents (Node.js: V8's sampling heap profiler;
     /// CPython 3.11: leakhound's sampling profiler on its allocator, or tracemalloc, which
     /// traces every allocation, with LEAKHOUND_PYTHON_TRACEMALLOC=1 or on other versions) and
-    /// judge each site: where in the code memory grows
+    /// judge each site: where in the code memory grows. `watch --pid` of a Node.js process
+    /// without an agent reads it over its inspector, which leakhound opens (SIGUSR1, loopback
+    /// only) and closes when the watch ends
     #[arg(long)]
     pub sites: bool,
     /// Time between allocation-site profiles (of every profiler: --sites, --native-sites,
@@ -163,10 +165,19 @@ pub struct SamplingArgs {
     /// class) this often. Each one runs a full, stop-the-world GC in the JVM [default: none]
     #[arg(long, value_name = "DURATION")]
     pub histogram_interval: Option<String>,
-    /// Say who holds what leaks: with --jvm, the paths from the old-object samples to GC roots
-    /// (a stop-the-world walk of the heap, after a minute and then at most every 5 minutes)
+    /// Say what holds the memory that leaks. Node.js: once an allocation site leaks, take heap
+    /// snapshots of the process over its inspector (two at looks, one at the end) and group the
+    /// objects that survived between them by their retainer path; each snapshot pauses the
+    /// process while V8 writes it (seconds for tens of MiB of JS heap, minutes for hundreds)
+    /// and needs memory in it, up to 16 times the heap for the first (refused when MemAvailable
+    /// is short). With --jvm: the paths from the old-object samples to GC roots (a
+    /// stop-the-world walk of the heap, after a minute and then at most every 5 minutes)
     #[arg(long)]
     pub retainers: bool,
+    /// With --retainers: keep the heap snapshots in this directory (for DevTools or memlab)
+    /// instead of deleting them once compared
+    #[arg(long, value_name = "DIR", requires = "retainers")]
+    pub keep_snapshots: Option<PathBuf>,
     /// Output format of the final verdict
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

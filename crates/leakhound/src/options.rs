@@ -220,7 +220,13 @@ pub fn sampling(s: &SamplingArgs, default_load: Load) -> anyhow::Result<Sampling
             .as_deref()
             .map(|h| at_least("--histogram-interval", h, 1.0))
             .transpose()?,
-        retainers: s.retainers,
+        retainers: s.retainers.then(|| match &s.keep_snapshots {
+            Some(dir) => (dir.clone(), true),
+            None => (
+                std::env::temp_dir().join(format!("leakhound-snapshots-{}", std::process::id())),
+                false,
+            ),
+        }),
     })
 }
 

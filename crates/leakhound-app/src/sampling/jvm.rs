@@ -28,6 +28,7 @@ use super::jfr::{AttachLock, JfrReading, Recorder};
 use super::sites::{record_sites, SiteNames, MAX_SITE_SERIES};
 use super::source::{Grace, Readings, Source};
 use super::worker::Worker;
+use crate::database::HOLDERS_EVENT;
 use crate::kinds::Unit;
 
 /// Stacks kept per dump; the rest is the remainder.
@@ -38,9 +39,6 @@ const TOP_CLASSES: usize = 200;
 const RETRY: Duration = Duration::from_secs(2);
 /// Sites whose holders are stored from a dump with paths to GC roots, the largest first.
 const HOLDER_SITES: usize = 10;
-/// The kind of the events that hold a site's holders (JSON: `{"site": [frames], "holders":
-/// [{"path": [...], "bytes": N, "objects": N}]}`).
-pub const HOLDERS_EVENT: &str = "holders";
 
 /// Which process is the JVM.
 #[derive(Debug, Clone, Copy)]
@@ -227,14 +225,28 @@ impl Jvm {
         };
         record_sites(&[found.report], &self.labels, &mut self.names, out);
         for (frames, holders) in found.holders.iter().take(HOLDER_SITES) {
-            out.event(HOLDERS_EVENT, holders_json(frames, holders));
+            out.event(
+                HOLDERS_EVENT,
+                crate::database::holders_detail(frames, &as_holders(holders, reading.pid)),
+            );
         }
     }
 }
 
-/// The detail of a [`HOLDERS_EVENT`].
-fn holders_json(frames: &[String], holders: &[Holder]) -> String {
-    serde_json::json!({ "site": frames, "holders": holders }).to_string()
+/// The JVM's holders in the shape every runtime's take: the holder first, toward the GC root
+/// (a path to a GC root lists the root first and ends with the object itself, which is not
+/// its own holder).
+fn as_holders(holders: &[Holder], pid: i32) -> Vec<leakhound_analysis::retainers::Holder> {
+    holders
+        .iter()
+        .map(|h| leakhound_analysis::retainers::Holder {
+            path: h.path.iter().rev().skip(1).cloned().collect(),
+            bytes: h.bytes,
+            objects: h.objects,
+            source: "jvm".into(),
+            pid: Some(pid),
+        })
+        .collect()
 }
 
 impl Source for Jvm {

@@ -67,6 +67,9 @@ pub struct Sampler {
     exporter: Option<Exporter>,
     /// (target, series) of each declared series, for the exporter.
     declared: HashMap<leakhound_store::SeriesId, (String, String)>,
+    /// `--retainers`: the snapshots of a Node.js process, and what their comparison found.
+    retainers: Option<crate::inspect::Retainers>,
+    holders: Option<Result<Vec<leakhound_analysis::retainers::Holder>, String>>,
 }
 
 impl Sampler {
@@ -106,6 +109,8 @@ impl Sampler {
             warnings: Warnings::default(),
             exporter: None,
             declared,
+            retainers: None,
+            holders: None,
         })
     }
 
@@ -153,6 +158,13 @@ impl Sampler {
         if let Some(e) = &mut self.exporter {
             e.set_verdicts(verdicts);
         }
+    }
+
+    /// The database, to write to after [`flush`] (the writer's connection then).
+    ///
+    /// [`flush`]: Self::flush
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
     }
 
     /// The database: for reading during the session; for writing too after [`flush`].
@@ -256,6 +268,33 @@ impl Sampler {
             w.send(interval);
         }
         Ok(summary)
+    }
+
+    /// Takes heap snapshots through `r` when the session's looks see a site leak
+    /// (`--retainers`).
+    pub fn set_retainers(&mut self, r: crate::inspect::Retainers) {
+        self.retainers = Some(r);
+    }
+
+    /// The snapshots of `--retainers`, when asked for.
+    pub fn retainers_mut(&mut self) -> Option<&mut crate::inspect::Retainers> {
+        self.retainers.as_mut()
+    }
+
+    /// At the end of a session, while the target still runs: the last snapshot and the
+    /// comparison (`--retainers`), kept for [`Sampler::take_holders`].
+    pub fn finish_retainers(&mut self) {
+        if let Some(r) = self.retainers.take() {
+            // A comparison of large heaps reads three files of hundreds of MiB.
+            self.holders = Some(r.finish(std::time::Duration::from_secs(3600)));
+        }
+    }
+
+    /// What `--retainers` found, or why nothing.
+    pub fn take_holders(
+        &mut self,
+    ) -> Option<Result<Vec<leakhound_analysis::retainers::Holder>, String>> {
+        self.holders.take()
     }
 
     /// Stores what is still held, at the end of a session, and stops the writer: from then on

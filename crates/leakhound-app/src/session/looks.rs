@@ -8,8 +8,9 @@ use leakhound_net::metrics::VerdictMetrics;
 use super::{Observer, SessionOptions, Until};
 use crate::compare::compare_variants;
 use crate::input::{self, Input};
-use crate::judge::judge;
+use crate::judge::{judge, judge_sites};
 use crate::sampling::series::PRIMARY;
+use crate::sampling::sites::SITE_BYTES;
 use crate::sampling::Sampler;
 
 /// Most samples per series a look reads. Looking at the whole run grew leakhound's own RSS in
@@ -53,6 +54,47 @@ fn export_verdicts(sampler: &mut Sampler, input: &Input, opts: &SessionOptions) 
         })
         .collect();
     sampler.export_verdicts(verdicts);
+}
+
+/// `--retainers` at a look: the first heap snapshot once an allocation site leaks, the
+/// second at the next look (the last one is taken when the session ends).
+pub(super) fn retainers(sampler: &mut Sampler, opts: &SessionOptions) -> anyhow::Result<()> {
+    let asked = match sampler.retainers_mut() {
+        Some(r) => r.asked(),
+        None => return Ok(()),
+    };
+    if asked >= 2 {
+        return Ok(());
+    }
+    if asked == 0 {
+        let mut names: Vec<&str> = PRIMARY.to_vec();
+        names.push(SITE_BYTES);
+        let input = input::from_run_bounded(sampler.store(), sampler.run(), &names, LOOK_POINTS)?;
+        let primary: Vec<String> = PRIMARY
+            .iter()
+            .find(|n| input.series.iter().any(|s| s.name == **n))
+            .map(|n| vec![n.to_string()])
+            .unwrap_or_default();
+        let Ok(judged) = judge(&input, &primary, &opts.looks) else {
+            return Ok(());
+        };
+        let sites = judge_sites(&input, &opts.looks, &judged);
+        let Some(leaking) = sites
+            .functions
+            .iter()
+            .find(|f| f.finding.verdict == Verdict::Leak)
+        else {
+            return Ok(());
+        };
+        eprintln!(
+            "leakhound: --retainers: {} leaks; taking heap snapshots to see what holds it",
+            leaking.function
+        );
+    }
+    if let Some(r) = sampler.retainers_mut() {
+        r.snapshot();
+    }
+    Ok(())
 }
 
 /// One sequential look: judges the primary series stored so far at confidence `conf`. Returns

@@ -90,10 +90,12 @@ pub struct Sampling {
     /// Seconds between JVM class histograms when asked for (`--histogram-interval`; each is
     /// a full GC), when a JVM is read (`--jvm`).
     pub histogram_interval: Option<f64>,
-    /// Who holds what leaks (`--retainers`): for a JVM, paths to GC roots now and then.
-    pub retainers: bool,
     /// Samples older than this many seconds are kept as floor summaries; `None`: forever.
     pub retention: Option<f64>,
+    /// Who holds what leaks (`--retainers`): heap snapshots of a Node.js process once a site
+    /// leaks, into this directory (kept when `.1`, `--keep-snapshots`); for a JVM, paths to GC
+    /// roots now and then.
+    pub retainers: Option<(std::path::PathBuf, bool)>,
 }
 
 /// Adds the sources every session of `sampling` reads besides its targets: `--scrape`
@@ -119,7 +121,7 @@ impl Sampling {
         crate::sampling::JvmOptions {
             schedule: self.sites_schedule,
             histogram_interval: self.histogram_interval,
-            retainers: self.retainers,
+            retainers: self.retainers.is_some(),
         }
     }
 }
@@ -196,10 +198,14 @@ pub fn sample_loop(
             if sampler.all_done() {
                 break End::TargetsGone;
             }
-            if opts.until != Until::Never || opts.look_always {
+            let judging = opts.until != Until::Never || opts.look_always;
+            if judging || sampler.retainers_mut().is_some() {
                 if let Some(conf) = looks.due(elapsed) {
-                    if let Some(v) = looks::look(sampler, conf, opts, observer)? {
-                        break End::Verdict(v);
+                    looks::retainers(sampler, opts)?;
+                    if judging {
+                        if let Some(v) = looks::look(sampler, conf, opts, observer)? {
+                            break End::Verdict(v);
+                        }
                     }
                 }
             }

@@ -1,6 +1,6 @@
-//! What collecting allocation sites costs, per profile: the Node agent taking and summing a
-//! sampling heap profile of about 10,000 stacks in a real Node.js process, and leakhound
-//! parsing such a report and storing it (naming new stacks, one `site.bytes` and one
+//! What collecting allocation sites costs, per profile: the Node agent taking and serialising
+//! a sampling heap profile of about 10,000 stacks in a real Node.js process (leakhound sums it
+//! into sites), and leakhound parsing such a report and storing it (naming new stacks, one `site.bytes` and one
 //! `site.objects` sample per stack); and how fast a run's database grows per day of watching
 //! at the default 30 s with the agent's default top 200 stacks.
 //!
@@ -131,7 +131,7 @@ fn main() {
         .map(|r| format!("{:.0} ms", r.took_ms.unwrap_or(f64::NAN)))
         .collect();
     println!(
-        "Node agent: a sampling heap profile with {} stacks taken and summed in {} (three profiles)",
+        "Node agent: a sampling heap profile with {} stacks taken and serialised in {} (three profiles)",
         big.sites.len(),
         took.join(", ")
     );

@@ -60,9 +60,9 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
             scrapes: vec![metrics],
             sites: None,
             sites_schedule: leakhound_app::wire::Schedule::thinning(),
+            retainers: None,
             pprof: None,
             histogram_interval: None,
-            retainers: false,
             retention: Some(leakhound_app::retention::DEFAULT_RETENTION),
             policy: Policy {
                 tolerance: Some(TOLERANCE),
