@@ -116,12 +116,14 @@ fn a_plain_node_server_is_watched_its_leak_and_holder_named_and_it_is_left_as_fo
             .any(|f| leaks_here(f.as_str().unwrap()))
     };
     let headline = j["headline"].as_str().unwrap();
-    // The top site (ranked by the lower bound of its rate) is the leak's. V8 splits one leak
-    // between the stacks of its tiers at load-dependent moments, so on a loaded machine no
-    // single stack may be `leak` after 100 s (a look at 30 s saw one, which started the
-    // snapshots); summing a function's stacks is issue 21's. When one is, the headline names it.
+    // The top function (its stacks summed: V8's tiers) is the leak's. Attached to a process
+    // already running, leakhound cannot keep V8 from inlining rememberVisitor into the
+    // handler, whose frame then carries the allocations: either may lead.
+    let top = &j["functions"][0];
+    let top_line = top["lines"][0].as_str().unwrap_or_default();
+    assert!(leaks_here(top_line), "{top:#}\n{}", r.stderr());
+    assert_ne!(top["verdict"], "no_leak", "{top:#}");
     assert!(of_leak(&sites[0]), "{:#}\n{}", sites[0], r.stderr());
-    assert_ne!(sites[0]["verdict"], "no_leak", "{:#}", sites[0]);
     let rate: f64 = sites
         .iter()
         .filter(|s| of_leak(s))
@@ -137,7 +139,7 @@ fn a_plain_node_server_is_watched_its_leak_and_holder_named_and_it_is_left_as_fo
             "{headline}"
         );
     }
-    r.expect_stderr("--retainers: a site leaks (");
+    r.expect_stderr("leaks; taking heap snapshots to see what holds it");
     // The memory figures read over the protocol, as the agent's.
     let series: Vec<&str> = j["series"]
         .as_array()
@@ -292,7 +294,7 @@ fn run_retainers_names_the_holder_of_a_soaked_leak() {
         &[("RATE", "200"), ("DURATION", "200")],
     );
     r.expect_code(0)
-        .expect_stderr("--retainers: a site leaks (")
+        .expect_stderr("leaks; taking heap snapshots to see what holds it")
         .expect_stderr("--retainers: compared 3 snapshots");
     let j = r.json();
     let top = &j["holders"][0];
