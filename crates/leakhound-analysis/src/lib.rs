@@ -23,12 +23,15 @@ pub mod floor;
 pub mod jumps;
 mod load;
 mod model;
+pub mod noise;
 pub mod regression;
 pub mod sequential;
 pub mod sites;
+mod step;
 #[cfg(test)]
 mod testdata;
 pub mod verdict;
+mod warmup;
 
 pub use attribution::{
     attribute, fleet_attribution, memory_kind, rate_ratio, Attribution, AttributionReport, Counter,
