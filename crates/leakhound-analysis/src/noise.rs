@@ -174,7 +174,11 @@ pub(crate) fn estimate(ll: impl Fn(Noise) -> f64, grid: &[f64], min_rho: f64) ->
     let neighbours = |k: usize| (grid[k.saturating_sub(1)], grid[(k + 1).min(grid.len() - 1)]);
     let (lo, hi) = neighbours(k);
     let single = Noise::ar1(golden(|r| ll(Noise::ar1(r)), lo, hi, 25));
-    if k > 0 || min_rho <= 0.0 {
+    // Only where the floor holds the correlation up against the data's evidence (a single
+    // AR(1) below it fits clearly better) are they rougher than the assumed wander.
+    let below = FAST_SHARES.iter().map(|s| ll(Noise::ar1(s * min_rho)));
+    let rougher = below.fold(f64::NEG_INFINITY, f64::max) - ll(single) >= PROFILE_DROP;
+    if k > 0 || min_rho <= 0.0 || !rougher {
         return Some(Estimate {
             fitted: single,
             bound: single,

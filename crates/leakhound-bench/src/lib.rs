@@ -7,6 +7,7 @@ pub mod families;
 pub mod rng;
 pub mod score;
 pub mod service;
+pub mod soaks;
 pub mod storage;
 
 /// The number after `--name` on the command line, or `default`.
