@@ -39,6 +39,6 @@ pub use attribution::{
 };
 pub use sequential::{SequentialLooks, DEFAULT_MIN_SOAK};
 pub use verdict::{
-    analyze, analyze_with, default_tolerance, Config, Finding, InputError, Load, Note, Pattern,
-    Verdict, DEFAULT_CONFIDENCE,
+    analyze, analyze_with, default_tolerance, Config, EndShift, Finding, InputError, Load, Note,
+    Pattern, Verdict, DEFAULT_CONFIDENCE,
 };

@@ -246,7 +246,7 @@ pub struct Finding {
     pub jumps: Vec<Shift>,
     /// A level shift in the last few floor points ([`Note::JumpAtEnd`], [`Note::DropAtEnd`]):
     /// the rate was judged on the floor before it. An up-jump is also among `jumps`.
-    pub end_shift: Option<Shift>,
+    pub end_shift: Option<EndShift>,
     /// Restarts (drops in the floor, or given), unix seconds.
     pub restarts: Vec<f64>,
     /// Warm-up knee, unix seconds.
@@ -278,6 +278,15 @@ impl Finding {
             }
         }
     }
+}
+
+/// A level shift in the last moments of a series.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EndShift {
+    /// The shift (positive up).
+    pub shift: Shift,
+    /// Seconds from it to the last sample.
+    pub before_end: f64,
 }
 
 /// Why the input cannot be analysed at all.
@@ -402,7 +411,10 @@ pub fn analyze_with(
     // process already gone), not a reason to doubt what came before: the rate is judged on
     // the floor before it.
     let end = end_shift(&fl.t, &fl.v).filter(|s| s.index + 1 >= MIN_FLOOR_POINTS);
-    finding.end_shift = end;
+    finding.end_shift = end.map(|shift| EndShift {
+        shift,
+        before_end: t[t.len() - 1] - shift.t,
+    });
     let fl = match end {
         Some(s) => {
             finding.notes.push(if s.size > 0.0 {

@@ -86,15 +86,16 @@ pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
 /// floor shifted in its last moments, that the rate was judged before it.
 pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
     let mut s = verdict_sentence(name, f, unit);
-    if let (Some(shift), Some(last)) = (f.end_shift, f.floor.t.last()) {
-        let what = if shift.size > 0.0 {
-            format!("a jump of {}", format_amount(shift.size, unit))
+    if let Some(end) = f.end_shift {
+        let size = end.shift.size;
+        let what = if size > 0.0 {
+            format!("a jump of {}", format_amount(size, unit))
         } else {
-            format!("a drop of {}", format_amount(-shift.size, unit))
+            format!("a drop of {}", format_amount(-size, unit))
         };
         s.push_str(&format!(
             " (judged on the floor before {what} in its last {})",
-            format_duration((last - shift.t).max(1.0))
+            format_duration(end.before_end.max(1.0))
         ));
     }
     s
