@@ -2,7 +2,8 @@
 //! whose RSS climbs through 90 s with a MiB of allocator scatter, a Python program climbing
 //! thirty-fold in 30 s, a Go program climbing in a straight line, and a Go program that leaks
 //! and then takes 30 MiB more in its last seconds. Each is a leak, rss included; the jump at
-//! the end is reported as one and the rate judged before it.
+//! the end is reported as one and the rate judged before it. And `ab` of the bundled workload
+//! keeping 1 and 2 KiB per request tells twice the leak within 90 s.
 
 mod util;
 
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use util::{runtime_available, Dir};
+use util::{bin, runtime_available, Dir};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -164,4 +165,35 @@ fn a_jump_in_the_last_seconds_of_a_run_is_reported_and_the_rate_judged_before_it
     assert!((60.0..110.0).contains(&rate), "{s:#}");
     let e = s["explanation"].as_str().unwrap();
     assert!(e.contains("judged on the floor before a jump of"), "{e}");
+}
+
+#[test]
+fn ab_tells_twice_the_leak_per_request_within_ninety_seconds() {
+    // 100 requests a second keeping 1 KiB (A) and 2 KiB (B) each: B leaks twice as fast.
+    let d = Dir::new();
+    let exe = bin();
+    let r = d.run(&[
+        "ab",
+        "--a",
+        "LEAK=1024",
+        "--b",
+        "LEAK=2048",
+        "--for",
+        "90s",
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        "exec \"$0\" workload service --leak \"$LEAK\" --rate 100",
+        exe.to_str().unwrap(),
+    ]);
+    r.expect_code(0);
+    let j = r.json();
+    let ci = j["ratio_ci95"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{j:#}"));
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(lo > 1.0, "B is clearly faster: {j:#}");
+    assert!(lo <= 2.0 && 2.0 <= hi, "{j:#}");
 }
