@@ -22,6 +22,10 @@ pub struct Instance {
     pub rate: f64,
     /// Standard error of the rate.
     pub rate_se: f64,
+    /// Upper end of the rate's interval, bytes/day.
+    pub upper: f64,
+    /// The growth its verdict tolerates, bytes/day.
+    pub tolerance: f64,
     /// Workload events per day, when a counter was matched to it.
     pub events_per_day: Option<f64>,
     /// Its labels.
@@ -104,6 +108,27 @@ pub fn others_flat_p(instances: &[Instance]) -> Option<f64> {
     }
     let chi2: f64 = z.iter().map(|z| z * z).sum();
     Some(ChiSquared::new(z.len() as f64).map_or(f64::NAN, |d| 1.0 - d.cdf(chi2)))
+}
+
+/// The instances that do not leak against their tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Within {
+    /// Those whose rate is known to be below their tolerance (the upper end of its interval).
+    pub within: usize,
+    /// The instances that do not leak.
+    pub others: usize,
+}
+
+/// How many of the instances that do not leak are known to grow slower than their tolerance;
+/// `None` when every instance leaks. A bounded pattern (a warm-up, a cache filling, a ratchet)
+/// grows a little over a week without leaking: such instances need not fit a rate of exactly
+/// zero ([`others_flat_p`]) to be within the tolerance.
+pub fn others_within(instances: &[Instance]) -> Option<Within> {
+    let others: Vec<&Instance> = instances.iter().filter(|i| !i.leaking).collect();
+    (!others.is_empty()).then(|| Within {
+        within: others.iter().filter(|i| i.upper < i.tolerance).count(),
+        others: others.len(),
+    })
 }
 
 /// A label value and how it splits the fleet.
@@ -318,6 +343,8 @@ mod tests {
                     leaking,
                     rate,
                     rate_se: 5e4,
+                    upper: rate + 1e5,
+                    tolerance: 2e6,
                     events_per_day: Some(events),
                     labels,
                 }
@@ -333,6 +360,13 @@ mod tests {
         assert!((m.bytes_per_event - 4.0).abs() < 0.1, "{m:?}");
         assert!(m.bytes_per_event_ci95.0 < 4.0 && 4.0 < m.bytes_per_event_ci95.1);
         assert!(m.others_flat_p > 0.05, "{m:?}");
+        assert_eq!(
+            others_within(&f),
+            Some(Within {
+                within: 16,
+                others: 16
+            })
+        );
         assert_eq!(others_flat_p(&f), Some(m.others_flat_p));
         // Others that grow, if slowly, do not fit zero.
         let mut creeping = f.clone();
@@ -340,6 +374,13 @@ mod tests {
             i.rate += 1.5e5;
         }
         assert!(others_flat_p(&creeping).unwrap() < 1e-6);
+        // ... and are still within their tolerance: a bounded pattern's creep is no leak.
+        for i in creeping.iter_mut().filter(|i| !i.leaking) {
+            i.upper = i.rate + 1e5;
+        }
+        assert_eq!(others_within(&creeping).unwrap().within, 16);
+        creeping[23].upper = 3e6;
+        assert_eq!(others_within(&creeping).unwrap().within, 15);
         // Versus one regression over everyone, which dilutes it.
         let all: Vec<(f64, f64)> = f
             .iter()

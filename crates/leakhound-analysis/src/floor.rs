@@ -56,7 +56,8 @@ pub fn sawtooth_period(t: &[f64], y: &[f64]) -> Option<f64> {
     Some(*gaps.select_nth_unstable_by(m, f64::total_cmp).1)
 }
 
-/// Indices `i` where `y[i + 1]` drops sharply below `y[i]`: collections of a GC sawtooth.
+/// Indices `i` where `y[i + 1]` drops sharply below `y[i]` (and below the typical change by
+/// more than 6 robust standard deviations of the changes): collections of a GC sawtooth.
 fn sharp_drops(y: &[f64]) -> Option<Vec<usize>> {
     let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
     if d.len() < 10 {
@@ -70,7 +71,12 @@ fn sharp_drops(y: &[f64]) -> Option<Vec<usize>> {
     let range = y.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         - y.iter().copied().fold(f64::INFINITY, f64::min);
     let thr = (6.0 * mad).max(1e-3 * range);
-    Some((0..d.len()).filter(|&i| d[i] < med - thr).collect())
+    // A collection gives memory back: on a steep climb a slower step is not a drop.
+    Some(
+        (0..d.len())
+            .filter(|&i| d[i] < (med - thr).min(0.0))
+            .collect(),
+    )
 }
 
 /// The floor leakhound uses. With a GC sawtooth (at least 10 sharp drops), the floor is made of

@@ -30,6 +30,14 @@ fn median3(v: &[f64]) -> f64 {
     }
 }
 
+/// The change of level between floor points `k` and `k + 1`: the median of the `SIDE` points
+/// after less the median of the `SIDE` up to `k` (fewer at either end).
+pub fn level_change(v: &[f64], k: usize) -> f64 {
+    let after = &v[k + 1..(k + 1 + SIDE).min(v.len())];
+    let before = &v[(k + 1).saturating_sub(SIDE)..=k];
+    median3(after) - median3(before)
+}
+
 /// Level shifts of the floor `(t, v)`, strongest first suppressed within `SIDE` points of each
 /// other, returned in time order.
 pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
@@ -43,7 +51,7 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
         .map(|k| Shift {
             index: k,
             t: (t[k] + t[k + 1]) / 2.0,
-            size: median3(&v[k + 1..=k + SIDE]) - median3(&v[k + 1 - SIDE..=k]),
+            size: level_change(v, k),
         })
         .collect();
     // The typical shift is the drift of a ramp; its spread is what wander and noise do over
@@ -93,6 +101,50 @@ pub fn find_shifts(t: &[f64], v: &[f64]) -> Vec<Shift> {
     chosen
 }
 
+/// A level shift within the last [`SIDE`] points of the floor `(t, v)`, where [`find_shifts`]
+/// cannot see one or would take it for the start of a staircase: a program that dumps its state
+/// or frees its memory as it exits, a reading of a process already gone. The step between
+/// two neighbouring points must stand out, like a jump, from the drift and spread of all the
+/// steps (6 robust standard deviations and 1% of the range), be three times any step just
+/// before it, and the level after it must hold to the end. The size is measured from the
+/// level the drift would have reached. `None` when there is no such shift, or too few points.
+pub fn end_shift(t: &[f64], v: &[f64]) -> Option<Shift> {
+    let n = v.len();
+    if n < 4 * SIDE {
+        return None;
+    }
+    let d: Vec<f64> = v.windows(2).map(|w| w[1] - w[0]).collect();
+    let drift = median3(&d);
+    let spread = 1.4826 * median3(&d.iter().map(|x| (x - drift).abs()).collect::<Vec<_>>());
+    let range = v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - v.iter().copied().fold(f64::INFINITY, f64::min);
+    let threshold = (6.0 * spread).max(0.01 * range).max(f64::MIN_POSITIVE);
+    (1..=SIDE)
+        .filter_map(|k| {
+            // The shift lies between points n - k - 1 and n - k.
+            let i = n - k - 1;
+            let step = d[i] - drift;
+            let before = d[i - SIDE..i]
+                .iter()
+                .map(|x| (x - drift).abs())
+                .fold(0.0, f64::max);
+            let holds = (i + 1..n).all(|j| {
+                let expected = v[i + 1] + drift * (j - i - 1) as f64;
+                (v[j] - expected).abs() < 0.5 * step.abs()
+            });
+            (step.abs() > threshold && step.abs() >= 3.0 * before && holds).then(|| {
+                let after = v[i + 1..].iter().sum::<f64>() / k as f64;
+                let reached = v[i] + drift * (1.0 + (k - 1) as f64 / 2.0);
+                Shift {
+                    index: i,
+                    t: (t[i] + t[i + 1]) / 2.0,
+                    size: after - reached,
+                }
+            })
+        })
+        .max_by(|a, b| a.size.abs().total_cmp(&b.size.abs()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +186,38 @@ mod tests {
             .collect();
         v[30] += 500.0;
         assert!(find_shifts(&t, &v).is_empty());
+    }
+
+    #[test]
+    fn a_shift_in_the_last_points_is_found_at_the_end() {
+        let t: Vec<f64> = (0..60).map(f64::from).collect();
+        let ramp: Vec<f64> = noisy(60)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 1000.0 + 10.0 * i as f64 + e)
+            .collect();
+        assert!(end_shift(&t, &ramp).is_none(), "a ramp has no end");
+        for k in 1..=SIDE {
+            let mut v = ramp.clone();
+            for x in &mut v[60 - k..] {
+                *x += 300.0;
+            }
+            let s = end_shift(&t, &v).expect("the jump at the end");
+            assert_eq!(s.index, 59 - k, "{k}");
+            assert!((s.size - 300.0).abs() < 20.0, "{s:?}");
+            if k == 1 {
+                assert!(find_shifts(&t, &v).is_empty(), "find_shifts cannot see it");
+            }
+        }
+        let mut v = ramp.clone();
+        v[58] = 0.0;
+        v[59] = 0.0;
+        let s = end_shift(&t, &v).expect("a drop to nothing");
+        assert!(s.size < -1000.0, "{s:?}");
+        // A spike that comes back is no shift.
+        let mut v = ramp;
+        v[57] += 300.0;
+        assert!(end_shift(&t, &v).is_none());
     }
 
     #[test]

@@ -24,13 +24,16 @@ pub mod frames;
 pub mod jumps;
 mod load;
 mod model;
+pub mod noise;
 pub mod regression;
 pub mod retainers;
 pub mod sequential;
 pub mod sites;
+mod step;
 #[cfg(test)]
 mod testdata;
 pub mod verdict;
+mod warmup;
 
 pub use attribution::{
     attribute, fleet_attribution, memory_kind, rate_ratio, Attribution, AttributionReport, Counter,
@@ -38,6 +41,6 @@ pub use attribution::{
 };
 pub use sequential::{SequentialLooks, DEFAULT_MIN_SOAK};
 pub use verdict::{
-    analyze, analyze_with, default_tolerance, Config, Finding, InputError, Load, Note, Pattern,
-    Verdict, DEFAULT_CONFIDENCE,
+    analyze, analyze_with, default_tolerance, Config, EndShift, Finding, InputError, Load, Note,
+    Pattern, Verdict, DEFAULT_CONFIDENCE,
 };

@@ -12,6 +12,8 @@
 //!   95% intervals at 90-98% coverage on the synthetic corpus where Newey-West undercovered.
 
 use nalgebra::{DMatrix, DVector};
+
+use crate::noise::{estimate, whiten, Noise};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// A fitted linear model `y = X β + e`.
@@ -155,52 +157,14 @@ pub struct Ar1Gls {
     pub coef: Vec<f64>,
     /// Their standard errors.
     pub se: Vec<f64>,
-    /// Correlation between points one median gap apart.
-    pub rho: f64,
-    /// Degrees of freedom for t quantiles: effective sample size n(1-ρ)/(1+ρ) less the
-    /// parameters, at least 1.
+    /// The noise: correlations between points one median gap apart, and the split between
+    /// wander and fast noise.
+    pub noise: Noise,
+    /// Degrees of freedom for t quantiles: the effective sample size (n(1-ρ)/(1+ρ) for one
+    /// AR(1)) less the parameters, at least 1.
     pub df: f64,
-    /// Stationary variance of the AR(1) noise, in units of y squared.
+    /// Stationary variance of the noise, in units of y squared.
     pub sigma2: f64,
-}
-
-struct Transformed {
-    xtx: DMatrix<f64>,
-    xty: DVector<f64>,
-    yty: f64,
-    logdet_v: f64,
-}
-
-fn prais_winsten(x: &DMatrix<f64>, y: &[f64], gaps: &[f64], rho: f64) -> Transformed {
-    let (n, p) = x.shape();
-    let mut xtx = DMatrix::zeros(p, p);
-    let mut xty = DVector::zeros(p);
-    let mut yty = 0.0;
-    let mut logdet_v = 0.0;
-    let mut row = DVector::zeros(p);
-    for i in 0..n {
-        let (phi, scale) = if i == 0 {
-            (0.0, 1.0)
-        } else {
-            let phi = rho.powf(gaps[i - 1]);
-            let v = (1.0 - phi * phi).max(1e-12);
-            logdet_v += v.ln();
-            (phi, 1.0 / v.sqrt())
-        };
-        for j in 0..p {
-            row[j] = (x[(i, j)] - if i > 0 { phi * x[(i - 1, j)] } else { 0.0 }) * scale;
-        }
-        let yi = (y[i] - if i > 0 { phi * y[i - 1] } else { 0.0 }) * scale;
-        xtx.ger(1.0, &row, &row, 1.0);
-        xty.axpy(yi, &row, 1.0);
-        yty += yi * yi;
-    }
-    Transformed {
-        xtx,
-        xty,
-        yty,
-        logdet_v,
-    }
 }
 
 /// One point of the restricted likelihood: (log-likelihood, coefficients, posterior covariance
@@ -277,8 +241,8 @@ pub fn gls_ar1_prior(
     }
     // Restricted log-likelihood with σ² profiled; None where the (penalised) X'V⁻¹X is
     // singular.
-    let reml = |rho: f64| -> Option<Profiled> {
-        let tr = prais_winsten(&x, &yc, &gaps, rho);
+    let reml = |noise: Noise| -> Option<Profiled> {
+        let tr = whiten(&x, &yc, &gaps, noise);
         if k == 0 {
             let chol = tr.xtx.clone().cholesky()?;
             let b = chol.solve(&tr.xty);
@@ -324,28 +288,28 @@ pub fn gls_ar1_prior(
         }
         out
     };
-    let finish = |rho: f64, df: f64| -> Result<Ar1Gls, FitError> {
-        let (_, b, inv, s2, _) = reml(rho).ok_or(FitError::Singular)?;
+    let finish = |noise: Noise, df: f64| -> Result<Ar1Gls, FitError> {
+        let (_, b, inv, s2, _) = reml(noise).ok_or(FitError::Singular)?;
         Ok(Ar1Gls {
             coef: (0..p).map(|j| b[j] * ysd / scale[j]).collect(),
             se: (0..p)
                 .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt() * ysd / scale[j])
                 .collect(),
-            rho,
+            noise,
             df,
             sigma2: s2 * ysd * ysd,
         })
     };
-    let edf_at = |rho: f64| reml(rho).map_or(p as f64, |r| r.4);
-    // Coarse grid in -log10(1 - ρ), then golden-section refinement around the best point.
+    let edf_at = |noise: Noise| reml(noise).map_or(p as f64, |r| r.4);
     if let Rho::Known(r) = rho {
-        let r = r.clamp(0.0, 0.999);
-        return finish(r, (n as f64 - edf_at(r)).max(1.0));
+        let noise = Noise::ar1(r.clamp(0.0, 0.999));
+        return finish(noise, (n as f64 - edf_at(noise)).max(1.0));
     }
     let Rho::Reml { min: min_rho } = rho else {
         unreachable!("known handled above")
     };
     let min_rho = min_rho.clamp(0.0, 0.99);
+    // Coarse grid in -log10(1 - ρ), then golden-section refinement around the best point.
     let grid: Vec<f64> = std::iter::once(min_rho)
         .chain(
             (1..=30)
@@ -353,52 +317,33 @@ pub fn gls_ar1_prior(
                 .filter(|&r| r > min_rho),
         )
         .collect();
-    let mut best = (f64::NEG_INFINITY, 0usize);
-    for (k, &r) in grid.iter().enumerate() {
-        if let Some((ll, ..)) = reml(r) {
-            if ll > best.0 {
-                best = (ll, k);
-            }
-        }
-    }
-    if !best.0.is_finite() {
-        return Err(FitError::Singular);
-    }
-    let (mut lo, mut hi) = (
-        grid[best.1.saturating_sub(1)],
-        grid[(best.1 + 1).min(grid.len() - 1)],
-    );
-    let g = (5f64.sqrt() - 1.0) / 2.0;
-    let f = |r: f64| reml(r).map_or(f64::NEG_INFINITY, |v| v.0);
-    for _ in 0..25 {
-        let a = hi - g * (hi - lo);
-        let b = lo + g * (hi - lo);
-        if f(a) >= f(b) {
-            hi = b;
-        } else {
-            lo = a;
-        }
-    }
-    let rho = (lo + hi) / 2.0;
-    // Degrees of freedom from the effective sample size: ρ̂ and σ̂ are themselves uncertain,
-    // and with strong correlation few points carry independent information. A coefficient
-    // under a prior counts for the share of it the data determine.
-    let n_eff = n as f64 * (1.0 - rho) / (1.0 + rho);
-    let edf = edf_at(rho);
+    let noise = estimate(
+        |noise| reml(noise).map_or(f64::NEG_INFINITY, |v| v.0),
+        &grid,
+        min_rho,
+    )
+    .ok_or(FitError::Singular)?;
+    // Degrees of freedom from the effective sample size of the noise as fitted: ρ̂ and σ̂ are
+    // themselves uncertain, and with strong correlation few points carry independent
+    // information. A coefficient under a prior counts for the share of it the data
+    // determine. The interval itself is drawn with the largest wander the data allow (the
+    // bound's own, smaller, effective size would count that uncertainty twice).
+    let n_eff = noise.fitted.effective_n(n as f64);
+    let edf = edf_at(noise.fitted);
     finish(
-        rho,
+        noise.bound,
         (n_eff - edf).max((n as f64 - edf).min(MIN_DF)).max(0.5),
     )
 }
 
-/// The standard error coefficient `j` would have with AR(1) noise of known correlation `rho`
-/// (between points one median gap apart) and stationary variance `sigma2`, at design
+/// The standard error coefficient `j` would have with known `noise` (correlations between
+/// points one median gap apart) of stationary variance `sigma2`, at design
 /// `columns` over times `t`, with priors as in [`gls_ar1_prior`]: what a longer watch would
 /// give, before its data exist. `None` where the design is singular.
 pub fn projected_se(
     columns: &[Vec<f64>],
     t: &[f64],
-    rho: f64,
+    noise: Noise,
     sigma2: f64,
     prior_sd: &[Option<f64>],
     j: usize,
@@ -420,7 +365,7 @@ pub fn projected_se(
         *g /= median_gap;
     }
     let zeros = vec![0.0; n];
-    let tr = prais_winsten(&x, &zeros, &gaps, rho.clamp(0.0, 0.999));
+    let tr = whiten(&x, &zeros, &gaps, noise);
     // Information in units of σ² = 1, the priors scaled to match.
     let mut m = tr.xtx;
     for k in 0..p {
@@ -589,7 +534,7 @@ mod tests {
         let ones = vec![1.0; c.x.len()];
         let g = gls_ar1(&[ones, c.x.clone()], &c.y, &c.x, Rho::Reml { min: 0.0 }).unwrap();
         // Residual acf1 is negative here, so REML settles at ρ = 0: plain OLS.
-        assert!(g.rho < 0.05, "{}", g.rho);
+        assert!(g.noise.rho < 0.05, "{:?}", g.noise);
         assert_relative_eq!(g.coef[1], c.ols.slope, max_relative = 1e-3);
     }
 
@@ -624,7 +569,7 @@ mod tests {
             Rho::Reml { min: 0.0 },
         )
         .unwrap();
-        assert!((g.rho - 0.9).abs() < 0.03, "{}", g.rho);
+        assert!((g.noise.rho - 0.9).abs() < 0.03, "{:?}", g.noise);
         assert!(
             (g.coef[1] - 2.0).abs() < 4.0 * g.se[1],
             "{} ± {}",

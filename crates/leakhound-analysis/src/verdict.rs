@@ -3,11 +3,11 @@
 //! to watch.
 
 use crate::floor::{floor_of, median_interval, Floor};
-use crate::jumps::{find_shifts, Shift};
-use crate::model::{
-    best_saturation, fit, projected_slope_se, warmup_ruled_out, SlopeFit, Terms, DAY,
-};
+use crate::jumps::{end_shift, find_shifts, level_change, Shift};
+use crate::model::{fit, projected_slope_se, SlopeFit, Terms, DAY};
 use crate::regression::normal_quantile;
+use crate::step::best_step;
+use crate::warmup::{best_saturation, warmup_ruled_out, with_time_constant, Warmup};
 
 /// The answer for one series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -189,6 +189,14 @@ pub enum Note {
     /// The first samples, far below the rest, were taken while the program was loading and
     /// were left out.
     StartupSkipped,
+    /// The growth may be one lasting step up rather than a ramp: not called a leak yet.
+    StepNotRuledOut,
+    /// The floor jumped up in the last few points (a dump at exit, say): the jump is listed
+    /// and the rate was judged on the floor before it.
+    JumpAtEnd,
+    /// The floor dropped in the last few points (memory given back at exit, a process already
+    /// gone): the rate was judged on the floor before it.
+    DropAtEnd,
 }
 
 /// The full result for one series: the contract fields plus what charts and sentences need.
@@ -236,6 +244,9 @@ pub struct Finding {
     pub floor: Floor,
     /// Up-jumps found in the floor.
     pub jumps: Vec<Shift>,
+    /// A level shift in the last few floor points ([`Note::JumpAtEnd`], [`Note::DropAtEnd`]):
+    /// the rate was judged on the floor before it. An up-jump is also among `jumps`.
+    pub end_shift: Option<EndShift>,
     /// Restarts (drops in the floor, or given), unix seconds.
     pub restarts: Vec<f64>,
     /// Warm-up knee, unix seconds.
@@ -267,6 +278,15 @@ impl Finding {
             }
         }
     }
+}
+
+/// A level shift in the last moments of a series.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EndShift {
+    /// The shift (positive up).
+    pub shift: Shift,
+    /// Seconds from it to the last sample.
+    pub before_end: f64,
 }
 
 /// Why the input cannot be analysed at all.
@@ -317,6 +337,15 @@ fn check(t: &[f64], y: &[f64]) -> Result<(), InputError> {
 
 const MIN_FLOOR_POINTS: usize = 10;
 
+/// BIC gain (over the effective number of points) from which a bounded shape, a levelled
+/// warm-up or one lasting step, fits clearly better than the line.
+const CLEARLY_BETTER: f64 = 10.0;
+
+/// BIC gain above which one step, not clearly better than the line, is still a rival to it:
+/// any gain (measured with the scorer, seeds 1 and 2: a threshold of 5 let through a 2%
+/// false alarm on soaks from exec, which the rival holds off, for no recall).
+const STEP_RIVAL: f64 = 0.0;
+
 /// Analyses one series: times in unix seconds (sorted), values in bytes (or counts).
 pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError> {
     analyze_with(t, y, cfg, &[])
@@ -366,6 +395,7 @@ pub fn analyze_with(
         rate_from: t.first().copied().unwrap_or(0.0),
         floor: fl.clone(),
         jumps: Vec::new(),
+        end_shift: None,
         restarts: Vec::new(),
         knee: None,
         warmup_ruled_out_seconds: None,
@@ -377,6 +407,29 @@ pub fn analyze_with(
     if skip > 0 {
         finding.notes.push(Note::StartupSkipped);
     }
+    // A shift in the last few points is an event at the end of the run (a dump at exit, a
+    // process already gone), not a reason to doubt what came before: the rate is judged on
+    // the floor before it.
+    let end = end_shift(&fl.t, &fl.v).filter(|s| s.index + 1 >= MIN_FLOOR_POINTS);
+    finding.end_shift = end.map(|shift| EndShift {
+        shift,
+        before_end: t[t.len() - 1] - shift.t,
+    });
+    let fl = match end {
+        Some(s) => {
+            finding.notes.push(if s.size > 0.0 {
+                Note::JumpAtEnd
+            } else {
+                Note::DropAtEnd
+            });
+            Floor {
+                t: fl.t[..=s.index].to_vec(),
+                v: fl.v[..=s.index].to_vec(),
+                window: fl.window,
+            }
+        }
+        None => fl,
+    };
     if fl.v.len() < MIN_FLOOR_POINTS {
         finding.notes.push(Note::TooFewSamples);
         if t.len() >= 2 {
@@ -409,7 +462,7 @@ pub fn analyze_with(
     // evening peak is not a jump and a restart is not lost in the night's trough.
     let adjusted = deseasonalise(&x, v, &periods);
     let shifts = find_shifts(&fl.t, &adjusted);
-    let mut restarts: Vec<f64> = cfg
+    let given: Vec<f64> = cfg
         .restarts
         .iter()
         .copied()
@@ -417,24 +470,27 @@ pub fn analyze_with(
         .collect();
     let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < 0.0).collect();
     // Restarts are rare events; drops recurring every few floor points are structure of the
-    // floor itself (an unresolved sawtooth), not lifetimes.
-    let drops = if drops.len() * 10 > fl.v.len() {
+    // floor itself (an unresolved sawtooth), not lifetimes. In a floor of a few points (a
+    // short soak's GC troughs), a drop cannot be told from wander.
+    let drops = if drops.len() * 10 > fl.v.len()
+        || fl.v.len() < 2 * MIN_FLOOR_POINTS
+        || collections(&drops, fl.t[fl.t.len() - 1] - fl.t[0])
+    {
         Vec::new()
     } else {
         drops
     };
-    for s in drops {
-        if restarts.iter().all(|r| (r - s.t).abs() > 2.0 * fl.window) {
-            restarts.push(s.t);
-        }
-    }
-    restarts.sort_by(f64::total_cmp);
-    let jumps: Vec<Shift> = shifts.iter().copied().filter(|s| s.size > 0.0).collect();
-    finding.restarts = restarts.clone();
-    finding.jumps = jumps.clone();
-    let segs: Vec<f64> = restarts.iter().map(|r| (r - t0) / DAY).collect();
-    let base = Terms {
-        segments: segs.clone(),
+    // A restart gives memory back in the floor as it is, not only once the daily profile is
+    // taken out: where the profile was estimated across a lasting step, taking it out leaves
+    // a drop a day later that the floor never had.
+    let detected: Vec<f64> = drops
+        .into_iter()
+        .filter(|s| level_change(v, s.index) < 0.5 * s.size)
+        .map(|s| s.t)
+        .filter(|t| given.iter().all(|r| (r - t).abs() > 2.0 * fl.window))
+        .collect();
+    let model = |restarts: &[f64]| Terms {
+        segments: restarts.iter().map(|r| (r - t0) / DAY).collect(),
         periods: periods.clone(),
         daily_prior: resolved.cycle_prior,
         short_cycle_prior: (resolved.load == Load::Cyclic && resolved.workload.is_none())
@@ -443,6 +499,15 @@ pub fn analyze_with(
         covariates: resolved.workload.iter().map(|w| w.rate.clone()).collect(),
         ..Terms::default()
     };
+    let sorted = |a: &[f64], b: &[f64]| {
+        let mut r = [a, b].concat();
+        r.sort_by(f64::total_cmp);
+        r
+    };
+    let restarts = sorted(&given, &detected);
+    let mut jumps: Vec<Shift> = shifts.iter().copied().filter(|s| s.size > 0.0).collect();
+    finding.restarts = restarts.clone();
+    let base = model(&restarts);
 
     let Ok(linear) = fit(&x, v, &base) else {
         finding.notes.push(Note::TooFewSamples);
@@ -458,52 +523,122 @@ pub fn analyze_with(
     };
     let mut from = 0.0;
     let mut rival: Option<SlopeFit> = None;
+    let mut step_rival: Option<SlopeFit> = None;
+
+    // Without jumps or restarts, two bounded shapes compete with the line: a saturating
+    // warm-up and one lasting level shift that the jump detector, comparing a few points on
+    // each side, could not resolve under noise. A step that fits clearly better than the line
+    // and the warm-up is a jump.
+    let mut warmup = None;
+    if jumps.is_empty() && restarts.is_empty() {
+        warmup = best_saturation(&x, v, &base);
+        let step = best_step(&x, v, &base).filter(|s| {
+            s.size > 0.0 && s.gain > STEP_RIVAL && warmup.as_ref().is_none_or(|w| s.gain > w.gain)
+        });
+        if let Some(s) = step {
+            if s.gain >= CLEARLY_BETTER {
+                jumps.push(Shift {
+                    index: s.index,
+                    t: (fl.t[s.index] + fl.t[s.index + 1]) / 2.0,
+                    size: s.size,
+                });
+                warmup = None;
+            } else if s.fit.slope < 0.5 * linear.slope {
+                // A step that fits better than the line alone, not clearly, and explains most
+                // of the growth (else it is one stair of a staircase): a leak must be a leak
+                // with it taken out too.
+                step_rival = Some(s.fit);
+            }
+        }
+    }
+    finding.jumps = jumps.clone();
+    finding.jumps.extend(end.filter(|s| s.size > 0.0));
 
     // With restarts, lifetimes carry their own intercepts; a jump inside one is part of its
     // growth, not a bounded step.
     if !jumps.is_empty() && restarts.is_empty() {
-        let jx: Vec<f64> = jumps.iter().map(|j| (j.t - t0) / DAY).collect();
-        let tail = span_days - jx[jx.len() - 1];
-        let max_gap = jx.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-        // A staircase leak jumps again within about one gap; a tail well past the longest gap
-        // seen (and 30% of the span) is a bounded pattern.
-        let quiet_long_enough = tail >= (0.3 * span_days).max(1.25 * max_gap);
-        if quiet_long_enough {
+        let no_restarts = Terms {
+            segments: Vec::new(),
+            ..base.clone()
+        };
+        loop {
+            let jx: Vec<f64> = jumps.iter().map(|j| (j.t - t0) / DAY).collect();
+            let tail = span_days - jx[jx.len() - 1];
+            let max_gap = jx.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+            // A staircase leak jumps again within about one gap; a tail well past the longest
+            // gap seen (and 30% of the span) is a bounded pattern.
+            if tail < (0.3 * span_days).max(1.25 * max_gap) {
+                // Jumps keep coming: the staircase itself is the growth. One jump is not a
+                // staircase yet: a leak must be a leak with it taken out too.
+                pattern_if_leak = Pattern::Stepwise;
+                if let [j] = jumps.as_slice() {
+                    let stepped = Terms {
+                        steps: vec![(j.t - t0) / DAY],
+                        ..base.clone()
+                    };
+                    step_rival = fit(&x, v, &stepped).ok();
+                }
+                break;
+            }
             // The rate that matters is the tail's: a smooth rise detected as several jumps
             // would bend a whole-span fit.
-            let last = jumps[jumps.len() - 1].index + 2;
-            let no_restarts = Terms {
-                segments: Vec::new(),
-                ..base.clone()
-            };
-            if let Some(tf) = tail_fit(&x, v, last.min(x.len()), &no_restarts) {
-                chosen = tf;
-                from = x[last.min(x.len() - 1)];
-                finding.notes.push(Note::RateFromTail);
-            }
+            let last = (jumps[jumps.len() - 1].index + 2).min(x.len() - 1);
             pattern_if_bounded = if jumps.len() == 1 {
                 Pattern::Step
             } else {
                 Pattern::Ratchet
             };
-        } else {
-            // Jumps keep coming: the staircase itself is the growth.
-            pattern_if_leak = Pattern::Stepwise;
+            let Some(tf) = tail_fit(&x, v, last, &no_restarts) else {
+                break;
+            };
+            chosen = tf;
+            from = x[last];
+            // The last, smallest jumps of a ratchet may be too small for the detector: a
+            // step the tail shows clearly is one more, and one it shows at all a rival.
+            let (tail_x, terms) = tail_terms(&x, last, &no_restarts);
+            match best_step(&tail_x, &v[last..], &terms).filter(|s| s.size > 0.0) {
+                Some(s) if s.gain >= CLEARLY_BETTER => {
+                    jumps.push(Shift {
+                        index: last + s.index,
+                        t: (fl.t[last + s.index] + fl.t[last + s.index + 1]) / 2.0,
+                        size: s.size,
+                    });
+                    continue;
+                }
+                Some(s) if s.gain > STEP_RIVAL => step_rival = Some(s.fit),
+                _ => {}
+            }
+            // What follows the last jump may itself be a warm-up (a cache loaded in a jump and
+            // then filling), or a jump may have been found on a steep warm-up's way up.
+            let role = best_saturation(&tail_x, &v[last..], &terms)
+                .and_then(|w| warmup_role(&tail_x, &v[last..], &terms, w));
+            match role {
+                Some(WarmupRole::Levelled { fit, knee }) => {
+                    chosen = fit;
+                    from = x[last] + knee;
+                    finding.knee = Some(t0 + from * DAY);
+                }
+                Some(WarmupRole::Rival(fit)) => rival = Some(fit),
+                None => {}
+            }
+            break;
         }
-    } else if let Some(w) = best_saturation(&x, v, &base).filter(|_| restarts.is_empty()) {
-        // A warm-up that levelled off (its knee, three time constants, leaves 30% of the span
-        // flat) and fits clearly better than a line: growth that saturated, caches filling.
-        // The time slope of the saturating model is the growth that remains once it is over,
-        // estimated on all the data. A warm-up that fits about as well, or has not levelled
-        // off yet, competes with the line: a leak must be a leak under it too.
-        if w.gain >= 10.0 && 3.0 * w.tau <= 0.7 * span_days {
-            chosen = w.fit;
-            from = 3.0 * w.tau;
-            pattern_if_bounded = Pattern::Warmup;
-            finding.knee = Some(t0 + from * DAY);
+        if from > 0.0 {
             finding.notes.push(Note::RateFromTail);
-        } else {
-            rival = Some(w.fit);
+        }
+        finding.jumps = jumps.clone();
+        finding.jumps.extend(end.filter(|s| s.size > 0.0));
+    } else if let Some(w) = warmup {
+        match warmup_role(&x, v, &base, w) {
+            Some(WarmupRole::Levelled { fit, knee }) => {
+                chosen = fit;
+                from = knee;
+                pattern_if_bounded = Pattern::Warmup;
+                finding.knee = Some(t0 + from * DAY);
+                finding.notes.push(Note::RateFromTail);
+            }
+            Some(WarmupRole::Rival(fit)) => rival = Some(fit),
+            None => {}
         }
     }
 
@@ -522,6 +657,7 @@ pub fn analyze_with(
     }
 
     let (mut lo, mut hi) = chosen.ci(cfg.confidence);
+
     // Memory moves in pages: a series that sat on one page count still cannot tell a change
     // of less than a page over the span from none. The interval is never narrower.
     let quantum = quantum(&y[skip..]);
@@ -538,11 +674,17 @@ pub fn analyze_with(
     finding.rate_from = t0 + from * DAY;
     let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);
     finding.detectable_rate_per_day = Some(tol + z * chosen.se);
-    let rival_lo = rival.as_ref().map(|r| r.ci(cfg.confidence).0);
-    finding.verdict = if lo > tol && rival_lo.is_none_or(|l| l > tol) {
+    // The first bounded shape under which the growth is not a leak.
+    let blocked = [
+        (rival, Note::WarmupNotRuledOut),
+        (step_rival, Note::StepNotRuledOut),
+    ]
+    .into_iter()
+    .find_map(|(r, note)| r.filter(|r| r.ci(cfg.confidence).0 <= tol).map(|_| note));
+    finding.verdict = if lo > tol && blocked.is_none() {
         Verdict::Leak
-    } else if lo > tol {
-        finding.notes.push(Note::WarmupNotRuledOut);
+    } else if let (true, Some(note)) = (lo > tol, blocked) {
+        finding.notes.push(note);
         Verdict::Inconclusive
     } else if hi < tol {
         Verdict::NoLeak
@@ -594,9 +736,51 @@ pub fn analyze_with(
             warmup_ruled_out(&x, v, &base, &chosen, q, tol).map(|tau| 3.0 * tau * DAY);
     }
     if let (Verdict::Leak, Some(limit)) = (finding.verdict, cfg.limit) {
-        finding.time_to_limit_seconds = Some(time_to_limit(t, y, &fl, limit, rate));
+        finding.time_to_limit_seconds = Some(time_to_limit(t, y, &finding.floor, limit, rate));
     }
     Ok(finding)
+}
+
+/// What a warm-up fitted to the floor means for the verdict.
+enum WarmupRole {
+    /// It levelled off (its knee, three time constants, leaves 30% of the span flat) and fits
+    /// clearly better than a line: growth that saturated, caches filling. The fit's time slope
+    /// is the growth that remains once it is over, estimated on all the points with the
+    /// uncertainty of the time constant; `knee` is where it ends (days from the first point).
+    Levelled { fit: SlopeFit, knee: f64 },
+    /// It bends but has not levelled off: it competes with the line, and a leak must be a leak
+    /// under it too. A straight rise is no such rival, however long a warm-up might be; that
+    /// assumption is stated with the verdict (`warmup_ruled_out_seconds`).
+    Rival(SlopeFit),
+}
+
+/// The role of warm-up `w` fitted to `(x, v)` over `base`, if it has one.
+fn warmup_role(x: &[f64], v: &[f64], base: &Terms, w: Warmup) -> Option<WarmupRole> {
+    let span = x[x.len() - 1] - x[0];
+    if w.gain >= CLEARLY_BETTER && 3.0 * w.tau <= 0.7 * span {
+        Some(WarmupRole::Levelled {
+            knee: 3.0 * w.tau,
+            fit: with_time_constant(x, v, base, &w).unwrap_or(w.fit),
+        })
+    } else if w.curvature >= crate::regression::t_quantile(0.95, w.fit.df) {
+        Some(WarmupRole::Rival(w.fit))
+    } else {
+        None
+    }
+}
+
+/// Shortest typical time between restarts found from drops, seconds. A process that restarts
+/// every few minutes is followed as such by `watch --name` (restarts given); drops that recur
+/// that often within one process are its garbage collector's, too slow for the floor's windows
+/// to span one.
+const MIN_RESTART_INTERVAL: f64 = 600.0;
+
+/// Whether `drops` in a floor spanning `span` seconds are a sawtooth rather than restarts:
+/// the floor is too short to hold two lifetimes of [`MIN_RESTART_INTERVAL`], or the drops
+/// recur within it of each other (median gap).
+fn collections(drops: &[&Shift], span: f64) -> bool {
+    let gaps: Vec<f64> = drops.windows(2).map(|w| w[1].t - w[0].t).collect();
+    span < 2.0 * MIN_RESTART_INTERVAL || (!gaps.is_empty() && median(&gaps) < MIN_RESTART_INTERVAL)
 }
 
 /// The level of the trend at the last floor point: the last tenth of the floor carried to the
@@ -631,13 +815,20 @@ fn growth_stopped(
         .is_some_and(|f| f.ci(confidence).1 < tol)
 }
 
-/// The floor model `base` fitted on points `from..` only (at least 10 of them): the restarts
-/// that fall inside, the per-point covariates cut to the tail, harmonics only where the tail
-/// holds two periods (a cycle under a prior stays).
+/// The floor model `base` fitted on points `from..` only (at least 10 of them): see
+/// [`tail_terms`].
 fn tail_fit(x: &[f64], v: &[f64], from: usize, base: &Terms) -> Option<SlopeFit> {
     if x.len().saturating_sub(from) < MIN_FLOOR_POINTS {
         return None;
     }
+    let (tail_x, terms) = tail_terms(x, from, base);
+    fit(&tail_x, &v[from..], &terms).ok()
+}
+
+/// The times of points `from..` from the first of them, and the floor model `base` cut to
+/// them: the restarts that fall inside, the per-point covariates cut to the tail, harmonics
+/// only where the tail holds two periods (a cycle under a prior stays).
+fn tail_terms(x: &[f64], from: usize, base: &Terms) -> (Vec<f64>, Terms) {
     let tail_x: Vec<f64> = x[from..].iter().map(|xi| xi - x[from]).collect();
     let span = tail_x[tail_x.len() - 1];
     let terms = Terms {
@@ -667,7 +858,7 @@ fn tail_fit(x: &[f64], v: &[f64], from: usize, base: &Terms) -> Option<SlopeFit>
         covariates: base.covariates.iter().map(|c| c[from..].to_vec()).collect(),
         saturation: None,
     };
-    fit(&tail_x, &v[from..], &terms).ok()
+    (tail_x, terms)
 }
 
 /// `v` with its daily cycle removed (unchanged without periods): the median profile by hour of

@@ -7,13 +7,24 @@
 //!   10-80% of the base) and no leak;
 //! - one step of 5-30% of the base at 25-60% of a 3.5-day production span, flat after;
 //! - soaks whose first sample was taken at exec, before the program had loaded;
-//! - page-quantised flat series, the way RSS of an idle process looks.
+//! - page-quantised flat series, the way RSS of an idle process looks;
+//!
+//! and those of issue 22, short soaks as a newcomer runs them:
+//! - soaks of 30 s to 10 min whose memory climbs 2-500 times through the whole run (leaks),
+//!   next to caches that fill as much and level off within it ([`crate::soaks`]);
+//! - soaks of 1-30 min that end with a jump in their last seconds (a dump at exit), leaking
+//!   or flat;
+//! - soaks of 4-8 h with a fast warm-up (time constant 8-12% of the run, 20-60% of the base)
+//!   and a long flat tail;
+//! - production services of 2.5-7 days from any hour with one lasting step up of 5-20% at
+//!   30-65% of the span, without and with a leak.
 
 use leakhound_analysis::Load;
 
 use crate::corpus::{Shape, Spec};
 use crate::rng::Rng;
 use crate::service::Service;
+use crate::soaks::Ramp;
 
 const DAY: f64 = 86400.0;
 
@@ -32,16 +43,28 @@ pub enum Family {
     FromExec,
     /// A page-quantised flat series.
     Quantised,
+    /// A soak of 30 s-10 min: a straight climb 2-500 times over, or a fill that levels off.
+    ShortRamp,
+    /// A soak that ends with a jump in its last seconds.
+    EndJump,
+    /// A long soak with a fast warm-up and a long flat tail.
+    FlatTail,
+    /// A production service with one lasting step up.
+    ProductionStep,
 }
 
 impl Family {
     /// The new families, in the order the scorer prints them.
-    pub const NEW: [Family; 5] = [
+    pub const NEW: [Family; 9] = [
         Family::ProductionWindow,
         Family::SoakWarmup,
         Family::MultidayStep,
         Family::FromExec,
         Family::Quantised,
+        Family::ShortRamp,
+        Family::EndJump,
+        Family::FlatTail,
+        Family::ProductionStep,
     ];
 
     /// Display name.
@@ -53,6 +76,10 @@ impl Family {
             Family::MultidayStep => "step in 3.5 days",
             Family::FromExec => "soak from exec",
             Family::Quantised => "page-quantised flat",
+            Family::ShortRamp => "soak 30 s-10 min, 2-500x",
+            Family::EndJump => "soak ending with a jump",
+            Family::FlatTail => "warm-up, long flat tail",
+            Family::ProductionStep => "production step",
         }
     }
 }
@@ -61,6 +88,7 @@ impl Family {
 enum Source {
     Spec(Spec),
     Service { service: Service, counter: bool },
+    Ramp(Ramp),
 }
 
 /// One labelled case.
@@ -87,9 +115,11 @@ pub struct Case {
     /// Baseline, bytes.
     pub baseline: f64,
     source: Source,
-    /// Post-processing: the first sample at exec, values in pages.
+    /// Post-processing: the first sample at exec, values in pages, a lasting shift (seconds
+    /// after the start, bytes) added to every later sample.
     from_exec: bool,
     quantised: bool,
+    shift: Option<(f64, f64)>,
 }
 
 /// The samples of a case and the counters leakhound may use (same times).
@@ -127,6 +157,7 @@ impl Case {
             source: Source::Spec(spec),
             from_exec: false,
             quantised: false,
+            shift: None,
         }
     }
 
@@ -153,7 +184,22 @@ impl Case {
                     },
                 }
             }
+            Source::Ramp(r) => {
+                let (t, y) = r.generate();
+                Sample {
+                    t,
+                    y,
+                    counters: Vec::new(),
+                }
+            }
         };
+        if let (Some((at, size)), Some(&t0)) = (self.shift, s.t.first()) {
+            for (t, v) in s.t.iter().zip(&mut s.y) {
+                if t - t0 >= at {
+                    *v += size;
+                }
+            }
+        }
         if self.quantised {
             for v in &mut s.y {
                 *v = (*v / 4096.0).round() * 4096.0;
@@ -181,6 +227,10 @@ pub fn cases(family: Family, seed: u64, n: usize, first_id: usize, tolerance: f6
                 Family::MultidayStep => multiday_step(&mut rng, id),
                 Family::FromExec => from_exec(&mut rng, id, k, tolerance),
                 Family::Quantised => quantised(&mut rng, id),
+                Family::ShortRamp => short_ramp(&mut rng, id, k),
+                Family::EndJump => end_jump(&mut rng, id, k, tolerance),
+                Family::FlatTail => flat_tail(&mut rng, id),
+                Family::ProductionStep => production_step(seed, id, k),
                 Family::Classic(_) => unreachable!("classic cases come from corpus()"),
             }
         })
@@ -195,6 +245,10 @@ fn family_salt(f: Family) -> u64 {
         Family::MultidayStep => 0x53,
         Family::FromExec => 0x54,
         Family::Quantised => 0x55,
+        Family::ShortRamp => 0x56,
+        Family::EndJump => 0x57,
+        Family::FlatTail => 0x58,
+        Family::ProductionStep => 0x59,
     }
 }
 
@@ -236,6 +290,7 @@ fn production_window(seed: u64, id: usize, k: usize) -> Case {
         source: Source::Service { service, counter },
         from_exec: false,
         quantised: false,
+        shift: None,
     }
 }
 
@@ -283,6 +338,7 @@ fn soak_warmup(rng: &mut Rng, id: usize) -> Case {
         source: Source::Spec(spec),
         from_exec: false,
         quantised: true,
+        shift: None,
     }
 }
 
@@ -324,6 +380,7 @@ fn multiday_step(rng: &mut Rng, id: usize) -> Case {
         source: Source::Spec(spec),
         from_exec: false,
         quantised: true,
+        shift: None,
     }
 }
 
@@ -356,6 +413,7 @@ fn from_exec(rng: &mut Rng, id: usize, k: usize, tolerance: f64) -> Case {
         source: Source::Spec(spec),
         from_exec: true,
         quantised: true,
+        shift: None,
     }
 }
 
@@ -381,6 +439,141 @@ fn quantised(rng: &mut Rng, id: usize) -> Case {
         source: Source::Spec(spec),
         from_exec: false,
         quantised: true,
+        shift: None,
+    }
+}
+
+/// Ramps and fills in turn: even `k` climbs through the whole run, odd `k` fills and levels
+/// off within it.
+fn short_ramp(rng: &mut Rng, id: usize, k: usize) -> Case {
+    let r = Ramp::draw(rng, k.is_multiple_of(2));
+    Case {
+        id,
+        family: Family::ShortRamp,
+        leak: r.fill_tau.is_none(),
+        true_rate: r.rate(),
+        // Hundreds of times its own scatter: any method that sees the run should call it.
+        detectable: r.fill_tau.is_none(),
+        load: Load::Constant,
+        linear: r.fill_tau.is_none(),
+        span: r.span,
+        dt: r.dt,
+        baseline: r.base,
+        source: Source::Ramp(r),
+        from_exec: false,
+        quantised: false,
+        shift: None,
+    }
+}
+
+/// Leaking and flat soaks of 1-30 min in turn, each ending with a jump in its last seconds:
+/// 10-100% of a leak's growth over the run, 5-30% of a flat one's base.
+fn end_jump(rng: &mut Rng, id: usize, k: usize, tolerance: f64) -> Case {
+    let leaking = k.is_multiple_of(2);
+    let span = rng.log_range(60.0, 1800.0).round();
+    let dt = *rng.pick(&[0.5, 1.0, 2.0]);
+    let mut spec = soak_spec(
+        rng,
+        id,
+        if leaking { Shape::Steady } else { Shape::Flat },
+        span,
+        dt,
+    );
+    // Collections frequent enough for the floor to see twenty cycles: a sawtooth as slow as
+    // the run is a trap of its own (the classic corpus has it), not this family's.
+    spec.gc.1 = spec.gc.1.min(span / 20.0).max(3.0 * dt);
+    let size = if leaking {
+        spec.rate = rng.log_range(0.5e9, 20e9);
+        spec.rate * span / DAY * rng.range(0.1, 1.0)
+    } else {
+        spec.baseline * rng.range(0.05, 0.3)
+    };
+    // The last seconds: up to two and a half of the floor's windows (about 300 over the run,
+    // at least five samples each), at least one sample.
+    let window = (span / 300.0).max(5.0 * dt);
+    let last = (window * rng.range(0.2, 2.5)).max(dt);
+    Case {
+        id,
+        family: Family::EndJump,
+        leak: leaking,
+        true_rate: spec.rate,
+        detectable: spec.clearly_detectable(tolerance),
+        load: Load::Constant,
+        linear: false,
+        span,
+        dt,
+        baseline: spec.baseline,
+        source: Source::Spec(spec),
+        from_exec: false,
+        quantised: true,
+        shift: Some((span - last, size)),
+    }
+}
+
+/// A soak of 4-8 h at 1-2 s whose floor rises 20-60% with a time constant of 8-12% of the run,
+/// flat for the last 60% of it.
+fn flat_tail(rng: &mut Rng, id: usize) -> Case {
+    let span = (rng.range(4.0, 8.0) * 3600.0).round();
+    let dt = *rng.pick(&[1.0, 2.0]);
+    let mut spec = soak_spec(rng, id, Shape::Warmup, span, dt);
+    spec.baseline = rng.log_range(100e6, 2e9);
+    spec.gc.0 = spec.baseline * rng.range(0.01, 0.08);
+    spec.wander.0 = spec.baseline * rng.log_range(0.0005, 0.005);
+    spec.feature = spec.baseline * rng.range(0.2, 0.6);
+    spec.feature_at = rng.range(0.08, 0.12);
+    Case {
+        id,
+        family: Family::FlatTail,
+        leak: false,
+        true_rate: 0.0,
+        detectable: false,
+        load: Load::Constant,
+        linear: false,
+        span,
+        dt,
+        baseline: spec.baseline,
+        source: Source::Spec(spec),
+        from_exec: false,
+        quantised: true,
+        shift: None,
+    }
+}
+
+/// Production services of 2.5-7 days from any hour, with one lasting step up of 5-20% of the
+/// base at 30-65% of the span; even `k` without a leak, odd `k` with one (per request); half
+/// with the request counter.
+fn production_step(seed: u64, id: usize, k: usize) -> Case {
+    let rng = &mut Rng::new(seed.wrapping_mul(7_000_003) ^ k as u64 ^ 0x59);
+    let leaking = !k.is_multiple_of(2);
+    let mut service = Service::varied(rng.next_u64() % 1_000_000, leaking, rng.range(0.0, 24.0));
+    service.span = (rng.range(2.5, 7.0) * DAY / 30.0).round() * 30.0;
+    let counter = rng.uniform() < 0.5;
+    let shift = Some((
+        service.span * rng.range(0.3, 0.65),
+        service.base * rng.range(0.05, 0.2),
+    ));
+    let true_rate = if leaking {
+        let w = service.generate();
+        let days = service.span / DAY;
+        service.bytes_per_request() * (w.requests[w.requests.len() - 1] - w.requests[0]) / days
+    } else {
+        0.0
+    };
+    Case {
+        id,
+        family: Family::ProductionStep,
+        leak: leaking,
+        true_rate,
+        detectable: false,
+        load: Load::Auto,
+        linear: false,
+        span: service.span,
+        dt: service.dt,
+        baseline: service.base,
+        source: Source::Service { service, counter },
+        from_exec: false,
+        quantised: false,
+        shift,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod rng;
 pub mod score;
 pub mod service;
 pub mod sites_corpus;
+pub mod soaks;
 pub mod storage;
 
 /// The number after `--name` on the command line, or `default`.

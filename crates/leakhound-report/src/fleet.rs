@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use leakhound_analysis::fleet::{GroupRate, LabelSplit, MixedAttribution};
+use leakhound_analysis::fleet::{GroupRate, LabelSplit, MixedAttribution, Within};
 use leakhound_analysis::{Attribution, Finding, RateRatio, Verdict};
 use serde::Serialize;
 
@@ -53,6 +53,8 @@ pub struct FleetOutput<'a> {
     pub leakers: Option<&'a MixedAttribution>,
     /// p-value of "the instances that do not leak have a rate of zero".
     pub others_flat_p: Option<f64>,
+    /// How many of the instances that do not leak are known to be within their tolerance.
+    pub others_within: Option<Within>,
     /// Label values that separate leaking from other instances, most surprising first (empty:
     /// none does; `None`: not examined, the fleet is not mixed or too small to tell).
     pub separating: Option<&'a [LabelSplit]>,
@@ -144,6 +146,11 @@ pub struct FleetJson {
     /// leak.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub others_flat_p: Option<f64>,
+    /// How many of the instances that do not leak are known to grow slower than their
+    /// tolerance (the upper end of the rate's interval below it); absent when all leak. A
+    /// bounded pattern grows a little without leaking: not flat, and within the tolerance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub others_within_tolerance: Option<usize>,
     /// Label values that separate leaking from other instances (Fisher's exact test,
     /// Bonferroni-adjusted `p` below 0.01), most surprising first; empty when none does;
     /// absent unless some instances leak and some do not, and enough of them for a label to
@@ -325,16 +332,8 @@ impl FleetOutput<'_> {
         } else {
             format!("the other {others}")
         };
-        match self.others_flat_p {
-            Some(p) if others > 0 && p >= FLAT => {
-                s.push_str(&format!("; {the_others} {} flat", are(others)));
-            }
-            Some(p) if others > 0 => s.push_str(&format!(
-                "; {the_others} {} not all flat (p {})",
-                are(others),
-                p_value(p)
-            )),
-            _ => {}
+        if let Some(p) = self.others_flat_p.filter(|_| others > 0) {
+            s.push_str(&format!("; {the_others} {}", self.others_clause(p, others)));
         }
         s.push('.');
         match self.separating.map(|s| s.first()) {
@@ -372,11 +371,19 @@ impl FleetOutput<'_> {
             let verdict = if p >= FLAT {
                 "fit a rate of zero"
             } else {
-                "do not all fit a rate of zero: some grow, if below the tolerance"
+                "do not all fit a rate of zero"
+            };
+            let within = match self.others_within {
+                Some(w) if w.within == w.others => "; all are within the tolerance".to_string(),
+                Some(w) => format!(
+                    "; {} of {} are known to be within the tolerance, the rest not yet",
+                    w.within, w.others
+                ),
+                None => String::new(),
             };
             out.push((
                 "the others".to_string(),
-                format!("{} {verdict} (χ² p {})", n - leaking, p_value(p)),
+                format!("{} {verdict} (χ² p {}){within}", n - leaking, p_value(p)),
             ));
         }
         if leaking > 0 && leaking < n {
@@ -544,6 +551,7 @@ impl FleetOutput<'_> {
                 explained: m.explained,
             }),
             others_flat_p: self.others_flat_p.filter(|_| leaking < n),
+            others_within_tolerance: self.others_within.filter(|_| leaking < n).map(|w| w.within),
             separating_labels: self.separating.map(<[LabelSplit]>::to_vec),
             groups,
         }
@@ -573,6 +581,37 @@ impl FleetOutput<'_> {
         let mut card = self.findings();
         card.extend(self.group_rows());
         crate::html::fleet_html(self.query, (verdict, &self.headline()), &card, &rows)
+    }
+}
+
+impl FleetOutput<'_> {
+    /// What the `others` instances that do not leak are, given the p-value `p` of their fitting
+    /// a rate of zero and how many are known to be within the tolerance: "are flat, within the
+    /// tolerance", "grow a little, within the tolerance (not all flat, p 0.003)".
+    fn others_clause(&self, p: f64, others: usize) -> String {
+        let flat = p >= FLAT;
+        let shape = if flat {
+            format!("{} flat", are(others))
+        } else {
+            format!("{} not all flat (p {})", are(others), p_value(p))
+        };
+        match self.others_within {
+            None => shape,
+            Some(w) if w.within == others && flat => format!("{shape}, within the tolerance"),
+            Some(w) if w.within == others => format!(
+                "{} a little, within the tolerance (not all flat, p {})",
+                if others == 1 { "grows" } else { "grow" },
+                p_value(p)
+            ),
+            Some(Within { within: 0, .. }) => {
+                format!("{shape}; none is known to be within the tolerance yet")
+            }
+            Some(w) => format!(
+                "{shape}; {} of them {} known to be within the tolerance",
+                w.within,
+                are(w.within)
+            ),
+        }
     }
 }
 
@@ -806,6 +845,35 @@ mod tests {
         assert!(out.headline().ends_with(
             "; the other 5 are not all flat (p 0.003). No label separates the leaking instances from the others."
         ), "{}", out.headline());
+        // ... within the tolerance: a bounded pattern grows a little and does not leak.
+        let within = |k: usize| FleetOutput {
+            others_within: Some(Within {
+                within: k,
+                others: 5,
+            }),
+            ..out.clone()
+        };
+        assert!(
+            within(5).headline().contains(
+                "; the other 5 grow a little, within the tolerance (not all flat, p 0.003)."
+            ),
+            "{}",
+            within(5).headline()
+        );
+        assert!(within(5)
+            .text()
+            .contains("the others: 5 do not all fit a rate of zero (χ² p 0.003); all are within the tolerance"));
+        assert!(within(3)
+            .headline()
+            .contains("; 3 of them are known to be within the tolerance."));
+        assert_eq!(within(3).json().others_within_tolerance, Some(3));
+        let flat = FleetOutput {
+            others_flat_p: Some(0.4),
+            ..within(5)
+        };
+        assert!(flat
+            .headline()
+            .contains("; the other 5 are flat, within the tolerance."));
         assert_eq!(
             out.json().separating_labels.unwrap().len(),
             0,

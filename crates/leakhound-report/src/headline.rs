@@ -56,6 +56,8 @@ fn why_not_yet(f: &Finding) -> &'static str {
         "too few samples"
     } else if f.notes.contains(&Note::WarmupNotRuledOut) {
         "a warm-up is not ruled out"
+    } else if f.notes.contains(&Note::StepNotRuledOut) {
+        "one step up is not ruled out"
     } else if f.notes.contains(&Note::DailyCycleNotResolved) {
         "a daily cycle is not ruled out"
     } else if f.notes.contains(&Note::GrowthStopped) {

@@ -82,8 +82,26 @@ pub fn cause_clause(f: &Finding, unit: &str) -> Option<String> {
     Some(s)
 }
 
-/// One sentence: verdict, rate with interval, pattern, limit or what to do next.
+/// One sentence: verdict, rate with interval, pattern, limit or what to do next; and when the
+/// floor shifted in its last moments, that the rate was judged before it.
 pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
+    let mut s = verdict_sentence(name, f, unit);
+    if let Some(end) = f.end_shift {
+        let size = end.shift.size;
+        let what = if size > 0.0 {
+            format!("a jump of {}", format_amount(size, unit))
+        } else {
+            format!("a drop of {}", format_amount(-size, unit))
+        };
+        s.push_str(&format!(
+            " (judged on the floor before {what} in its last {})",
+            format_duration(end.before_end.max(1.0))
+        ));
+    }
+    s
+}
+
+fn verdict_sentence(name: &str, f: &Finding, unit: &str) -> String {
     let tol = rate(f.tolerance_per_day, unit);
     let Some(r) = f.rate_per_day else {
         let wait = f
@@ -165,6 +183,8 @@ pub fn explain(name: &str, f: &Finding, unit: &str) -> String {
                 )
             } else if f.notes.contains(&Note::WarmupNotRuledOut) {
                 ", which may be a warm-up that has not levelled off yet".to_string()
+            } else if f.notes.contains(&Note::StepNotRuledOut) {
+                ", which may be one lasting step up rather than a ramp".to_string()
             } else if f.notes.contains(&Note::GrowthStopped) {
                 ", but it has not grown lately".to_string()
             } else {

@@ -116,7 +116,7 @@ pub struct VerdictArgs {
     pub limit: Option<String>,
     /// What drives the working set: constant (a soak), cyclic (production traffic with daily
     /// cycles) or auto (the data and the workload counters decide) [default: constant for
-    /// `run`, unless it replays traffic at the recorded pace; else auto]
+    /// `run` (unless it replays traffic at the recorded pace) and `ab`; else auto]
     #[arg(long, value_name = "LOAD")]
     pub load: Option<Load>,
 }

@@ -446,6 +446,7 @@ fn a_mixed_fleet_names_its_leakers_bytes_per_request_and_the_version_that_separa
     ];
     assert!(ci[0] < 4.0 && 4.0 < ci[1], "{l:#}");
     assert!(j["others_flat_p"].as_f64().unwrap() >= 0.05, "{j:#}");
+    assert_eq!(j["others_within_tolerance"], 16, "{j:#}");
     // The version separates them; the zone does not.
     let splits = j["separating_labels"].as_array().unwrap();
     assert_eq!(splits[0]["key"], "version", "{j:#}");
@@ -468,7 +469,7 @@ fn a_mixed_fleet_names_its_leakers_bytes_per_request_and_the_version_that_separa
     assert!(
         headline.starts_with("8 of 24 instances leak ")
             && headline.contains(" B per request (95% CI ")
-            && headline.contains("the other 16 are flat")
+            && headline.contains("the other 16 are flat, within the tolerance")
             && headline.contains(
                 "All 8 leaking instances have version=2.3.1; none of the 16 others do (Fisher p "
             ),

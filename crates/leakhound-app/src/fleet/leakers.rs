@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use leakhound_analysis::fleet::{
-    group_rates, group_ratios, mixed_attribution, others_flat_p, separable, separating_labels,
-    GroupRate, Instance, LabelSplit, MixedAttribution,
+    group_rates, group_ratios, mixed_attribution, others_flat_p, others_within, separable,
+    separating_labels, GroupRate, Instance, LabelSplit, MixedAttribution, Within,
 };
 use leakhound_analysis::{RateRatio, Verdict};
 
@@ -38,6 +38,8 @@ pub struct Leakers {
     pub attribution: Option<MixedAttribution>,
     /// p-value of "the others do not grow" (`None` when all leak).
     pub others_flat_p: Option<f64>,
+    /// How many of the others are known to be within their tolerance (`None` when all leak).
+    pub others_within: Option<Within>,
     /// Label values that separate leaking from other instances, most surprising first; empty
     /// when none does; `None` when not both kinds exist or too few instances for any label to
     /// separate them with confidence.
@@ -86,6 +88,8 @@ pub(super) fn instances(
                 leaking: f.verdict == Verdict::Leak,
                 rate,
                 rate_se,
+                upper: f.rate_ci_per_day.map_or(f64::INFINITY, |(_, hi)| hi),
+                tolerance: f.tolerance_per_day,
                 events_per_day: *events,
                 labels: s
                     .labels
@@ -114,6 +118,7 @@ pub(super) fn leakers(instances: &[Instance], group_by: Option<&str>) -> Leakers
         leaking: instances.iter().filter(|i| i.leaking).count(),
         attribution: mixed_attribution(instances),
         others_flat_p: others_flat_p(instances),
+        others_within: others_within(instances),
         separating: separable(instances, SEPARATES)
             .then(|| separating_labels(instances, SEPARATES)),
         groups,
@@ -176,6 +181,12 @@ mod tests {
         let a = l.attribution.clone().unwrap();
         assert!((a.bytes_per_event / 5.0 - 1.0).abs() < 0.05, "{a:?}");
         assert!(l.others_flat_p.unwrap() > 0.01, "{l:?}");
+        let w = l.others_within.unwrap();
+        assert_eq!(
+            (w.within, w.others),
+            (8, 8),
+            "a day at 60 s shows 0 well below 2 MB/day"
+        );
         let s = &l.separating.as_ref().unwrap()[0];
         assert_eq!((s.key.as_str(), s.value.as_str()), ("version", "2.3.1"));
         let g = l.groups.unwrap();

@@ -102,6 +102,7 @@ impl Fleet {
             counter: self.counter.as_deref(),
             leakers: self.leakers.attribution.as_ref(),
             others_flat_p: self.leakers.others_flat_p,
+            others_within: self.leakers.others_within,
             separating: self.leakers.separating.as_deref(),
             groups: self.leakers.groups.as_ref().map(|g| FleetGroups {
                 label: &g.label,

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use leakhound_analysis::Load;
 use leakhound_app::ab::{ab, Ab};
+use leakhound_app::soak::default_load;
 use leakhound_app::user;
 
 use crate::cli::{AbArgs, Format};
@@ -34,7 +34,9 @@ pub fn run(db: &Path, args: &AbArgs) -> anyhow::Result<bool> {
         ));
     }
     let opts = Ab {
-        sampling: sampling(&args.sampling, Load::Auto)?,
+        // Two soaks of one command, side by side: their load is what the command makes of it,
+        // not a daily cycle (which would allow a 90 s comparison any answer a cycle could give).
+        sampling: sampling(&args.sampling, default_load(None))?,
         env_a: parse_env(&args.env_a, "--a")?,
         env_b: parse_env(&args.env_b, "--b")?,
         output_dir: args.output_dir.clone(),
