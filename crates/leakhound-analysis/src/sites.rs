@@ -1,6 +1,6 @@
 //! Where in the code: every allocation site (a call stack, with the live bytes a profiler
 //! estimates for it over time) is a series judged by the same engine as RSS, and the leaking
-//! ones are ranked by the lower bound of their rate.
+//! ones are ranked by their rate.
 //!
 //! One leak often shows as several stacks (two callers, V8's tiers, a helper inside it): each
 //! stack is attributed to its allocating **function** (the first frame of the user's code, see
@@ -105,7 +105,7 @@ pub enum SitesNote {
 /// Sites and functions, judged and ranked, with what stood in the way.
 #[derive(Debug, Clone, Default)]
 pub struct SitesJudged {
-    /// Functions, leaks first by the lower bound of their rate, then the rest by how clearly
+    /// Functions, leaks first by their rate, then the rest by how clearly
     /// they grow.
     pub functions: Vec<FunctionFinding>,
     /// Stacks, ranked the same way.
@@ -158,11 +158,12 @@ fn positive_rate(f: &Finding) -> f64 {
     f.rate_per_day.unwrap_or(0.0).max(0.0)
 }
 
-/// Leaks first by the lower bound of their rate; then the rest by how clearly they grow (the
-/// rate over the half-width of its interval: a noisy site's large estimate does not outrank a
-/// steady one's, nor a precise zero a growing site not yet conclusive), then by rate.
+/// Leaks first by their rate (the largest leak is the one to fix first, as heaptrack and
+/// memray rank; their lower bounds would put a noisier leak behind a smaller one); then the
+/// rest by how clearly they grow (the rate over the half-width of its interval: a noisy site's
+/// large estimate does not outrank a steady one's, nor a precise zero a growing site not yet
+/// conclusive), then by rate.
 fn rank(a: &Finding, b: &Finding) -> std::cmp::Ordering {
-    let low = |f: &Finding| f.rate_ci_per_day.map_or(f64::NEG_INFINITY, |c| c.0);
     let rate = |f: &Finding| f.rate_per_day.unwrap_or(f64::NEG_INFINITY);
     let clearly = |f: &Finding| match (f.rate_per_day, f.rate_ci_per_day) {
         (Some(r), Some((lo, hi))) if hi > lo => r / ((hi - lo) / 2.0),
@@ -171,7 +172,7 @@ fn rank(a: &Finding, b: &Finding) -> std::cmp::Ordering {
     let leak = |f: &Finding| f.verdict == Verdict::Leak;
     leak(b).cmp(&leak(a)).then_with(|| {
         if leak(a) {
-            low(b).total_cmp(&low(a))
+            std::cmp::Ordering::Equal
         } else {
             clearly(b).total_cmp(&clearly(a))
         }
@@ -206,7 +207,7 @@ fn summed(series: &[(&[f64], &[f64])]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Judges every site and every allocating function under `cfg` (the process series'
-/// tolerance, scaled per site) and ranks them: leaks first by the lower bound of their rate,
+/// tolerance, scaled per site) and ranks them: leaks first by their rate,
 /// then the rest by rate. Sites with too few samples to analyse are left out and counted in
 /// the notes; the remainder is not ranked (it still counts in the shares).
 pub fn judge_sites(sites: &[SiteSeries], cfg: &Config, counters: &[Counter]) -> SitesJudged {

@@ -46,7 +46,7 @@ pub struct SeriesOutput<'a> {
 pub struct AnalysisOutput<'a> {
     /// Every series to show.
     pub series: Vec<SeriesOutput<'a>>,
-    /// Allocation sites and their functions, ranked (leaks first by the lower bound of their
+    /// Allocation sites and their functions, ranked (leaks first by their
     /// rate).
     pub sites: &'a SitesJudged,
     /// What holds the memory that leaks (`--retainers`), largest first.

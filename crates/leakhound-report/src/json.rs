@@ -160,7 +160,7 @@ pub struct AnalysisJson {
     pub headline: Option<String>,
     /// One entry per analysed series.
     pub series: Vec<SeriesJson>,
-    /// Allocation sites, ranked by the lower bound of their rate (when collected).
+    /// Allocation sites, ranked: leaks first by their rate (when collected).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteJson>,
     /// Allocating functions (each the sum of its stacks), ranked like the sites.

@@ -159,7 +159,7 @@ pub fn text_table(j: &SitesJudged, n: usize) -> String {
     let rows: Vec<&FunctionFinding> = j.functions.iter().filter(|f| shown(j, f)).take(n).collect();
     if !rows.is_empty() {
         out.push_str(&format!(
-            "  where it grows: {} of {} allocating functions ({} stacks), by the lower bound of the leak rate\n  {:<12}  {:>34}  {:>6}  {:<12}  function (line) <- caller\n",
+            "  where it grows: {} of {} allocating functions ({} stacks), leaks by their rate\n  {:<12}  {:>34}  {:>6}  {:<12}  function (line) <- caller\n",
             rows.len(),
             j.functions.len(),
             j.sites.len(),
