@@ -67,8 +67,6 @@ pub struct Soaked {
     pub concluded: Concluded,
 }
 
-/// Environment variables for the command.
-
 /// The agents' listener and the environment that loads them: the Node.js and Python agents
 /// (`node`: injected into every command, since Node.js reads NODE_OPTIONS, Python imports
 /// `sitecustomize` from PYTHONPATH and every other program ignores both, so leakhound need not
