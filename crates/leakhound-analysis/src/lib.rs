@@ -18,6 +18,7 @@
 
 pub mod attribution;
 pub mod baselines;
+pub mod finding;
 pub mod fleet;
 pub mod floor;
 pub mod frames;

@@ -10,8 +10,8 @@
 //! current event rate, so the floor is fitted on both and only the leak term is judged.
 
 use crate::attribution::Counter;
+use crate::finding::Load;
 use crate::floor::Floor;
-use crate::verdict::Load;
 
 const DAY: f64 = 86400.0;
 

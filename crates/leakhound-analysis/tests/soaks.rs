@@ -3,29 +3,15 @@
 //! and the rate judged before it, and a warm-up, a filled cache or one lasting step is not a
 //! leak.
 
+mod common;
+
+use common::Noise;
 use leakhound_analysis::{analyze, Config, Finding, Load, Note, Pattern, Verdict};
 
 const DAY: f64 = 86400.0;
 const MIB: f64 = 1048576.0;
 /// A Monday, 22:00 UTC.
 const START: f64 = 1_795_478_400.0 + 22.0 * 3600.0;
-
-/// Deterministic standard normals (SplitMix64 and Box-Muller).
-struct Noise(u64);
-
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (a, b) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-    }
-}
 
 /// `seconds` of samples every `dt` from `START`, valued by `level(s, noise)` and rounded to
 /// pages as RSS is.

@@ -101,7 +101,7 @@ pub fn ab(db: &Path, a: &Ab, observer: &mut dyn Observer) -> anyhow::Result<Comp
     let end = end?;
     sampler.flush()?;
     let store = sampler.store();
-    store.finish_run(run, sampler.clock().now(), end.status(), None)?;
+    store.finish_run(run, sampler.clock().now(), end.status().as_str(), None)?;
     let input = input::from_run(store, run)?;
     let cmp = compare_variants(&input, "rss", &a.sampling.policy)?;
     store.set_verdict(run, &cmp.output().text())?;

@@ -3,7 +3,7 @@
 
 use leakhound_analysis::{memory_kind, Counter, MemoryKind, Verdict};
 
-use crate::judge::Judged;
+use crate::judged::Judged;
 
 /// Process-level memory series, whose growth a runtime's own gauges can classify.
 const PROCESS_MEMORY: &[&str] = &["rss", "pss", "uss", "anon"];
@@ -147,7 +147,7 @@ mod tests {
         let series = |name: &str, v: Vec<f64>| SeriesData {
             name: name.into(),
             labels: BTreeMap::new(),
-            unit: "bytes".into(),
+            unit: crate::kinds::Unit::Bytes,
             kind: SeriesKind::Gauge,
             t: t.clone(),
             v,

@@ -83,7 +83,7 @@ impl Comparison {
             a: self.a.output(),
             b: self.b.output(),
             ratio: self.ratio,
-            unit: &self.a.judged.series.unit,
+            unit: self.a.judged.series.unit.as_str(),
         }
     }
 }
@@ -139,7 +139,7 @@ mod tests {
         let side = |target: &str, rate: f64| SeriesData {
             name: "rss".into(),
             labels: BTreeMap::from([("target".to_string(), target.to_string())]),
-            unit: "bytes".into(),
+            unit: crate::kinds::Unit::Bytes,
             kind: SeriesKind::Gauge,
             t: t.clone(),
             v: t.iter()

@@ -5,6 +5,7 @@ use leakhound_store::RunId;
 
 use crate::input;
 use crate::judge::{judge_all, output, Verdicts};
+use crate::kinds::EventKind;
 use crate::policy::Policy;
 use crate::sampling::Sampler;
 use crate::session::End;
@@ -33,7 +34,7 @@ pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Re
                 eprintln!("leakhound: {why}");
                 leakhound_store::Event {
                     t: sampler.clock().now(),
-                    kind: "warning".into(),
+                    kind: EventKind::Warning.as_str().into(),
                     detail: why,
                 }
             }
@@ -46,7 +47,7 @@ pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Re
         End::Exited(st) => st.code(),
         _ => None,
     };
-    store.finish_run(run, sampler.clock().now(), end.status(), code)?;
+    store.finish_run(run, sampler.clock().now(), end.status().as_str(), code)?;
     let input = input::from_run(store, run)?;
     let verdicts = judge_all(&input, &[], policy);
     if let Some((_, headline)) = verdicts.as_ref().ok().and_then(|v| output(v).headline()) {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use leakhound_store::{NewRun, Store};
 
 use crate::error::user;
+use crate::kinds::EventKind;
 
 /// `~/.local/share/leakhound/leakhound.db` (the user's data directory).
 pub fn default_path() -> PathBuf {
@@ -67,20 +68,25 @@ pub fn new_run(
 
 /// Event kind that records the load a sampling session assumed, so that judging the run later
 /// assumes it too (a soak's constant load) unless told otherwise.
-pub const LOAD_EVENT: &str = "load";
+pub const LOAD_EVENT: &str = EventKind::Load.as_str();
 
 /// Event kind that records what holds the memory that leaks (`--retainers`): its detail is
 /// `{"site": [frames], "holders": [{"path": [...], "bytes": N, "objects": N, ...}]}`, the
 /// holders of one site's objects (`site` empty: of the process's growth), read back into
 /// [`crate::input::Input::holders`] (the latest event per site).
-pub const HOLDERS_EVENT: &str = "holders";
+pub const HOLDERS_EVENT: &str = EventKind::Holders.as_str();
 
 /// The detail of a [`HOLDERS_EVENT`].
 pub fn holders_detail(
     site: &[String],
     holders: &[leakhound_analysis::retainers::Holder],
 ) -> String {
-    serde_json::json!({ "site": site, "holders": holders }).to_string()
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        site: &'a [String],
+        holders: &'a [leakhound_analysis::retainers::Holder],
+    }
+    serde_json::to_string(&Detail { site, holders }).unwrap_or_default()
 }
 
 /// The holders recorded in a run's [`HOLDERS_EVENT`]s: the latest per site, largest first.
@@ -112,11 +118,7 @@ pub fn create_run(
     store.write_batch(
         run,
         &[],
-        &[leakhound_store::Event {
-            t: new.started_at,
-            kind: LOAD_EVENT.into(),
-            detail: load.as_str().into(),
-        }],
+        &[EventKind::Load.at(new.started_at, load.as_str().into())],
     )?;
     Ok(run)
 }

@@ -56,7 +56,7 @@ pub fn samples_json(store: &Store, run: RunId, input: &Input) -> anyhow::Result<
                 name: &s.name,
                 labels: &s.labels,
                 kind: s.kind,
-                unit: &s.unit,
+                unit: s.unit.as_str(),
                 t: &s.t,
                 v: &s.v,
             })
@@ -298,7 +298,7 @@ mod tests {
             series: vec![SeriesData {
                 name: "rss".into(),
                 labels: BTreeMap::new(),
-                unit: "bytes".into(),
+                unit: crate::kinds::Unit::Bytes,
                 kind: SeriesKind::Gauge,
                 t: t.clone(),
                 v: (0..n).map(|i| 1e8 + 5e3 * i as f64 + noise(i)).collect(),

@@ -6,6 +6,7 @@ use std::path::Path;
 use leakhound_store::{csv, RunId, SeriesKind, Store};
 
 use crate::error::user;
+use crate::kinds::EventKind;
 use crate::kinds::{csv_kind, csv_unit, Unit};
 use crate::sampling::sites::{SITE_BYTES, SITE_LABEL, SITE_OBJECTS};
 
@@ -17,7 +18,7 @@ pub struct SeriesData {
     /// Labels (`target` when a run has several).
     pub labels: BTreeMap<String, String>,
     /// `bytes` or `count`.
-    pub unit: String,
+    pub unit: Unit,
     /// Gauge or counter.
     pub kind: SeriesKind,
     /// Times, unix seconds, increasing.
@@ -34,7 +35,7 @@ impl SeriesData {
 
     /// Whether it measures memory.
     pub fn is_bytes(&self) -> bool {
-        self.unit == Unit::Bytes.as_str()
+        self.unit == Unit::Bytes
     }
 }
 
@@ -129,7 +130,7 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
             SeriesData {
                 name: name.clone(),
                 labels: BTreeMap::new(),
-                unit: csv_unit(name).as_str().to_string(),
+                unit: csv_unit(name),
                 kind: csv_kind(name),
                 t,
                 v,
@@ -141,7 +142,7 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Input> {
         about: About {
             source: path.display().to_string(),
             target: path.display().to_string(),
-            kind: "csv".into(),
+            kind: EventKind::Csv.as_str().into(),
             ..About::default()
         },
         ..Input::default()
@@ -191,7 +192,7 @@ fn load_run(
         series.push(SeriesData {
             name: s.name,
             labels: s.labels,
-            unit: s.unit,
+            unit: Unit::parse(&s.unit),
             kind: s.kind,
             t,
             v,
@@ -204,7 +205,7 @@ fn load_run(
     };
     // Only the events needed, and for a bounded read no more restarts than points: a watch of
     // recycled workers records one per worker.
-    let restarts = store.event_times(run, "restart", max_points)?;
+    let restarts = store.event_times(run, EventKind::Restart.as_str(), max_points)?;
     let load = store
         .last_event(run, crate::database::LOAD_EVENT)?
         .and_then(|e| e.detail.parse().ok());

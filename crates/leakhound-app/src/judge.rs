@@ -3,14 +3,16 @@
 //! ([`crate::causes`]).
 
 use leakhound_analysis::sites::{SiteSeries, SitesJudged, SitesNote};
-use leakhound_analysis::{analyze_with, Counter, Finding, Verdict};
+use leakhound_analysis::{analyze_with, Counter, Verdict};
 use leakhound_report::html::ReportMeta;
-use leakhound_report::{AnalysisOutput, SeriesOutput};
+use leakhound_report::AnalysisOutput;
 use leakhound_store::SeriesKind;
 
 use crate::causes::explain_causes;
 use crate::error::user;
 use crate::input::{Input, SeriesData};
+use crate::judged::series_output;
+pub use crate::judged::Judged;
 use crate::policy::Policy;
 
 /// Series never judged by default: they count things whose growth is not a leak. Python's
@@ -26,33 +28,6 @@ const SKIP_BY_DEFAULT: &[&str] = &[
     "python.gc.gen1",
     "python.gc.gen2",
 ];
-
-/// A verdict on one series.
-#[derive(Debug, Clone)]
-pub struct Judged {
-    /// The series judged.
-    pub series: SeriesData,
-    /// Its verdict and everything behind it.
-    pub finding: Finding,
-}
-
-impl Judged {
-    /// This series and its finding, as the outputs show them.
-    pub fn output(&self) -> SeriesOutput<'_> {
-        series_output(&self.series, Some(&self.finding))
-    }
-}
-
-fn series_output<'a>(s: &'a SeriesData, finding: Option<&'a Finding>) -> SeriesOutput<'a> {
-    SeriesOutput {
-        name: &s.name,
-        labels: &s.labels,
-        unit: &s.unit,
-        t: &s.t,
-        v: &s.v,
-        finding,
-    }
-}
 
 /// Counters of the runtimes themselves: garbage collections and allocations follow the heap,
 /// they do not drive it (Node's and Python's GC counts, Go's allocation totals, and Go's
@@ -132,21 +107,17 @@ pub fn judge(input: &Input, names: &[String], policy: &Policy) -> anyhow::Result
 }
 
 /// The allocation sites of `input` and their allocating functions, judged and ranked (leaks
-/// first by the lower bound of their rate): each held to the tolerance of the first memory
+/// first by their rate): each held to the tolerance of the first memory
 /// series judged, scaled by its share of the live bytes, under the same load assumption and
 /// with the workload counters.
 pub fn judge_sites(input: &Input, policy: &Policy, judged: &[Judged]) -> SitesJudged {
     if input.sites.is_empty() {
         return SitesJudged::default();
     }
-    let tolerance = judged
-        .iter()
-        .find(|j| j.series.is_bytes())
-        .map(|j| j.finding.tolerance_per_day);
-    let mut cfg = policy.config(&[], true, None, &input.restarts);
-    if let Some(t) = tolerance {
-        cfg.tolerance = t;
-    }
+    // The process's tolerance, from the policy and the first memory series judged.
+    let process = judged.iter().find(|j| j.series.is_bytes());
+    let values = process.map_or(&[][..], |j| &j.series.v[..]);
+    let cfg = policy.config(values, true, None, &input.restarts);
     let series: Vec<SiteSeries> = input
         .sites
         .iter()
@@ -248,7 +219,7 @@ mod tests {
         SeriesData {
             name: name.into(),
             labels: BTreeMap::new(),
-            unit: unit.into(),
+            unit: crate::kinds::Unit::parse(unit),
             kind,
             t: t.to_vec(),
             v,

@@ -1,5 +1,7 @@
 //! What a series is when only its name is known (CSV columns, scraped metrics, agent gauges):
-//! a counter or a gauge, bytes or a count.
+//! a counter or a gauge, bytes or a count; what a run's events record and how a run ended.
+//! Typed here, turned into the stored words only at the store's edge ([`EventKind::as_str`],
+//! [`RunStatus::as_str`]).
 
 use leakhound_store::SeriesKind;
 
@@ -13,11 +15,85 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// The unit stored as `s`: `bytes`, else a count.
+    pub fn parse(s: &str) -> Unit {
+        if s == Unit::Bytes.as_str() {
+            Unit::Bytes
+        } else {
+            Unit::Count
+        }
+    }
+
     /// `bytes` or `count`, as stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Bytes => "bytes",
             Unit::Count => "count",
+        }
+    }
+}
+
+/// What an event of a run records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A watched process appeared (not after an exit).
+    Instance,
+    /// A watched process exited.
+    Exit,
+    /// A process appeared after every earlier one had exited: each lifetime gets its own level.
+    Restart,
+    /// Something leakhound said during the session (stored once per text).
+    Warning,
+    /// The load the session assumed, so that judging the run later assumes it too.
+    Load,
+    /// What holds the memory that leaks (`--retainers`), see [`crate::database::holders_detail`].
+    Holders,
+    /// Where a CSV input's series came from.
+    Csv,
+}
+
+impl EventKind {
+    /// The word stored in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Instance => "instance",
+            EventKind::Exit => "exit",
+            EventKind::Restart => "restart",
+            EventKind::Warning => "warning",
+            EventKind::Load => "load",
+            EventKind::Holders => "holders",
+            EventKind::Csv => "csv",
+        }
+    }
+
+    /// An event of this kind at `t`.
+    pub fn at(self, t: f64, detail: String) -> leakhound_store::Event {
+        leakhound_store::Event {
+            t,
+            kind: self.as_str().into(),
+            detail,
+        }
+    }
+}
+
+/// How a run ended, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Its command exited, its targets are gone, or its input was read whole.
+    Finished,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--for` ran out, or a sequential look was conclusive.
+    Stopped,
+}
+
+impl RunStatus {
+    /// The word stored in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Finished => "finished",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Stopped => "stopped",
         }
     }
 }
@@ -58,8 +134,10 @@ pub fn csv_unit(name: &str) -> Unit {
     }
 }
 
-/// Unit of a scraped metric: Prometheus names memory `..._bytes`.
-pub fn scraped_unit(name: &str) -> Unit {
+/// Unit of a metric known only by its name (a scraped metric, another runtime's gauge such as
+/// `python.traced_bytes` or `python.gc.gen0`): Prometheus and the agents name memory
+/// `..._bytes`; anything else counts.
+pub fn unit_of_name(name: &str) -> Unit {
     if name.ends_with("_bytes") {
         Unit::Bytes
     } else {
@@ -94,7 +172,7 @@ mod tests {
             assert_eq!(csv_kind(c), SeriesKind::Gauge, "{c}");
             assert_eq!(csv_unit(c), unit, "{c}");
         }
-        assert_eq!(scraped_unit("process_resident_memory_bytes"), Unit::Bytes);
-        assert_eq!(scraped_unit("go_goroutines"), Unit::Count);
+        assert_eq!(unit_of_name("process_resident_memory_bytes"), Unit::Bytes);
+        assert_eq!(unit_of_name("go_goroutines"), Unit::Count);
     }
 }

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod ab;
+pub mod agent_env;
 pub mod causes;
 pub mod child;
 pub mod compare;
@@ -24,9 +25,11 @@ pub mod database;
 pub mod error;
 pub mod export;
 pub mod fleet;
+pub mod import;
 pub mod input;
 pub mod inspect;
 pub mod judge;
+pub mod judged;
 pub mod kinds;
 pub mod native;
 pub mod policy;
@@ -39,7 +42,12 @@ pub mod traffic;
 pub mod watch;
 
 pub use error::{user, UserError};
-pub use judge::{judge, Judged};
+pub use judge::judge;
+pub use judged::Judged;
+/// The analysis' types the commands name: the load assumed, a verdict, the default confidence.
+pub use leakhound_analysis::{Load, Verdict, DEFAULT_CONFIDENCE};
 /// What leakhound and its in-process profilers agree on (report schedule, environment).
 pub use leakhound_wire as wire;
+/// The workload the demo soaks and the tests drive (`leakhound workload`).
+pub use leakhound_workload as workload;
 pub use policy::Policy;

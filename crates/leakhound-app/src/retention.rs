@@ -5,7 +5,6 @@
 //! the database: it is one file in the user's home); `gc` applies one on demand.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use leakhound_report::units::format_duration;
 use leakhound_store::{Upkeep, UpkeepCursor, UpkeepDone};
@@ -76,10 +75,7 @@ pub fn gc(db: &Path, retention: Option<f64>) -> anyhow::Result<Collected> {
     }
     let bytes_before = file_bytes(db);
     let store = open_rw(db)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let now = leakhound_time::unix_now();
     let upkeep = store.upkeep(
         &Upkeep {
             now,

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use leakhound_analysis::Load;
 use leakhound_net::replay::Pacing;
-use leakhound_probe::agent::{node_options, python_path, AgentListener, SitesRequest};
-use leakhound_probe::jvm::find_jcmd;
+use leakhound_probe::agent::{AgentListener, SitesRequest};
 use leakhound_probe::{memory_limit_of_pid, ProcKey};
 use leakhound_report::units::format_duration;
 use leakhound_wire::env as wire;
 
+use crate::agent_env::{native_agent, runtime_agents, Env};
 use crate::child::{display_command, spawn, stop_child};
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
-use crate::native::{check_command, native_env, NativeSites};
+use crate::native::{check_command, NativeSites};
 use crate::sampling::{Clock, Jvm, JvmProcess, ReplayCounter, Sampler, Target, TargetSpec};
 use crate::session::add_sources;
 use crate::session::{sample_loop, stop_flag, End, Observer, Sampling, SessionOptions, Until};
@@ -67,9 +67,6 @@ pub struct Soaked {
     pub concluded: Concluded,
 }
 
-/// Environment variables for the command.
-type Env = Vec<(String, String)>;
-
 /// The agents' listener and the environment that loads them: the Node.js and Python agents
 /// (`node`: injected into every command, since Node.js reads NODE_OPTIONS, Python imports
 /// `sitecustomize` from PYTHONPATH and every other program ignores both, so leakhound need not
@@ -115,17 +112,7 @@ fn agents(
             wire::AGENT_INTERVAL_MS.into(),
             format!("{}", ((interval * 1000.0) as u64).max(100)),
         ));
-        env.push((
-            "NODE_OPTIONS".into(),
-            node_options(std::env::var("NODE_OPTIONS").ok().as_deref(), &script),
-        ));
-        env.push((
-            "PYTHONPATH".into(),
-            python_path(std::env::var("PYTHONPATH").ok().as_deref(), &python),
-        ));
-        if let Some(lib) = crate::native::python_profiler() {
-            env.push((wire::PYTHON_PROFILER.into(), lib.display().to_string()));
-        }
+        env.extend(runtime_agents(&script, &python));
         if let Some(s) = sites {
             env.push((
                 wire::SITES_INTERVAL_MS.into(),
@@ -139,11 +126,7 @@ fn agents(
         }
     }
     if let Some(n) = native {
-        env.extend(
-            native_env(n, l.socket())
-                .into_iter()
-                .filter(|(k, _)| k != wire::AGENT_SOCKET),
-        );
+        env.extend(native_agent(n, l.socket()));
     }
     Ok(Some((l, env)))
 }
@@ -172,7 +155,7 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
     let interval = s.sampling.interval;
     // Before anything starts: without jcmd, --jvm cannot work.
     let jcmd = if s.jvm {
-        Some(find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?)
+        Some(crate::sampling::require_jcmd()?)
     } else {
         None
     };

@@ -7,11 +7,43 @@ use std::time::{Duration, Instant};
 
 use leakhound_net::har::read_har;
 use leakhound_net::replay::{
-    prepare, replay as run_replay, Pacing, Prepared, Repeat, ReplayOptions, ReplayStats,
+    prepare, replay as run_replay, Prepared, Repeat, ReplayOptions, ReplayStats,
 };
-use leakhound_net::Uri;
 
 use crate::error::user;
+
+pub use leakhound_net::record::{RecordOptions, RecordStats};
+pub use leakhound_net::replay::Pacing;
+pub use leakhound_net::Uri;
+
+/// `leakhound record`: proxies `opts.listen` to the upstream, writing each exchange to the HAR
+/// file, until interrupted or `duration` seconds have passed; `announce` is told the address
+/// bound. Counts go to `stats` as they happen.
+pub fn record(
+    opts: RecordOptions,
+    stats: Arc<RecordStats>,
+    duration: Option<f64>,
+    announce: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    let listen = opts.listen;
+    let stop = crate::session::stop_flag()?;
+    let rt = runtime()?;
+    let started = Instant::now();
+    let shutdown = async move {
+        loop {
+            if stop.load(Ordering::Relaxed)
+                || duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    rt.block_on(leakhound_net::record::record(
+        opts, stats, announce, shutdown,
+    ))
+    .map_err(|e| user(format!("record on {listen}: {e}")))
+}
 
 /// A tokio runtime on two threads, for the proxy and the replayer.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -78,6 +78,29 @@ impl Targets {
         );
         Ok(())
     }
+
+    /// The JVM `pid` to read with `jcmd` (watched as a tree of its own unless it already is):
+    /// its pid and jcmd's path. Without jcmd `--jvm` cannot work whatever the pid, so that is
+    /// said first; a pid that runs no JVM is named.
+    pub fn jvm(&mut self, pid: i32) -> anyhow::Result<(i32, std::path::PathBuf)> {
+        let jcmd = crate::sampling::require_jcmd()?;
+        if !self.has_pid(pid) {
+            self.pid(pid)
+                .map_err(|e| user(format!("--jvm {pid}: {e}")))?;
+        }
+        if !leakhound_probe::jvm::is_jvm(pid) {
+            return Err(user(format!(
+                "--jvm {pid}: process {pid} runs no JVM (no libjvm.so mapped)"
+            )));
+        }
+        Ok((pid, jcmd))
+    }
+}
+
+/// Listens on `socket` for the reports of agents started with `leakhound agent`'s environment.
+pub fn agent_listener(socket: &Path) -> anyhow::Result<AgentListener> {
+    AgentListener::bind(socket)
+        .map_err(|e| user(format!("--agent-socket {}: {e}", socket.display())))
 }
 
 /// A watch.

@@ -318,15 +318,11 @@ fn soak_spec(rng: &mut Rng, id: usize, shape: Shape, span: f64, dt: f64) -> Spec
     }
 }
 
-fn soak_warmup(rng: &mut Rng, id: usize) -> Case {
-    let span = (rng.range(2.0, 14.0) * 3600.0).round();
-    let dt = *rng.pick(&[1.0, 2.0, 5.0]);
-    let mut spec = soak_spec(rng, id, Shape::Warmup, span, dt);
-    spec.feature = spec.baseline * rng.range(0.1, 0.8);
-    spec.feature_at = rng.range(0.02, 0.12);
+/// A bounded soak of `family` under a constant load, sampled like `run` samples (page-quantised).
+fn bounded_soak(id: usize, family: Family, span: f64, dt: f64, spec: Spec) -> Case {
     Case {
         id,
-        family: Family::SoakWarmup,
+        family,
         leak: false,
         true_rate: 0.0,
         detectable: false,
@@ -340,6 +336,15 @@ fn soak_warmup(rng: &mut Rng, id: usize) -> Case {
         quantised: true,
         shift: None,
     }
+}
+
+fn soak_warmup(rng: &mut Rng, id: usize) -> Case {
+    let span = (rng.range(2.0, 14.0) * 3600.0).round();
+    let dt = *rng.pick(&[1.0, 2.0, 5.0]);
+    let mut spec = soak_spec(rng, id, Shape::Warmup, span, dt);
+    spec.feature = spec.baseline * rng.range(0.1, 0.8);
+    spec.feature_at = rng.range(0.02, 0.12);
+    bounded_soak(id, Family::SoakWarmup, span, dt, spec)
 }
 
 fn multiday_step(rng: &mut Rng, id: usize) -> Case {
@@ -521,22 +526,7 @@ fn flat_tail(rng: &mut Rng, id: usize) -> Case {
     spec.wander.0 = spec.baseline * rng.log_range(0.0005, 0.005);
     spec.feature = spec.baseline * rng.range(0.2, 0.6);
     spec.feature_at = rng.range(0.08, 0.12);
-    Case {
-        id,
-        family: Family::FlatTail,
-        leak: false,
-        true_rate: 0.0,
-        detectable: false,
-        load: Load::Constant,
-        linear: false,
-        span,
-        dt,
-        baseline: spec.baseline,
-        source: Source::Spec(spec),
-        from_exec: false,
-        quantised: true,
-        shift: None,
-    }
+    bounded_soak(id, Family::FlatTail, span, dt, spec)
 }
 
 /// Production services of 2.5-7 days from any hour, with one lasting step up of 5-20% of the

@@ -153,13 +153,17 @@ pub struct Entry {
     pub request: Request,
     /// The response.
     pub response: Response,
-    /// Unused.
+    /// Unused: written empty, whatever a browser put there ignored.
     #[serde(default)]
-    pub cache: serde_json::Value,
+    pub cache: Cache,
     /// Phases.
     #[serde(default = "default_timings")]
     pub timings: Timings,
 }
+
+/// An entry's cache state, which HAR requires and replay does not use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cache {}
 
 fn default_timings() -> Timings {
     Timings {
@@ -396,7 +400,7 @@ mod tests {
                 headers_size: -1,
                 body_size: 2,
             },
-            cache: serde_json::json!({}),
+            cache: Cache::default(),
             timings: default_timings(),
         }
     }

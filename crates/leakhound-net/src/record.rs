@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -23,8 +23,8 @@ use tokio::net::TcpListener;
 
 use crate::body::{into_slot, Captured, Slot, TeeBody};
 use crate::har::{
-    redact_headers, redact_query, Content, Entry, HarWriter, PostData, Request as HarRequest,
-    Response as HarResponse, Timings,
+    redact_headers, redact_query, Cache, Content, Entry, HarWriter, PostData,
+    Request as HarRequest, Response as HarResponse, Timings,
 };
 
 /// What to record.
@@ -66,13 +66,6 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for name in HOP_BY_HOP {
         h.remove(*name);
     }
-}
-
-fn now_unix() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 fn header_pairs(h: &HeaderMap) -> Vec<(&str, &str)> {
@@ -218,7 +211,7 @@ async fn forward(
         format!("http://{host}{path}?{query_red}")
     };
     let exchange = Exchange {
-        started: now_unix(),
+        started: leakhound_time::unix_now(),
         clock: Instant::now(),
         method: parts.method.to_string(),
         url,
@@ -309,7 +302,7 @@ async fn forward(
                 headers_size: -1,
                 body_size: seen.total as i64,
             },
-            cache: serde_json::json!({}),
+            cache: Cache::default(),
             timings: Timings {
                 send: 0.0,
                 wait: wait_ms,
@@ -362,7 +355,7 @@ fn bad_gateway(
             headers_size: -1,
             body_size: 0,
         },
-        cache: serde_json::json!({}),
+        cache: Cache::default(),
         timings: Timings {
             send: 0.0,
             wait: 0.0,

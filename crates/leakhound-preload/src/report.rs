@@ -8,16 +8,12 @@
 //! and SIGPIPE is never raised. A report is the whole state, not a delta, so a dropped one
 //! loses nothing but its time.
 //!
-//! Lines (one JSON object each, at most 1 MiB):
-//! `{"v":1,"type":"native_maps","pid":P,"hooked":true,"modules":[[start,end,offset,"path"],...]}`
-//! `{"v":1,"type":"native_sites","pid":P,"t":T,"sampling_bytes":M,"samples":N,"dropped":D,
-//!   "sites":[{"frames":[ret,...],"bytes":B,"objects":O},...],"other_bytes":B,"other_objects":O}`
-//! `{"v":1,"type":"python_code","pid":P,"context":{...},"unnamed":N,"code":[[id,"name","file"],...]}`
-//! Frames are return addresses, innermost first, or Python frames (`leakhound_wire::python`)
+//! Lines (one JSON object each, at most 1 MiB) are written with `leakhound_wire::lines`, whose
+//! types leakhound reads them with. Frames are return addresses, innermost first, or Python
+//! frames (`leakhound_wire::python`)
 //! in a Python process, whose functions the `python_code` lines name before the stacks that
 //! use them (see `python::code_lines`); `modules` are the executable mappings.
 
-use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
@@ -25,6 +21,8 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use leakhound_wire::lines;
 
 use crate::profiler::{set_busy, PROFILER};
 use crate::tables::Snapshot;
@@ -116,7 +114,9 @@ fn run() {
 fn maps_line(pid: u32, hooked: bool) -> (u64, String) {
     let text = std::fs::read("/proc/self/maps").unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
-    let mut modules = String::new();
+    let mut line_out = String::new();
+    lines::begin_native_maps(&mut line_out, pid, hooked);
+    let mut first = true;
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();
         let (Some(range), Some(perms), Some(offset)) = (f.next(), f.next(), f.next()) else {
@@ -140,50 +140,30 @@ fn maps_line(pid: u32, hooked: bool) -> (u64, String) {
             .nth(5)
             .map(str::trim_start)
             .unwrap_or("");
-        if !modules.is_empty() {
-            modules.push(',');
-        }
-        let _ = write!(modules, "[{start},{end},{offset},");
-        push_json_str(&mut modules, path);
-        modules.push(']');
+        lines::module(&mut line_out, first, start, end, offset, path);
+        first = false;
     }
+    lines::end_native_maps(&mut line_out);
+    // The line names the pid and whether the program is hooked, so it changes with either.
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    modules.hash(&mut h);
-    hooked.hash(&mut h);
-    let line = format!(
-        r#"{{"v":1,"type":"native_maps","pid":{pid},"hooked":{hooked},"modules":[{modules}]}}"#
-    );
-    (h.finish(), line)
+    line_out.hash(&mut h);
+    (h.finish(), line_out)
 }
 
 /// The sites of `snap` as a `native_sites` line, within the line budget (sites that do not fit
 /// go to the remainder).
 fn sites_line(pid: u32, t: f64, mean: f64, snap: &Snapshot) -> String {
-    let mut out = format!(
-        r#"{{"v":1,"type":"native_sites","pid":{pid},"t":{t:.3},"sampling_bytes":{mean},"samples":{},"dropped":{},"sites":["#,
-        snap.samples, snap.dropped
-    );
+    let mut out = String::new();
+    lines::begin_native_sites(&mut out, pid, t, mean, snap.samples, snap.dropped);
     let (mut other_bytes, mut other_objects) = (snap.other_bytes, snap.other_objects);
     let mut one = String::new();
     let mut first = true;
     for s in &snap.sites {
         one.clear();
-        one.push_str(if first {
-            "{\"frames\":["
-        } else {
-            ",{\"frames\":["
-        });
-        for (i, f) in snap.frames[s.first..s.first + s.depth].iter().enumerate() {
-            if i > 0 {
-                one.push(',');
-            }
-            let _ = write!(one, "{f}");
-        }
-        let _ = write!(
-            one,
-            r#"],"bytes":{:.1},"objects":{:.3}}}"#,
-            s.bytes, s.objects
-        );
+        let frames = snap.frames[s.first..s.first + s.depth]
+            .iter()
+            .map(|&f| f as u64);
+        lines::site(&mut one, first, frames, s.bytes, s.objects);
         if s.depth == 0 || out.len() + one.len() + 200 > LINE_BUDGET {
             other_bytes += s.bytes;
             other_objects += s.objects;
@@ -192,26 +172,8 @@ fn sites_line(pid: u32, t: f64, mean: f64, snap: &Snapshot) -> String {
         out.push_str(&one);
         first = false;
     }
-    let _ = write!(
-        out,
-        r#"],"other_bytes":{other_bytes:.1},"other_objects":{other_objects:.3}}}"#
-    );
+    lines::end_native_sites(&mut out, other_bytes, other_objects);
     out
-}
-
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// (device, inode) of the socket behind `fd`, or `None` if `fd` is no longer a socket.
@@ -338,13 +300,6 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        let mut s = String::new();
-        push_json_str(&mut s, "/a b/\"x\"\\\n");
-        assert_eq!(s, r#""/a b/\"x\"\\\u000a""#);
-    }
 
     #[test]
     fn maps_list_executable_mappings() {

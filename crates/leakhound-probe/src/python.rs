@@ -15,38 +15,7 @@ pub const MAX_CODES: usize = 200_000;
 /// The prefix of a standard-library file.
 pub const STDLIB: &str = "<stdlib>/";
 
-/// What the agent says of the process, for naming files.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
-pub struct Context {
-    /// CPython's version, e.g. `3.11.7`.
-    #[serde(default)]
-    pub version: String,
-    /// The working directory, with a trailing separator.
-    #[serde(default)]
-    pub cwd: String,
-    /// The standard library's directory, with a trailing separator.
-    #[serde(default)]
-    pub stdlib: String,
-    /// `sys.path` entries with trailing separators, longest first.
-    #[serde(default)]
-    pub roots: Vec<String>,
-}
-
-/// One `python_code` line.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct PythonCode {
-    /// Process id.
-    pub pid: i32,
-    /// Naming context.
-    #[serde(default)]
-    pub context: Context,
-    /// Frames the profiler could not number (its tables full).
-    #[serde(default)]
-    pub unnamed: u64,
-    /// Functions: id, qualified name, file.
-    #[serde(default)]
-    pub code: Vec<(u64, String, String)>,
-}
+pub use leakhound_wire::lines::read::{Context, PythonCode};
 
 /// Parses a `python_code` line.
 pub fn parse_python_code(line: &str) -> Result<PythonCode, String> {

@@ -77,8 +77,12 @@ fn numbers_table(f: &Finding, unit: &str) -> String {
             format!("{}/day", format_amount(r, unit)),
         ));
         rows.push((
-            "95% interval",
-            format!("{}/day", format_range(lo, hi, unit)),
+            "interval",
+            format!(
+                "{}/day ({})",
+                format_range(lo, hi, unit),
+                crate::sentence::confidence_pct(f.confidence)
+            ),
         ));
     }
     rows.push((
@@ -133,9 +137,6 @@ svg.flame text { pointer-events: none; }
 footer { margin-top: 2rem; color: #777; font-size: .85rem; }
 @media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } }
 ";
-
-/// Marks a time in the run table (`~t1700000000~` before its UTC text).
-const TIME_MARK: &str = "~t";
 
 /// What a browser runs on load: times (chart labels and the run's table, written in UTC and
 /// tagged with `data-t`) in the viewer's time zone with UTC in a hover title, unless the page
@@ -308,7 +309,10 @@ pub fn page(
         out.push_str(&crate::holders::holders_html(holders));
     }
     if judged.len() > 1 {
-        out.push_str("<table class=\"others\"><tr><th>series</th><th>verdict</th><th>pattern</th><th>rate/day (95% CI)</th></tr>");
+        out.push_str(&format!(
+            "<table class=\"others\"><tr><th>series</th><th>verdict</th><th>pattern</th><th>{}</th></tr>",
+            crate::sentence::rate_column(judged.iter().filter_map(|s| s.finding))
+        ));
         for s in &judged {
             let f = s.finding.expect("judged");
             let rate = match (f.rate_per_day, f.rate_ci_per_day) {
@@ -383,36 +387,40 @@ pub fn page(
         out.push_str("</section>");
     }
     out.push_str("<section><h2>Run</h2><table>");
-    let mut meta_rows: Vec<(&str, String)> = vec![
-        ("source", meta.source.clone()),
-        ("target", meta.target.clone()),
+    /// A cell of the run's table: text, or a time shown in the viewer's time zone.
+    enum Cell {
+        Text(String),
+        Time(f64),
+    }
+    let mut meta_rows: Vec<(&str, Cell)> = vec![
+        ("source", Cell::Text(meta.source.clone())),
+        ("target", Cell::Text(meta.target.clone())),
     ];
-    meta_rows.push(("kind", meta.kind.clone()));
+    meta_rows.push(("kind", Cell::Text(meta.kind.clone())));
     if let Some(h) = &meta.host {
-        meta_rows.push(("host", h.clone()));
+        meta_rows.push(("host", Cell::Text(h.clone())));
     }
     if t1 > t0 {
-        meta_rows.push(("from", format!("{TIME_MARK}{t0:.0}~{}", format_rfc3339(t0))));
-        meta_rows.push(("to", format!("{TIME_MARK}{t1:.0}~{}", format_rfc3339(t1))));
-        meta_rows.push(("span", format_duration(t1 - t0)));
+        meta_rows.push(("from", Cell::Time(t0)));
+        meta_rows.push(("to", Cell::Time(t1)));
+        meta_rows.push(("span", Cell::Text(format_duration(t1 - t0))));
     }
     if let Some(i) = meta.interval_s {
-        meta_rows.push(("interval", format_duration(i)));
+        meta_rows.push(("interval", Cell::Text(format_duration(i))));
     }
     let samples: usize = series.iter().map(|s| s.t.len()).sum();
-    meta_rows.push(("samples (all series)", samples.to_string()));
+    meta_rows.push(("samples (all series)", Cell::Text(samples.to_string())));
     if let Some(l) = meta.limit {
-        meta_rows.push(("memory limit", format_amount(l, "bytes")));
+        meta_rows.push(("memory limit", Cell::Text(format_amount(l, "bytes"))));
     }
     for (k, v) in meta_rows {
-        // A time: <time data-t="UNIX">UTC</time>, shown in the viewer's time zone.
-        let cell = match v.strip_prefix(TIME_MARK).and_then(|r| r.split_once('~')) {
-            Some((t, utc)) => format!(
-                "<time datetime=\"{}\" data-t=\"{t}\">{}</time>",
-                escape(utc),
-                escape(utc)
-            ),
-            None => escape(&v),
+        let cell = match v {
+            // <time data-t="UNIX">UTC</time>, shown in the viewer's time zone.
+            Cell::Time(t) => {
+                let utc = escape(&format_rfc3339(t));
+                format!("<time datetime=\"{utc}\" data-t=\"{t:.0}\">{utc}</time>")
+            }
+            Cell::Text(v) => escape(&v),
         };
         out.push_str(&format!("<tr><th>{}</th><td>{cell}</td></tr>", escape(k)));
     }

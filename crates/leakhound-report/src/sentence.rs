@@ -10,12 +10,26 @@ fn rate(v: f64, unit: &str) -> String {
 
 /// "95% CI", or the level a sequential look decided at ("99.4% CI").
 pub fn ci_label(confidence: f64) -> String {
+    format!("{} CI", confidence_pct(confidence))
+}
+
+/// A confidence level as people write it: "95%", "99.5%".
+pub fn confidence_pct(confidence: f64) -> String {
     let pct = confidence * 100.0;
     if (pct - pct.round()).abs() < 0.05 {
-        format!("{pct:.0}% CI")
+        format!("{pct:.0}%")
     } else {
-        format!("{pct:.1}% CI")
+        format!("{pct:.1}%")
     }
+}
+
+/// The header of a column of rates with their intervals, at the confidence the findings were
+/// judged at (the policy's, the same for all of them).
+pub fn rate_column<'a>(mut findings: impl Iterator<Item = &'a Finding>) -> String {
+    let confidence = findings
+        .next()
+        .map_or(leakhound_analysis::DEFAULT_CONFIDENCE, |f| f.confidence);
+    format!("rate/day ({})", ci_label(confidence))
 }
 
 fn ci(f: &Finding, unit: &str) -> String {
@@ -29,17 +43,25 @@ fn ci(f: &Finding, unit: &str) -> String {
     }
 }
 
-/// What one event of a counter is called: `node.http.client.requests` and
-/// `leaky_requests_total` count a "request", `app.jobs` a "job".
+/// What one event of a counter is called: `node.http.client.requests`,
+/// `leaky_requests_total` and the query `http_requests_total{job="api"}` count a "request",
+/// `app.jobs` a "job"; a query that is more than a metric's name counts events.
 pub fn event_noun(counter: &str) -> String {
-    let base = counter
-        .trim_end_matches("_total")
-        .trim_end_matches(".total")
-        .trim_end_matches("_count")
-        .trim_end_matches(".count");
-    let last = base.rsplit(['.', '_']).next().unwrap_or(base);
+    let name = counter.split('{').next().unwrap_or("").trim();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.'))
+    {
+        return "event".into();
+    }
+    let mut base = name;
+    for suffix in ["_total", ".total", "_count", ".count", "_seconds", "_bytes"] {
+        base = base.strip_suffix(suffix).unwrap_or(base);
+    }
+    let last = base.rsplit(['_', '.', ':']).next().unwrap_or("");
     let noun = last.strip_suffix('s').unwrap_or(last);
-    if noun.is_empty() {
+    if noun.is_empty() || noun.chars().all(|c| c.is_ascii_digit()) {
         "event".into()
     } else {
         noun.to_string()

@@ -164,7 +164,7 @@ pub fn text_table(j: &SitesJudged, n: usize) -> String {
             j.functions.len(),
             j.sites.len(),
             "verdict",
-            "rate/day (95% CI)",
+            crate::sentence::rate_column(rows.iter().map(|f| &f.finding)),
             "share",
             "floor"
         ));
@@ -235,7 +235,10 @@ pub fn html_section(j: &SitesJudged) -> String {
     for note in notes(j) {
         out.push_str(&format!("<p class=\"note\">{}</p>", escape(&note)));
     }
-    out.push_str("<table class=\"others sites\"><tr><th>verdict</th><th>rate/day (95% CI)</th><th>share</th><th>floor</th><th>function (line) &lt;- caller, and its stacks</th></tr>");
+    out.push_str(&format!(
+        "<table class=\"others sites\"><tr><th>verdict</th><th>{}</th><th>share</th><th>floor</th><th>function (line) &lt;- caller, and its stacks</th></tr>",
+        crate::sentence::rate_column(j.functions.iter().map(|f| &f.finding))
+    ));
     for f in j.functions.iter().filter(|f| shown(j, f)).take(20) {
         let stacks: Vec<String> = f
             .stacks

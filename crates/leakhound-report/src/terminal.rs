@@ -90,7 +90,9 @@ pub fn table(rows: &[Row]) -> String {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(6).max(6);
     let mut out = format!(
         "  {:<width$}  {:<12}  {:>34}  pattern\n",
-        "series", "verdict", "rate/day (95% CI)"
+        "series",
+        "verdict",
+        crate::sentence::rate_column(rows.iter().map(|r| r.finding))
     );
     for r in rows {
         let f = r.finding;

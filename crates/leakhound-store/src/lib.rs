@@ -15,6 +15,7 @@ pub mod csv;
 mod db;
 mod error;
 mod read;
+mod records;
 mod schema;
 mod upkeep;
 

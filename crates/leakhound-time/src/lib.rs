@@ -6,6 +6,13 @@
 //! a few lines of calendar arithmetic.
 #![deny(missing_docs)]
 
+/// Now, in unix seconds (0 on a clock set before 1970).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Parses `1700000000`, `1700000000.25`, `2026-11-27T04:33:00Z`, `2026-11-27 04:33:00.5+01:00`
 /// into unix seconds.
 pub fn parse_timestamp(s: &str) -> Result<f64, String> {

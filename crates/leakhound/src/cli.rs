@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use leakhound_analysis::Load;
+use leakhound_app::Load;
 
 /// leakhound finds slow memory leaks in long-running services and tells you what causes them.
 #[derive(Debug, Parser)]
@@ -407,6 +407,10 @@ pub struct ImportArgs {
     /// Memory limit that applied, e.g. 2GiB
     #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
+    /// What drove the working set, assumed when the run is judged later: constant (a soak),
+    /// cyclic (production traffic with daily cycles) or auto
+    #[arg(long, value_name = "LOAD", default_value = "auto")]
+    pub load: Load,
 }
 
 #[derive(Debug, Args)]

@@ -93,7 +93,11 @@ impl Observer for Live {
         if self.print_looks {
             eprintln!(
                 "leakhound: {}",
-                leakhound_report::explain(&j.series.display_name(), &j.finding, &j.series.unit)
+                leakhound_report::explain(
+                    &j.series.display_name(),
+                    &j.finding,
+                    j.series.unit.as_str()
+                )
             );
         }
     }

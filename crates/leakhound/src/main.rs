@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     // binary.
     if argv.get(1).map(String::as_str) == Some("workload") {
         let exe = std::env::current_exe().unwrap_or_else(|_| argv[0].clone().into());
-        return match leaky::run(&argv[2..], &exe, &["workload"]) {
+        return match leakhound_app::workload::run(&argv[2..], &exe, &["workload"]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("leakhound workload: {e}");

@@ -1,16 +1,16 @@
 //! The command line, parsed once into the typed options of `leakhound-app`: every size, rate,
 //! duration and URL is checked here, and an error names the option it came from.
 
-use leakhound_analysis::Load;
 use leakhound_app::native::{locate_preload, NativeSites};
 use leakhound_app::retention::{DEFAULT_RETENTION, MIN_RETENTION};
+use leakhound_app::sampling::SitesRequest;
 use leakhound_app::session::Sampling;
+use leakhound_app::traffic::Pacing;
 use leakhound_app::traffic::ReplayPlan;
+use leakhound_app::traffic::Uri;
 use leakhound_app::wire::{env as wire, Schedule};
+use leakhound_app::Load;
 use leakhound_app::{user, Policy};
-use leakhound_net::replay::Pacing;
-use leakhound_net::Uri;
-use leakhound_probe::agent::SitesRequest;
 use leakhound_report::units::{parse_duration, parse_rate, parse_size};
 
 use crate::cli::{ReplayPacing, SamplingArgs, VerdictArgs};
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(p.tolerance, Some(2097152.0));
         assert_eq!(p.limit, Some(1073741824.0));
         assert_eq!(p.load, Load::Constant);
-        assert_eq!(p.confidence, leakhound_analysis::DEFAULT_CONFIDENCE);
+        assert_eq!(p.confidence, leakhound_app::DEFAULT_CONFIDENCE);
         let e = policy(Some("2MiB"), None, Load::Auto).unwrap_err();
         assert!(e.to_string().starts_with("--tolerance: "), "{e}");
     }

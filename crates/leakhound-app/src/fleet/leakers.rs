@@ -14,7 +14,10 @@ use leakhound_analysis::{RateRatio, Verdict};
 use super::FleetSeries;
 
 /// Adjusted p-value below which a label value is said to separate the leakers.
-const SEPARATES: f64 = 0.01;
+pub const SEPARATES: f64 = 0.01;
+
+/// p-value at or above which the instances that do not leak are said to be flat.
+pub const FLAT: f64 = 0.05;
 
 /// Leak rates of a fleet's instances grouped by one label, compared like `compare` does.
 #[derive(Debug, Clone)]

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use leakhound_analysis::{fleet_attribution, Attribution, Finding, Verdict};
-use leakhound_net::prom::PromClient;
-use leakhound_report::fleet::FleetGroups;
+use leakhound_report::fleet::{Flatness, FleetGroups};
 use leakhound_report::units::format_duration;
 use leakhound_report::{FleetOutput, FleetRow};
 
@@ -23,6 +22,8 @@ use crate::traffic::runtime;
 
 pub use counters::{distinguishing, short_name};
 pub use leakers::{Groups, Leakers};
+/// The Prometheus-compatible API a fleet is read from.
+pub use leakhound_net::prom::PromClient;
 pub use rank::rank;
 
 /// What to analyse.
@@ -101,9 +102,13 @@ impl Fleet {
             attribution: self.attribution.as_ref(),
             counter: self.counter.as_deref(),
             leakers: self.leakers.attribution.as_ref(),
-            others_flat_p: self.leakers.others_flat_p,
+            others_flat: self.leakers.others_flat_p.map(|p| Flatness {
+                p,
+                flat: p >= leakers::FLAT,
+            }),
             others_within: self.leakers.others_within,
             separating: self.leakers.separating.as_deref(),
+            separation_level: leakers::SEPARATES,
             groups: self.leakers.groups.as_ref().map(|g| FleetGroups {
                 label: &g.label,
                 rates: &g.rates,
@@ -113,17 +118,10 @@ impl Fleet {
     }
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Lists the series, then fetches and judges them on both cores, so the fleet never sits in
 /// memory at once; ranks them, relates the leakers to the counter and to the labels.
 pub fn fleet(q: &FleetQuery) -> anyhow::Result<Fleet> {
-    let end = now();
+    let end = leakhound_time::unix_now();
     let start = end - q.range;
     let rt = runtime()?;
     let label_sets = rt

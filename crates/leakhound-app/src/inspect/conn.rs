@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use leakhound_probe::agent::AgentReport;
-use leakhound_probe::inspector::{self, attach_expression, cdp::Cdp, Opened};
+use leakhound_probe::inspector::cdp::{Cdp, Evaluate, NoParams, StartSampling, TakeSnapshot};
+use leakhound_probe::inspector::{self, attach_expression, Opened};
 use leakhound_probe::node_profile::{self, SamplingProfile};
 use leakhound_probe::sites::SitesReport;
 use leakhound_report::units::format_duration;
-use serde_json::json;
 
 /// Stacks kept per profile (the rest is the remainder), as the in-process agent keeps.
 const TOP_STACKS: usize = 200;
@@ -27,12 +27,6 @@ pub struct Conn {
     sampling: Option<u64>,
     /// The process's working directory, with a trailing `/` (frames are named relative to it).
     cwd: String,
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Conn {
@@ -65,14 +59,14 @@ impl Conn {
         })?;
         cdp.evaluate(&attach_expression("install"), CALL)?;
         if let Some(s) = sampling {
-            cdp.call("HeapProfiler.enable", json!({}), CALL)?;
+            cdp.call("HeapProfiler.enable", NoParams {}, CALL)?;
             cdp.call(
                 "HeapProfiler.startSampling",
-                json!({
-                    "samplingInterval": s,
-                    "includeObjectsCollectedByMajorGC": false,
-                    "includeObjectsCollectedByMinorGC": false,
-                }),
+                StartSampling {
+                    sampling_interval: s,
+                    include_objects_collected_by_major_gc: false,
+                    include_objects_collected_by_minor_gc: false,
+                },
                 CALL,
             )?;
         }
@@ -119,7 +113,7 @@ impl Conn {
         let started = Instant::now();
         let r = self
             .cdp
-            .call("HeapProfiler.getSamplingProfile", json!({}), CALL)?;
+            .call("HeapProfiler.getSamplingProfile", NoParams {}, CALL)?;
         let took_ms = started.elapsed().as_secs_f64() * 1000.0;
         let profile: SamplingProfile =
             serde_json::from_value(r.get("profile").cloned().unwrap_or_default())
@@ -130,7 +124,7 @@ impl Conn {
             sampling as f64,
             TOP_STACKS,
             self.pid,
-            now(),
+            leakhound_time::unix_now(),
         );
         report.took_ms = Some(took_ms);
         Ok(Some(report))
@@ -138,11 +132,13 @@ impl Conn {
 
     /// Takes a heap snapshot into `out` (the process pauses while V8 writes it).
     pub fn snapshot(&mut self, out: &mut dyn std::io::Write) -> Result<(), String> {
-        self.cdp.call("HeapProfiler.enable", json!({}), CALL)?;
+        self.cdp.call("HeapProfiler.enable", NoParams {}, CALL)?;
         let mut failed = None;
         self.cdp.call_with(
             "HeapProfiler.takeHeapSnapshot",
-            json!({ "reportProgress": false }),
+            TakeSnapshot {
+                report_progress: false,
+            },
             Duration::from_secs(1800),
             &mut |method, params| {
                 if method == "HeapProfiler.addHeapSnapshotChunk" && failed.is_none() {
@@ -165,10 +161,12 @@ impl Conn {
     pub fn leave(mut self) {
         let pid = self.pid;
         if self.sampling.is_some() {
-            let _ = self.cdp.call("HeapProfiler.stopSampling", json!({}), CALL);
+            let _ = self
+                .cdp
+                .call("HeapProfiler.stopSampling", NoParams {}, CALL);
         }
         let _ = self.cdp.evaluate(&attach_expression("remove"), CALL);
-        let _ = self.cdp.call("HeapProfiler.disable", json!({}), CALL);
+        let _ = self.cdp.call("HeapProfiler.disable", NoParams {}, CALL);
         let open_for = format_duration(self.since.elapsed().as_secs_f64());
         if !self.opened.by_us {
             self.cdp.close();
@@ -180,10 +178,12 @@ impl Conn {
         // Closing the inspector ends this session too: no answer is awaited.
         let _ = self.cdp.send(
             "Runtime.evaluate",
-            json!({
-                "expression": "process._debugEnd()",
-                "includeCommandLineAPI": true,
-            }),
+            Evaluate {
+                expression: "process._debugEnd()",
+                include_command_line_api: true,
+                return_by_value: false,
+                silent: false,
+            },
         );
         let listen = self.opened.listen;
         let deadline = Instant::now() + Duration::from_secs(5);

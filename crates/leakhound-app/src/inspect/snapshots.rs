@@ -63,12 +63,6 @@ pub struct Snapshots {
     pid: Option<i32>,
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// A snapshot's columns as the analysis reads them.
 pub fn graph(s: &HeapSnapshot) -> HeapGraph<'_> {
     HeapGraph {
@@ -157,7 +151,7 @@ impl Snapshots {
         let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let started = Instant::now();
-        let t = now();
+        let t = leakhound_time::unix_now();
         conn.snapshot(&mut out)?;
         std::io::Write::flush(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
         let took = started.elapsed().as_secs_f64();

@@ -9,9 +9,10 @@ use leakhound_probe::ProcInfo;
 use leakhound_store::SeriesKind;
 
 use super::catalog::SeriesSpec;
-use super::series::{agent_gauge_unit, runtime_gauge_unit};
+use super::series::agent_gauge_unit;
 use super::source::{Readings, MAX_SOURCE_SERIES};
 use super::target::{Target, MAX_COUNTER_NAMES};
+use crate::kinds::unit_of_name;
 use crate::kinds::Unit;
 
 /// Reads what the agents of `procs` (the processes of `target` now) reported.
@@ -56,7 +57,7 @@ pub(crate) fn read_agents(
             name: &name,
             labels,
             kind: SeriesKind::Gauge,
-            unit: runtime_gauge_unit(&name),
+            unit: unit_of_name(&name),
         };
         if out.record(&spec, v).is_err() {
             full(out, target.label());

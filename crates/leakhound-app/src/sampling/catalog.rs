@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use leakhound_store::{Event, NewSeries, NewSite, SeriesId, SeriesKind};
 
-use super::source::Row;
-use super::spool::Interval;
+use super::spool::{Interval, Row};
 use crate::kinds::Unit;
 
 /// A series as a reader names it.

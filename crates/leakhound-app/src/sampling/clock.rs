@@ -1,6 +1,6 @@
 //! Sample times that never jump.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Wall-clock time that never jumps: the start's wall time plus monotonic time elapsed, so a
 /// clock change during a run does not break the series.
@@ -13,10 +13,7 @@ pub struct Clock {
 impl Clock {
     /// A clock starting now.
     pub fn start() -> Clock {
-        let wall0 = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let wall0 = leakhound_time::unix_now();
         Clock {
             wall0,
             mono0: Instant::now(),

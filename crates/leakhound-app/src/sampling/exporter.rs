@@ -7,7 +7,7 @@ use leakhound_net::exporter::Exposition;
 use leakhound_net::metrics::{metrics_text, VerdictMetrics};
 use leakhound_store::SeriesId;
 
-use super::source::Row;
+use super::spool::Row;
 
 /// What `/metrics` shows.
 pub(crate) struct Exporter {

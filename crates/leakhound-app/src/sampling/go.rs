@@ -139,9 +139,7 @@ impl GoHeap {
         };
         let worker = Worker::spawn("pprof", schedule, RETRY, move || {
             let body = scraper.fetch_bytes(&fetched)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
+            let now = leakhound_time::unix_now();
             let heap = parse_heap(&body, TOP_STACKS, 0, now)?;
             let goroutines = goroutines
                 .as_ref()

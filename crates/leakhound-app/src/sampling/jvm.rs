@@ -23,12 +23,20 @@ use leakhound_probe::{descendants, ProcKey};
 use leakhound_store::SeriesKind;
 use leakhound_wire::Schedule;
 
+use crate::error::user;
+use crate::kinds::EventKind;
+
+/// jcmd's path, for `--jvm` on `run` and `watch`: without it `--jvm` cannot work whatever the
+/// target, so it is looked for before anything starts.
+pub fn require_jcmd() -> anyhow::Result<PathBuf> {
+    leakhound_probe::jvm::find_jcmd().map_err(|e| user(format!("--jvm: {e}")))
+}
+
 use super::catalog::SeriesSpec;
 use super::jfr::{AttachLock, JfrReading, Recorder};
 use super::sites::{record_sites, SiteNames, MAX_SITE_SERIES};
 use super::source::{Grace, Readings, Source};
 use super::worker::Worker;
-use crate::database::HOLDERS_EVENT;
 use crate::kinds::Unit;
 
 /// Stacks kept per dump; the rest is the remainder.
@@ -112,12 +120,6 @@ pub struct Jvm {
     last_floor: Option<f64>,
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 impl Jvm {
     /// Reads the JVM `which` with `jcmd` at `jcmd_path` (see
     /// [`leakhound_probe::jvm::find_jcmd`]) as `options` say; series labelled `labels`.
@@ -153,7 +155,7 @@ impl Jvm {
                         &["GC.class_histogram"],
                         Duration::from_secs(120),
                     )?;
-                    parse_class_histogram(&text, TOP_CLASSES, pid, now())
+                    parse_class_histogram(&text, TOP_CLASSES, pid, leakhound_time::unix_now())
                 },
             )?),
             None => None,
@@ -217,7 +219,10 @@ impl Jvm {
         let (Some((since, first)), Some(last)) = (self.first_floor, self.last_floor) else {
             return;
         };
-        let t = reading.dump.emitted.unwrap_or_else(now);
+        let t = reading
+            .dump
+            .emitted
+            .unwrap_or_else(leakhound_time::unix_now);
         let samples = &reading.dump.samples;
         let growth = last - first;
         let Some(found) = sites(samples, growth, since, TOP_STACKS, reading.pid, t) else {
@@ -226,7 +231,7 @@ impl Jvm {
         record_sites(&[found.report], &self.labels, &mut self.names, out);
         for (frames, holders) in found.holders.iter().take(HOLDER_SITES) {
             out.event(
-                HOLDERS_EVENT,
+                EventKind::Holders,
                 crate::database::holders_detail(frames, &as_holders(holders, reading.pid)),
             );
         }

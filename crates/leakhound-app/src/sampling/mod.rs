@@ -27,7 +27,9 @@ pub mod writer;
 pub use catalog::SeriesSpec;
 pub use clock::Clock;
 pub use go::GoHeap;
-pub use jvm::{Jvm, JvmOptions, JvmProcess};
+pub use jvm::{require_jcmd, Jvm, JvmOptions, JvmProcess};
+/// What the Node.js and Python agents are asked for about allocation sites.
+pub use leakhound_probe::agent::SitesRequest;
 pub use replay_counter::ReplayCounter;
 pub use sampler::{Sampler, TickSummary};
 pub use scrape::Scrapes;

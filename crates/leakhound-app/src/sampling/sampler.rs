@@ -22,6 +22,7 @@ use super::spool::MAX_HELD_SAMPLES;
 use super::target::{Sampled, Target, TickOut};
 use super::warnings::Warnings;
 use super::writer::Writer;
+use crate::kinds::EventKind;
 
 /// SQLite page cache of the writer's connection, KiB: room for the pages appended to, without
 /// holding the whole run's pages.
@@ -306,7 +307,7 @@ impl Sampler {
         if let Some(note) = self.warnings.unsaid() {
             let events = vec![leakhound_store::Event {
                 t: self.clock.now(),
-                kind: "warning".into(),
+                kind: EventKind::Warning.as_str().into(),
                 detail: note,
             }];
             writer.send(self.draft.take(events));

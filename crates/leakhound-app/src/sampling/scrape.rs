@@ -9,7 +9,7 @@ use leakhound_store::SeriesKind;
 
 use super::catalog::SeriesSpec;
 use super::source::{Full, Grace, Readings, Source, MAX_SOURCE_SERIES};
-use crate::kinds::scraped_unit;
+use crate::kinds::unit_of_name;
 
 /// The endpoints, read one after the other each interval.
 pub struct Scrapes {
@@ -57,7 +57,7 @@ impl Source for Scrapes {
                     } else {
                         SeriesKind::Gauge
                     },
-                    unit: scraped_unit(&s.name),
+                    unit: unit_of_name(&s.name),
                 };
                 if out.record(&spec, s.value) == Err(Full) {
                     out.warn(format!(

@@ -140,16 +140,6 @@ pub fn agent_gauge_unit(name: &str) -> Unit {
         .map_or(Unit::Bytes, |(_, u)| *u)
 }
 
-/// Unit of a gauge of another runtime's agent (`python.traced_bytes`, `python.gc.gen0`):
-/// bytes when its name says so, a count otherwise.
-pub fn runtime_gauge_unit(name: &str) -> Unit {
-    if name.ends_with("_bytes") {
-        Unit::Bytes
-    } else {
-        Unit::Count
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,12 +10,12 @@ use leakhound_store::NewSite;
 
 pub use super::catalog::Full;
 use super::catalog::{Catalog, Draft, SeriesSpec};
+use crate::kinds::EventKind;
 
 /// Most series one source adds to a run unless it says otherwise.
 pub const MAX_SOURCE_SERIES: usize = 5000;
 
-/// One row of an interval: series, time, value.
-pub type Row = (leakhound_store::SeriesId, f64, f64);
+pub use super::spool::Row;
 
 /// A source of series polled by the sampler.
 pub trait Source {
@@ -107,12 +107,8 @@ impl<'a> Readings<'a> {
 
     /// Stores an event of `kind` with this interval (not printed): what a source found that
     /// is no sample, such as a JVM's holders.
-    pub fn event(&mut self, kind: &str, detail: String) {
-        self.draft.event(leakhound_store::Event {
-            t: self.now,
-            kind: kind.into(),
-            detail,
-        });
+    pub fn event(&mut self, kind: EventKind, detail: String) {
+        self.draft.event(kind.at(self.now, detail));
     }
 
     /// Says something once per run (the same text again is not repeated), stored as an event.

@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 
 use leakhound_store::{Event, NewSeries, NewSite};
 
-use super::source::Row;
+/// One row of an interval: series, time, value.
+pub type Row = (leakhound_store::SeriesId, f64, f64);
 
 /// Most samples held while the database refuses writes (24 bytes each: 24 MB; at 100
 /// processes every second, about a quarter of an hour). Beyond it the oldest are dropped.

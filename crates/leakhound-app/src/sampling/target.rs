@@ -10,8 +10,9 @@ use leakhound_probe::{
 use leakhound_store::{Event, RunId, SeriesId, SeriesKind, Store};
 
 use super::series::{ProcessesReading, CGROUP_GAUGES, PROCESS_GAUGES};
-use super::source::Row;
+use super::spool::Row;
 use super::warnings::Warnings;
+use crate::kinds::EventKind;
 use crate::kinds::Unit;
 
 /// Most counter names of exited processes a target keeps a base for. An agent reports at most
@@ -59,22 +60,30 @@ impl Instances {
     /// The events of going from the instances seen last to `now_seen` at time `t`: exits
     /// first, then new instances (`restart` after an exit, else `instance`).
     pub fn update(&mut self, now_seen: BTreeSet<ProcKey>, t: f64, label: &str) -> Vec<Event> {
-        let event = |kind: &str, k: &ProcKey| Event {
-            t,
-            kind: kind.into(),
-            detail: format!("pid={} start={} target={label}", k.pid, k.start_ticks),
+        let event = |kind: EventKind, k: &ProcKey| {
+            kind.at(
+                t,
+                format!("pid={} start={} target={label}", k.pid, k.start_ticks),
+            )
         };
         let mut events = Vec::new();
         for gone in self.current.difference(&now_seen) {
             self.exits_since_start += 1;
-            events.push(event("exit", gone));
+            events.push(event(EventKind::Exit, gone));
         }
         let mut new = now_seen.difference(&self.current).peekable();
         let any_new = new.peek().is_some();
         let survivors = now_seen.intersection(&self.current).next().is_some();
         let restart = self.exits_since_start > 0 && !survivors;
         for k in new {
-            events.push(event(if restart { "restart" } else { "instance" }, k));
+            events.push(event(
+                if restart {
+                    EventKind::Restart
+                } else {
+                    EventKind::Instance
+                },
+                k,
+            ));
         }
         if any_new {
             self.exits_since_start = 0;
@@ -273,11 +282,10 @@ impl Target {
                 }
                 if self.tree.is_empty() {
                     self.done = true;
-                    out.events.push(Event {
-                        t: out.now,
-                        kind: "exit".into(),
-                        detail: format!("pid={} target={}", root.pid, self.label),
-                    });
+                    out.events.push(
+                        EventKind::Exit
+                            .at(out.now, format!("pid={} target={}", root.pid, self.label)),
+                    );
                     return None;
                 }
                 Some(self.tree.clone())

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::kinds::EventKind;
 use leakhound_store::Event;
 
 /// Most different warnings (not about one process) remembered in one run.
@@ -27,7 +28,7 @@ fn say(message: String, events: &mut Vec<Event>, now: f64) {
     eprintln!("leakhound: warning: {message}");
     events.push(Event {
         t: now,
-        kind: "warning".into(),
+        kind: EventKind::Warning.as_str().into(),
         detail: message,
     });
 }

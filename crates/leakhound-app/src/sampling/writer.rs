@@ -18,6 +18,7 @@ use leakhound_store::{Event, RunId, SeriesId, Store, StoreError, Upkeep, UpkeepC
 use super::clock::Clock;
 use super::spool::{Interval, Spool};
 use crate::error::user;
+use crate::kinds::EventKind;
 
 /// How long one write waits for another connection's lock before it counts as failed (then
 /// the interval is held and retried). Short, so the first "locked" is said soon.
@@ -278,7 +279,7 @@ impl Work {
         );
         let note = Event {
             t: now,
-            kind: "warning".into(),
+            kind: EventKind::Warning.as_str().into(),
             detail,
         };
         let _ = self

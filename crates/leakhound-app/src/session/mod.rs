@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use leakhound_analysis::{SequentialLooks, Verdict};
 
-use crate::judge::Judged;
+use crate::judged::Judged;
+use crate::kinds::RunStatus;
 use crate::policy::Policy;
 use crate::sampling::{GoHeap, Sampler, Scrapes};
 
@@ -35,13 +36,12 @@ pub enum End {
 }
 
 impl End {
-    /// The run's status as stored: `finished`, `interrupted` or `stopped`.
-    pub fn status(&self) -> &'static str {
+    /// How the run ended.
+    pub fn status(&self) -> RunStatus {
         match self {
-            End::Exited(_) => "finished",
-            End::Interrupted => "interrupted",
-            End::TimeUp | End::Verdict(_) => "stopped",
-            End::TargetsGone => "finished",
+            End::Exited(_) | End::TargetsGone => RunStatus::Finished,
+            End::Interrupted => RunStatus::Interrupted,
+            End::TimeUp | End::Verdict(_) => RunStatus::Stopped,
         }
     }
 }

@@ -39,6 +39,8 @@ use codes::Codes;
 use frames::Walk;
 use layout::{Api, Unsupported};
 
+use leakhound_wire::lines;
+
 use crate::tables::MAX_FRAMES;
 
 /// What the running profiler knows of the interpreter.
@@ -314,7 +316,7 @@ const LINE_BUDGET: usize = 512 * 1024;
 
 /// The `python_code` lines naming the functions numbered after the first `sent`, and how many
 /// are named then; at least one line (leakhound learns from it that the process is Python's):
-/// `{"v":1,"type":"python_code","pid":P,"context":{...},"unnamed":N,"code":[[id,"name","file"],...]}`.
+/// `leakhound_wire::lines::begin_python_code`'s lines.
 pub fn code_lines(pid: u32, sent: usize) -> (Vec<String>, usize) {
     let Some(state) = STATE.get() else {
         return (Vec::new(), sent);
@@ -323,23 +325,21 @@ pub fn code_lines(pid: u32, sent: usize) -> (Vec<String>, usize) {
         let c = state.codes.lock();
         (c.since(sent), c.unnamed, c.len())
     };
-    let head = format!(
-        r#"{{"v":1,"type":"python_code","pid":{pid},"context":{},"unnamed":{unnamed},"code":["#,
-        state.context
-    );
-    let mut lines = Vec::new();
-    let mut line = head.clone();
+    let begin = |line: &mut String| {
+        lines::begin_python_code(line, pid, &state.context, unnamed);
+    };
+    let mut out = Vec::new();
+    let mut line = String::new();
+    begin(&mut line);
     let mut empty = true;
+    let mut one = String::new();
     for f in named {
-        let mut one = String::new();
-        let _ = write!(one, "[{},", f.id);
-        crate::report::push_json_str(&mut one, &f.name);
-        one.push(',');
-        crate::report::push_json_str(&mut one, &f.file);
-        one.push(']');
+        one.clear();
+        lines::code(&mut one, true, u64::from(f.id), &f.name, &f.file);
         if !empty && line.len() + one.len() + 3 > LINE_BUDGET {
-            line.push_str("]}");
-            lines.push(std::mem::replace(&mut line, head.clone()));
+            lines::end_python_code(&mut line);
+            out.push(std::mem::take(&mut line));
+            begin(&mut line);
             empty = true;
         }
         if !empty {
@@ -348,7 +348,7 @@ pub fn code_lines(pid: u32, sent: usize) -> (Vec<String>, usize) {
         line.push_str(&one);
         empty = false;
     }
-    line.push_str("]}");
-    lines.push(line);
-    (lines, len)
+    lines::end_python_code(&mut line);
+    out.push(line);
+    (out, len)
 }

@@ -5,8 +5,63 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use tungstenite::{Message, WebSocket};
+
+/// A command as the protocol frames it.
+#[derive(Serialize)]
+struct Command<'a, P> {
+    id: u64,
+    method: &'a str,
+    params: P,
+}
+
+/// A command without parameters: `{}`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct NoParams {}
+
+/// `Runtime.evaluate`'s parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluate<'a> {
+    /// The JavaScript to run.
+    pub expression: &'a str,
+    /// With the console's command-line API (`require` whatever the module system).
+    #[serde(rename = "includeCommandLineAPI")]
+    pub include_command_line_api: bool,
+    /// The value returned as JSON rather than as a remote object.
+    #[serde(rename = "returnByValue")]
+    pub return_by_value: bool,
+    /// Exceptions not reported to the console.
+    pub silent: bool,
+}
+
+/// `HeapProfiler.startSampling`'s parameters.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartSampling {
+    /// Mean bytes between samples.
+    pub sampling_interval: u64,
+    /// Keep samples of objects a major GC collected (false: live objects only).
+    #[serde(rename = "includeObjectsCollectedByMajorGC")]
+    pub include_objects_collected_by_major_gc: bool,
+    /// Keep samples of objects a minor GC collected.
+    #[serde(rename = "includeObjectsCollectedByMinorGC")]
+    pub include_objects_collected_by_minor_gc: bool,
+}
+
+/// `HeapProfiler.takeHeapSnapshot`'s parameters.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TakeSnapshot {
+    /// Progress events between the chunks.
+    pub report_progress: bool,
+}
+
+/// The text of command `id`.
+fn command_text<P: Serialize>(id: u64, method: &str, params: P) -> String {
+    serde_json::to_string(&Command { id, method, params }).unwrap_or_default()
+}
 
 /// One session with an inspector.
 pub struct Cdp {
@@ -53,16 +108,16 @@ impl Cdp {
 
     /// Sends `method` with `params` and waits up to `timeout` for its answer; every event that
     /// arrives meanwhile goes to `on_event(method, params)`.
-    pub fn call_with(
+    pub fn call_with<P: Serialize>(
         &mut self,
         method: &str,
-        params: Value,
+        params: P,
         timeout: Duration,
         on_event: &mut dyn FnMut(&str, &Value) -> Result<(), String>,
     ) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
-        let text = json!({ "id": id, "method": method, "params": params }).to_string();
+        let text = command_text(id, method, params);
         self.ws
             .send(Message::text(text))
             .map_err(|e| format!("{method}: {e}"))?;
@@ -113,10 +168,10 @@ impl Cdp {
     }
 
     /// [`Cdp::call_with`], events ignored.
-    pub fn call(
+    pub fn call<P: Serialize>(
         &mut self,
         method: &str,
-        params: Value,
+        params: P,
         timeout: Duration,
     ) -> Result<Value, String> {
         self.call_with(method, params, timeout, &mut |_, _| Ok(()))
@@ -128,12 +183,12 @@ impl Cdp {
     pub fn evaluate(&mut self, expression: &str, timeout: Duration) -> Result<Value, String> {
         let r = self.call(
             "Runtime.evaluate",
-            json!({
-                "expression": expression,
-                "includeCommandLineAPI": true,
-                "returnByValue": true,
-                "silent": true,
-            }),
+            Evaluate {
+                expression,
+                include_command_line_api: true,
+                return_by_value: true,
+                silent: true,
+            },
             timeout,
         )?;
         if let Some(ex) = r.get("exceptionDetails") {
@@ -148,10 +203,10 @@ impl Cdp {
     }
 
     /// Sends `method` without waiting for an answer (the last words before closing).
-    pub fn send(&mut self, method: &str, params: Value) -> Result<(), String> {
+    pub fn send<P: Serialize>(&mut self, method: &str, params: P) -> Result<(), String> {
         let id = self.next_id;
         self.next_id += 1;
-        let text = json!({ "id": id, "method": method, "params": params }).to_string();
+        let text = command_text(id, method, params);
         self.ws
             .send(Message::text(text))
             .map_err(|e| format!("{method}: {e}"))

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use leakhound_analysis::Load;
 use leakhound_app::compare::{compare_inputs, compare_variants};
 use leakhound_app::input::resolve;
+use leakhound_app::Load;
 
 use crate::cli::{CompareArgs, Format};
 use crate::options::{input_policy, verdict_policy};

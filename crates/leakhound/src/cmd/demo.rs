@@ -49,7 +49,7 @@ pub fn run(db: &Path, args: &DemoArgs) -> anyhow::Result<bool> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())?;
     command.extend(["--metrics-port".to_string(), port.to_string()]);
-    let metrics: leakhound_net::Uri = format!("http://127.0.0.1:{port}/metrics")
+    let metrics: leakhound_app::traffic::Uri = format!("http://127.0.0.1:{port}/metrics")
         .parse()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let soak = Soak {

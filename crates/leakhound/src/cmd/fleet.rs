@@ -2,9 +2,8 @@
 //! ranked; with `--counter`, bytes per event among the instances that leak; with
 //! `--group-by`, the groups' leak rates compared.
 
-use leakhound_app::fleet::{fleet, FleetQuery};
+use leakhound_app::fleet::{fleet, FleetQuery, PromClient};
 use leakhound_app::user;
-use leakhound_net::prom::PromClient;
 use leakhound_report::units::{format_duration, parse_duration};
 
 use crate::cli::{FailOn, FleetArgs, Format};

@@ -18,8 +18,8 @@ pub mod run;
 pub mod runs;
 pub mod watch;
 
-use leakhound_analysis::Verdict;
 use leakhound_app::conclude::Concluded;
+use leakhound_app::Verdict;
 use leakhound_app::{judge, Judged};
 
 use crate::cli::{FailOn, Format};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use leakhound_analysis::Load;
+use leakhound_app::Load;
 use leakhound_app::{input, judge, user};
 use leakhound_report::chart::{memory_png, memory_svg, ChartSeries};
 
@@ -51,7 +51,7 @@ pub fn run(db: &Path, args: &PlotArgs) -> anyhow::Result<bool> {
     let name = a.series.display_name();
     let cs = ChartSeries {
         name: &name,
-        unit: &a.series.unit,
+        unit: a.series.unit.as_str(),
         t: &a.series.t,
         v: &a.series.v,
     };

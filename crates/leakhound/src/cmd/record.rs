@@ -3,12 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use leakhound_app::session::stop_flag;
-use leakhound_app::traffic::runtime;
+use leakhound_app::traffic::{record, RecordOptions, RecordStats};
 use leakhound_app::user;
-use leakhound_net::record::{record, RecordOptions, RecordStats};
 
 use crate::cli::RecordArgs;
 use crate::options::{for_duration, http_uri, size};
@@ -27,7 +24,6 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<bool> {
     )?;
     let max_body = size("--max-body", &args.max_body)? as usize;
     let duration = for_duration(args.duration.as_deref())?;
-    let stop = stop_flag()?;
     let opts = RecordOptions {
         listen,
         upstream,
@@ -36,18 +32,6 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<bool> {
         max_body,
     };
     let stats = Arc::new(RecordStats::default());
-    let rt = runtime()?;
-    let started = Instant::now();
-    let shutdown = async move {
-        loop {
-            if stop.load(Ordering::Relaxed)
-                || duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
     let keep = args.keep_credentials;
     let announce = |bound: SocketAddr| {
         let scope = if bound.ip().is_loopback() {
@@ -66,8 +50,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<bool> {
             }
         );
     };
-    rt.block_on(record(opts, Arc::clone(&stats), announce, shutdown))
-        .map_err(|e| user(format!("record on {listen}: {e}")))?;
+    record(opts, Arc::clone(&stats), duration, announce)?;
     eprintln!(
         "leakhound: recorded {} exchanges ({} upstream errors) to {}",
         stats.entries.load(Ordering::Relaxed),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use leakhound_analysis::Load;
+use leakhound_app::Load;
 use leakhound_app::{input, judge, user};
 
 use crate::cli::ReportArgs;

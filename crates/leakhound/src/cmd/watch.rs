@@ -2,11 +2,9 @@
 
 use std::path::Path;
 
-use leakhound_analysis::Load;
 use leakhound_app::user;
-use leakhound_app::watch::{watch, Targets, Watch};
-use leakhound_probe::agent::AgentListener;
-use leakhound_probe::jvm::{find_jcmd, is_jvm};
+use leakhound_app::watch::{agent_listener, watch, Targets, Watch};
+use leakhound_app::Load;
 
 use crate::cli::WatchArgs;
 use crate::cmd::print_concluded;
@@ -21,24 +19,7 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
             .pid(pid)
             .map_err(|e| user(format!("--pid {pid}: {e}")))?;
     }
-    let jvm = match args.jvm {
-        Some(pid) => {
-            // Without jcmd --jvm cannot work whatever the pid: say so first.
-            let jcmd = find_jcmd().map_err(|e| user(format!("--jvm: {e}")))?;
-            if !targets.has_pid(pid) {
-                targets
-                    .pid(pid)
-                    .map_err(|e| user(format!("--jvm {pid}: {e}")))?;
-            }
-            if !is_jvm(pid) {
-                return Err(user(format!(
-                    "--jvm {pid}: process {pid} runs no JVM (no libjvm.so mapped)"
-                )));
-            }
-            Some((pid, jcmd))
-        }
-        None => None,
-    };
+    let jvm = args.jvm.map(|pid| targets.jvm(pid)).transpose()?;
     if let Some(pattern) = &args.name {
         targets
             .name(pattern)
@@ -49,13 +30,11 @@ pub fn run(db: &Path, args: &WatchArgs) -> anyhow::Result<bool> {
             .cgroup(cg)
             .map_err(|e| user(format!("--cgroup {cg}: {e}")))?;
     }
-    let agent = match &args.agent_socket {
-        Some(sock) => Some(
-            AgentListener::bind(sock)
-                .map_err(|e| user(format!("--agent-socket {}: {e}", sock.display())))?,
-        ),
-        None => None,
-    };
+    let agent = args
+        .agent_socket
+        .as_deref()
+        .map(agent_listener)
+        .transpose()?;
     let listen = args
         .listen
         .as_deref()

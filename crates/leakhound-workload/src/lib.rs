@@ -1,12 +1,13 @@
-//! `leaky`: a workload that uses memory in known ways, so leakhound's tests and demo measure
-//! real processes with a known truth.
+//! The workload `leakhound demo` soaks and the tests drive, served by the binary as
+//! `leakhound workload MODE ...`: it uses memory in known ways, so leakhound is measured on
+//! real processes with a known truth. The application owns it (`leakhound_app::workload`).
 //!
 //! Modes:
-//! - `leaky alloc MIB [--step-ms MS] [--hold SECS]`: allocate and touch MIB MiB, 1 MiB per step,
+//! - `alloc MIB [--step-ms MS] [--hold SECS]`: allocate and touch MIB MiB, 1 MiB per step,
 //!   then hold it.
-//! - `leaky tree CHILDREN MIB [--hold SECS] [--child-hold SECS]`: start CHILDREN copies of
-//!   `leaky alloc MIB`; children may exit before the parent (`--child-hold`).
-//! - `leaky service [--leak BYTES] [--rate PER_S | --rate-env VAR] [--period SECS] [--garbage MIB] [--for SECS]`:
+//! - `tree CHILDREN MIB [--hold SECS] [--child-hold SECS]`: start CHILDREN copies of
+//!   `alloc MIB`; children may exit before the parent (`--child-hold`).
+//! - `service [--leak BYTES] [--rate PER_S | --rate-env VAR] [--period SECS] [--garbage MIB] [--for SECS]`:
 //!   simulated requests at a rate that swings ±80% around PER_S over PERIOD; each request
 //!   keeps BYTES forever (the leak) and makes short-lived garbage that is freed in bursts
 //!   (a sawtooth of about MIB, in chunks of `--garbage-chunk` bytes). Prints the cumulative request count to stdout once a second;
@@ -28,7 +29,10 @@ pub fn run(args: &[String], exe: &std::path::Path, exe_args: &[&str]) -> Result<
         Some("alloc") => alloc(&args[1..]),
         Some("tree") => tree(&args[1..], exe, exe_args),
         Some("service") => service(&args[1..]),
-        _ => Err("usage: leaky alloc MIB | tree CHILDREN MIB | service [options]".to_string()),
+        _ => Err(
+            "usage: leakhound workload alloc MIB | tree CHILDREN MIB | service [options]"
+                .to_string(),
+        ),
     }
 }
 
