@@ -105,7 +105,7 @@ fn symbolizes_this_test_binary() {
         frames[0].contains("symbolizes_this_test_binary"),
         "{frames:?}"
     );
-    assert!(frames[0].contains("native.rs:"), "{frames:?}");
+    assert!(frames[0].contains("tests.rs:"), "{frames:?}");
     assert!(is_dynamically_linked(&std::env::current_exe().unwrap()).unwrap());
     assert_eq!(is_dynamically_linked(Path::new("/proc/self/maps")), None);
 }
