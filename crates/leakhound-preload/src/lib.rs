@@ -2,28 +2,49 @@
 //!
 //! It interposes malloc, calloc, realloc, reallocarray, free, posix_memalign, aligned_alloc,
 //! memalign, valloc and pvalloc (C++ `new` and `delete` reach them), forwards each call to the
-//! next allocator, and samples allocations by bytes (see [`profiler`]): a sampled block's stack
-//! is unwound ([`unwind`]) and its estimated weight added to its site ([`tables`]); a thread
-//! of the profiler sends live bytes per site to leakhound every interval ([`report`]).
+//! next allocator ([`real`]; the bootstrap [`arena`] serves what `dlsym` allocates while that
+//! one is being found), and samples allocations by bytes (see [`profiler`]): a sampled block's
+//! stack is unwound ([`unwind`]: libgcc's DWARF unwinder, then frame pointers through JIT code)
+//! and its estimated weight added to its site ([`tables`], mapped once at start-up with fixed
+//! bounds); a thread of the profiler sends live bytes per site to leakhound every interval
+//! ([`report`], the only part that allocates, with the lines of `leakhound_wire::lines`).
+//! leakhound symbolizes the return addresses; the target only walks its stack.
 //!
 //! Environment (set by `leakhound run --native-sites`; names in `leakhound_wire::env`):
 //! - `LEAKHOUND_AGENT_SOCKET`: leakhound's socket. Without it the library only forwards.
-//! - `LEAKHOUND_NATIVE_SAMPLING`: mean bytes between samples; without it, a budget of
-//!   budget of at most `LEAKHOUND_NATIVE_BUDGET` samples per second (default 2000) and 0.5% of
-//!   a core spent taking them sets the mean from the allocation rate.
+//! - `LEAKHOUND_NATIVE_SAMPLING`: mean bytes between samples; without it, a budget of at most
+//!   `LEAKHOUND_NATIVE_BUDGET` samples per second (default 2000) and 0.5% of a core spent
+//!   taking them sets the mean from the allocation rate.
 //! - `LEAKHOUND_NATIVE_INTERVAL_MS` and `LEAKHOUND_NATIVE_MIN_INTERVAL_MS`: the longest and
 //!   shortest gap between reports (`leakhound_wire::Schedule`; default 3 s growing to 30 s).
 //! - `LEAKHOUND_NATIVE_CHILDREN=1`: keep the library in `LD_PRELOAD` for programs this one
 //!   executes; by default it removes itself, so only the program started is profiled.
 //!
-//! The Python agent drives the library through the functions [`python`] exports
-//! (`leakhound_python_frames`, `leakhound_python_start`, ...), with the schedule it was given.
-//!
 //! Native profiling needs `LD_PRELOAD` (the library's thread-local state must be in the
 //! initial TLS block, which `dlopen` would not give it: its first use in a thread would
 //! allocate, inside malloc). Loaded with `dlopen` instead, the library stays dormant: its
 //! malloc is not the program's, and nothing starts until the Python agent asks for Python
-//! sites ([`python`]), whose hooks sit on CPython's allocator, not on malloc.
+//! sites ([`python`]), whose hooks sit on CPython's allocator, not on malloc. That agent loads
+//! it in a CPython process (from `LEAKHOUND_PYTHON_PROFILER`), checks its frame reading against
+//! `sys._getframe()`, and drives it through the functions [`python`] exports
+//! (`leakhound_python_frames`, `leakhound_python_start`, ...) with the schedule it was given:
+//! hooks on CPython's `mem` and `obj` allocators (PEP 445) count down to samples like malloc's,
+//! and each sampled stack has the thread's Python frames (read where CPython keeps them, with
+//! per-version offsets: `python::layout`, `python::frames`) merged in where the interpreter's
+//! evaluation frames were, each function numbered once with its names copied (`python::codes`).
+//!
+//! **How leakhound carries it.** A `cdylib` cannot be a dependency, so `leakhound-app/build.rs`
+//! builds it with a nested cargo (its own target directory under `OUT_DIR`; the outer build's
+//! jobserver, compiler and lock file; always optimised; rerun when a file it was built from
+//! changes) and generates the constant that `include_bytes!`s it. At run time the application's
+//! `preload` writes those bytes to the user's cache (`libleakhound_preload-HASH.so`, checked
+//! before each use), `native` puts that path in `LD_PRELOAD` (`LEAKHOUND_PRELOAD` names another
+//! library), and `agent_env` gives it to the Python agent.
+//!
+//! **Safety.** The one crate of the workspace where `unsafe` is allowed (its own `[lints]`
+//! instead of the workspace's `forbid`): every unsafe block says why it is sound. Whatever
+//! leakhound does (dies, stops reading), the program is unharmed: a hook never
+//! allocates and never blocks on leakhound (`tests/robustness.rs`).
 
 mod arena;
 mod profiler;

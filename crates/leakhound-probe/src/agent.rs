@@ -1,5 +1,6 @@
 //! The runtime agents: the Node.js agent's JavaScript and the Python agent's
-//! `sitecustomize.py` (embedded), the environment that injects them, and the local socket
+//! `sitecustomize.py` (embedded), the pieces of the environment that load them (`NODE_OPTIONS`,
+//! `PYTHONPATH`; the whole environment is `leakhound_app::agent_env`'s), and the local socket
 //! leakhound listens on for their reports (one JSON object per line).
 
 use std::collections::{BTreeMap, HashMap};

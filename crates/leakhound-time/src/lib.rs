@@ -1,9 +1,10 @@
 //! Timestamps: unix seconds (fractional allowed) or RFC 3339, as the CSV contract allows, and
-//! RFC 3339 text for reports and HAR files.
+//! RFC 3339 text for reports and HAR files; and the time now, in unix seconds ([`unix_now`]),
+//! which leakhound's clocks read.
 //!
 //! Its own crate because every layer needs it (the CSV format in the store, HAR files in the
-//! network crate, dates in reports) and none of them should pull in another's dependencies for
-//! a few lines of calendar arithmetic.
+//! network crate, dates in reports, sample times in the application) and none of them should
+//! pull in another's dependencies for a few lines of calendar arithmetic. It has none itself.
 #![deny(missing_docs)]
 
 /// Now, in unix seconds (0 on a clock set before 1970).

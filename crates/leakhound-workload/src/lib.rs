@@ -2,17 +2,22 @@
 //! `leakhound workload MODE ...`: it uses memory in known ways, so leakhound is measured on
 //! real processes with a known truth. The application owns it (`leakhound_app::workload`).
 //!
+//! A library without dependencies rather than a program of its own: the `leakhound` binary
+//! runs it before parsing its own options, so a fresh machine needs no second binary, and
+//! `tree` starts its children as that same executable ([`run`]'s `exe` and `exe_args`).
+//!
 //! Modes:
 //! - `alloc MIB [--step-ms MS] [--hold SECS]`: allocate and touch MIB MiB, 1 MiB per step,
 //!   then hold it.
 //! - `tree CHILDREN MIB [--hold SECS] [--child-hold SECS]`: start CHILDREN copies of
 //!   `alloc MIB`; children may exit before the parent (`--child-hold`).
-//! - `service [--leak BYTES] [--rate PER_S | --rate-env VAR] [--period SECS] [--garbage MIB] [--for SECS]`:
-//!   simulated requests at a rate that swings ±80% around PER_S over PERIOD; each request
-//!   keeps BYTES forever (the leak) and makes short-lived garbage that is freed in bursts
-//!   (a sawtooth of about MIB, in chunks of `--garbage-chunk` bytes). Prints the cumulative request count to stdout once a second;
-//!   with `--metrics-port PORT` also serves it as `leaky_requests_total` at
-//!   http://127.0.0.1:PORT/metrics, the way a service exposes its counters to Prometheus.
+//! - `service [--leak BYTES] [--rate PER_S | --rate-env VAR] [--period SECS] [--garbage MIB]
+//!   [--for SECS]`: simulated requests at a rate that swings ±80% around PER_S over PERIOD;
+//!   each request keeps BYTES forever (the leak) and makes short-lived garbage that is freed in
+//!   bursts (a sawtooth of about MIB, in chunks of `--garbage-chunk` bytes). Prints the
+//!   cumulative request count to stdout once a second; with `--metrics-port PORT` also serves
+//!   it as `leaky_requests_total` at http://127.0.0.1:PORT/metrics, the way a service exposes
+//!   its counters to Prometheus.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
