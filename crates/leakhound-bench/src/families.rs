@@ -268,14 +268,7 @@ fn production_window(seed: u64, id: usize, k: usize) -> Case {
         start,
     );
     service.span = span;
-    let true_rate = if leaking {
-        // The leak is per request: what it realises over this window.
-        let w = service.generate();
-        let days = span / DAY;
-        service.bytes_per_request() * (w.requests[w.requests.len() - 1] - w.requests[0]) / days
-    } else {
-        0.0
-    };
+    let true_rate = realised_rate(&service, leaking);
     Case {
         id,
         family: Family::ProductionWindow,
@@ -316,6 +309,17 @@ fn soak_spec(rng: &mut Rng, id: usize, shape: Shape, span: f64, dt: f64) -> Spec
         feature: 0.0,
         feature_at: 0.0,
     }
+}
+
+/// The leak rate a service realises over its span: its leak is per request, so it is what the
+/// requests of this window bring (zero for a service that does not leak).
+fn realised_rate(service: &Service, leaking: bool) -> f64 {
+    if !leaking {
+        return 0.0;
+    }
+    let w = service.generate();
+    let days = service.span / DAY;
+    service.bytes_per_request() * (w.requests[w.requests.len() - 1] - w.requests[0]) / days
 }
 
 /// A bounded soak of `family` under a constant load, sampled like `run` samples (page-quantised).
@@ -542,13 +546,7 @@ fn production_step(seed: u64, id: usize, k: usize) -> Case {
         service.span * rng.range(0.3, 0.65),
         service.base * rng.range(0.05, 0.2),
     ));
-    let true_rate = if leaking {
-        let w = service.generate();
-        let days = service.span / DAY;
-        service.bytes_per_request() * (w.requests[w.requests.len() - 1] - w.requests[0]) / days
-    } else {
-        0.0
-    };
+    let true_rate = realised_rate(&service, leaking);
     Case {
         id,
         family: Family::ProductionStep,
