@@ -263,6 +263,45 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// What is known of a series before any fit: its size, the configuration it is judged
+    /// under, its floor; `inconclusive` until the verdict decides.
+    pub(crate) fn before_fit(t: &[f64], span: f64, cfg: &Config, fl: &Floor) -> Finding {
+        Finding {
+            samples: t.len(),
+            span_seconds: span,
+            verdict: Verdict::Inconclusive,
+            pattern: Pattern::Flat,
+            rate_per_day: None,
+            rate_ci_per_day: None,
+            confidence: cfg.confidence,
+            load: if cfg.load == Load::Auto {
+                Load::Cyclic
+            } else {
+                cfg.load
+            },
+            load_counter: None,
+            rate_se_per_day: None,
+            tolerance_per_day: cfg.tolerance,
+            detectable_rate_per_day: None,
+            time_to_verdict_seconds: None,
+            limit: cfg.limit,
+            time_to_limit_seconds: None,
+            level_now: fl.v.last().copied(),
+            trend_end: None,
+            rate_from: t.first().copied().unwrap_or(0.0),
+            floor: fl.clone(),
+            jumps: Vec::new(),
+            end_shift: None,
+            restarts: Vec::new(),
+            knee: None,
+            warmup_ruled_out_seconds: None,
+            daily_profile: None,
+            notes: Vec::new(),
+            attribution: None,
+            memory_kind: None,
+        }
+    }
+
     /// For a leak, attributes the floor's growth to `counters` (see
     /// [`attribute`](crate::attribution::attribute)); nothing for other verdicts, so a clean
     /// run is not decorated with spurious causes.

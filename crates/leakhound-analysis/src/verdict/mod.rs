@@ -30,6 +30,57 @@ pub(crate) const CLEARLY_BETTER: f64 = 10.0;
 /// false alarm on soaks from exec, which the rival holds off, for no recall).
 const STEP_RIVAL: f64 = 0.0;
 
+/// The floor's level shifts, and which drops are restarts.
+struct Shifts {
+    /// Every shift found, jumps and drops.
+    shifts: Vec<Shift>,
+    /// Restarts the session recorded, within the floor.
+    given: Vec<f64>,
+    /// Drops of the floor taken for restarts the session did not record.
+    detected: Vec<f64>,
+}
+
+/// Finds the floor's level shifts (`x` its times in days from its start, with `periods` the
+/// cycles the model carries) and the restarts among its drops that `restarts` (recorded by the
+/// session) do not already name. They are sought with the daily cycle taken out, so an evening
+/// peak is not a jump and a restart is not lost in the night's trough.
+fn level_shifts(fl: &Floor, x: &[f64], periods: &[f64], restarts: &[f64]) -> Shifts {
+    let v = &fl.v;
+    let adjusted = deseasonalise(x, v, periods);
+    let shifts = find_shifts(&fl.t, &adjusted);
+    let given: Vec<f64> = restarts
+        .iter()
+        .copied()
+        .filter(|&r| r > fl.t[0] && r < fl.t[fl.t.len() - 1])
+        .collect();
+    let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < 0.0).collect();
+    // Restarts are rare events; drops recurring every few floor points are structure of the
+    // floor itself (an unresolved sawtooth), not lifetimes. In a floor of a few points (a
+    // short soak's GC troughs), a drop cannot be told from wander.
+    let drops = if drops.len() * 10 > fl.v.len()
+        || fl.v.len() < 2 * MIN_FLOOR_POINTS
+        || collections(&drops, fl.t[fl.t.len() - 1] - fl.t[0])
+    {
+        Vec::new()
+    } else {
+        drops
+    };
+    // A restart gives memory back in the floor as it is, not only once the daily profile is
+    // taken out: where the profile was estimated across a lasting step, taking it out leaves
+    // a drop a day later that the floor never had.
+    let detected: Vec<f64> = drops
+        .into_iter()
+        .filter(|s| level_change(v, s.index) < 0.5 * s.size)
+        .map(|s| s.t)
+        .filter(|t| given.iter().all(|r| (r - t).abs() > 2.0 * fl.window))
+        .collect();
+    Shifts {
+        shifts,
+        given,
+        detected,
+    }
+}
+
 /// Analyses one series: times in unix seconds (sorted), values in bytes (or counts).
 pub fn analyze(t: &[f64], y: &[f64], cfg: &Config) -> Result<Finding, InputError> {
     analyze_with(t, y, cfg, &[])
@@ -54,40 +105,7 @@ pub fn analyze_with(
     // the freshly exec'd binary) are startup, not a lifetime that restarted.
     let skip = startup_len(y);
     let fl = floor_of(&t[skip..], &y[skip..]);
-    let mut finding = Finding {
-        samples: t.len(),
-        span_seconds: span,
-        verdict: Verdict::Inconclusive,
-        pattern: Pattern::Flat,
-        rate_per_day: None,
-        rate_ci_per_day: None,
-        confidence: cfg.confidence,
-        load: if cfg.load == Load::Auto {
-            Load::Cyclic
-        } else {
-            cfg.load
-        },
-        load_counter: None,
-        rate_se_per_day: None,
-        tolerance_per_day: cfg.tolerance,
-        detectable_rate_per_day: None,
-        time_to_verdict_seconds: None,
-        limit: cfg.limit,
-        time_to_limit_seconds: None,
-        level_now: fl.v.last().copied(),
-        trend_end: None,
-        rate_from: t.first().copied().unwrap_or(0.0),
-        floor: fl.clone(),
-        jumps: Vec::new(),
-        end_shift: None,
-        restarts: Vec::new(),
-        knee: None,
-        warmup_ruled_out_seconds: None,
-        daily_profile: None,
-        notes: Vec::new(),
-        attribution: None,
-        memory_kind: None,
-    };
+    let mut finding = Finding::before_fit(t, span, cfg, &fl);
     if skip > 0 {
         finding.notes.push(Note::StartupSkipped);
     }
@@ -142,37 +160,12 @@ pub fn analyze_with(
     }
 
     // Level shifts: drops are restarts (each lifetime gets its own intercept), jumps may be a
-    // bounded step or a staircase. They are sought with the daily cycle taken out, so an
-    // evening peak is not a jump and a restart is not lost in the night's trough.
-    let adjusted = deseasonalise(&x, v, &periods);
-    let shifts = find_shifts(&fl.t, &adjusted);
-    let given: Vec<f64> = cfg
-        .restarts
-        .iter()
-        .copied()
-        .filter(|&r| r > fl.t[0] && r < fl.t[fl.t.len() - 1])
-        .collect();
-    let drops: Vec<&Shift> = shifts.iter().filter(|s| s.size < 0.0).collect();
-    // Restarts are rare events; drops recurring every few floor points are structure of the
-    // floor itself (an unresolved sawtooth), not lifetimes. In a floor of a few points (a
-    // short soak's GC troughs), a drop cannot be told from wander.
-    let drops = if drops.len() * 10 > fl.v.len()
-        || fl.v.len() < 2 * MIN_FLOOR_POINTS
-        || collections(&drops, fl.t[fl.t.len() - 1] - fl.t[0])
-    {
-        Vec::new()
-    } else {
-        drops
-    };
-    // A restart gives memory back in the floor as it is, not only once the daily profile is
-    // taken out: where the profile was estimated across a lasting step, taking it out leaves
-    // a drop a day later that the floor never had.
-    let detected: Vec<f64> = drops
-        .into_iter()
-        .filter(|s| level_change(v, s.index) < 0.5 * s.size)
-        .map(|s| s.t)
-        .filter(|t| given.iter().all(|r| (r - t).abs() > 2.0 * fl.window))
-        .collect();
+    // bounded step or a staircase.
+    let Shifts {
+        shifts,
+        given,
+        detected,
+    } = level_shifts(&fl, &x, &periods, &cfg.restarts);
     let model = |restarts: &[f64]| Terms {
         segments: restarts.iter().map(|r| (r - t0) / DAY).collect(),
         periods: periods.clone(),
