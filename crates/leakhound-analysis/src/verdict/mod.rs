@@ -30,6 +30,57 @@ pub(crate) const CLEARLY_BETTER: f64 = 10.0;
 /// false alarm on soaks from exec, which the rival holds off, for no recall).
 const STEP_RIVAL: f64 = 0.0;
 
+/// The verdict on a rate whose interval is `(lo, hi)`: `leak` when the whole interval is above
+/// the tolerance and so is every bounded `rivals` fit's (a warm-up, a step), else
+/// `inconclusive` with the note of the first rival under which the growth is not a leak;
+/// `no_leak` when the interval is below the tolerance.
+fn verdict_of(
+    (lo, hi): (f64, f64),
+    tol: f64,
+    rivals: [(Option<SlopeFit>, Note); 2],
+    confidence: f64,
+) -> (Verdict, Option<Note>) {
+    let blocked = rivals
+        .into_iter()
+        .find_map(|(r, note)| r.filter(|r| r.ci(confidence).0 <= tol).map(|_| note));
+    match blocked {
+        _ if lo > tol && blocked.is_none() => (Verdict::Leak, None),
+        Some(note) if lo > tol => (Verdict::Inconclusive, Some(note)),
+        _ if hi < tol => (Verdict::NoLeak, None),
+        _ => (Verdict::Inconclusive, None),
+    }
+}
+
+/// Seconds more to watch until the interval of an inconclusive `fit` (over `used` seconds of
+/// `n` floor points, its interval `(lo, hi)`) clears the tolerance at the rate seen: projected
+/// with the noise and load model as fitted (a daily cycle that a short window cannot show
+/// whole stops mattering only as the span nears a day or two), else by the T^(-3/2) shrinking
+/// of a trend interval at a fixed sampling rate. Between a minute and a year.
+fn time_to_verdict(
+    fit: &SlopeFit,
+    base: &Terms,
+    n: usize,
+    used: f64,
+    (lo, hi): (f64, f64),
+    tol: f64,
+    confidence: f64,
+) -> f64 {
+    let half = (hi - lo) / 2.0;
+    let gap = (fit.slope - tol)
+        .abs()
+        .max(0.25 * tol.abs())
+        .max(f64::MIN_POSITIVE);
+    let z = normal_quantile(0.5 + confidence / 2.0);
+    let cycle_prior = base.daily_prior.or(base.short_cycle_prior);
+    let projected = cycle_prior.and_then(|_| {
+        (1..=80).map(|k| used * 1.08f64.powi(k)).find(|&days_s| {
+            projected_slope_se(fit, n, days_s / DAY, cycle_prior).is_some_and(|se| z * se < gap)
+        })
+    });
+    let needed = projected.unwrap_or_else(|| used * (half / gap).powf(2.0 / 3.0));
+    (needed - used).clamp(60.0, 365.0 * DAY)
+}
+
 /// The floor's level shifts, and which drops are restarts.
 struct Shifts {
     /// Every shift found, jumps and drops.
@@ -209,9 +260,15 @@ pub fn analyze_with(
     let mut warmup = None;
     if jumps.is_empty() && restarts.is_empty() {
         warmup = best_saturation(&x, v, &base);
-        let step = best_step(&x, v, &base).filter(|s| {
-            s.size > 0.0 && s.gain > STEP_RIVAL && warmup.as_ref().is_none_or(|w| s.gain > w.gain)
-        });
+        // Only growth is doubted: on a floor that falls, a step up would be noise read as an
+        // event (the property test's mirrored ramps found one), and nothing there is a leak.
+        let step = best_step(&x, v, &base)
+            .filter(|_| linear.slope > 0.0)
+            .filter(|s| {
+                s.size > 0.0
+                    && s.gain > STEP_RIVAL
+                    && warmup.as_ref().is_none_or(|w| s.gain > w.gain)
+            });
         if let Some(s) = step {
             if s.gain >= CLEARLY_BETTER {
                 jumps.push(Shift {
@@ -351,23 +408,13 @@ pub fn analyze_with(
     finding.rate_from = t0 + from * DAY;
     let z = normal_quantile(0.5 + cfg.confidence / 2.0) + normal_quantile(0.8);
     finding.detectable_rate_per_day = Some(tol + z * chosen.se);
-    // The first bounded shape under which the growth is not a leak.
-    let blocked = [
+    let rivals = [
         (rival, Note::WarmupNotRuledOut),
         (step_rival, Note::StepNotRuledOut),
-    ]
-    .into_iter()
-    .find_map(|(r, note)| r.filter(|r| r.ci(cfg.confidence).0 <= tol).map(|_| note));
-    finding.verdict = if lo > tol && blocked.is_none() {
-        Verdict::Leak
-    } else if let (true, Some(note)) = (lo > tol, blocked) {
-        finding.notes.push(note);
-        Verdict::Inconclusive
-    } else if hi < tol {
-        Verdict::NoLeak
-    } else {
-        Verdict::Inconclusive
-    };
+    ];
+    let (verdict, blocked) = verdict_of((lo, hi), tol, rivals, cfg.confidence);
+    finding.verdict = verdict;
+    finding.notes.extend(blocked);
     if finding.verdict == Verdict::Leak && growth_stopped(&x, v, from, &base, tol, cfg.confidence) {
         // A leak keeps growing: if the latest third is confidently flat, the growth seen
         // earlier may have been a step or a warm-up that the model did not separate.
@@ -383,25 +430,15 @@ pub fn analyze_with(
     };
     if finding.verdict == Verdict::Inconclusive {
         let used = (span_days - from).max(1e-9) * DAY;
-        let half = (hi - lo) / 2.0;
-        let gap = (rate - tol)
-            .abs()
-            .max(0.25 * tol.abs())
-            .max(f64::MIN_POSITIVE);
-        // How long until the interval, at the rate seen, clears the tolerance: projected with
-        // the noise and load model as fitted (a daily cycle that a short window cannot show
-        // whole stops mattering only as the span nears a day or two), else by the T^(-3/2)
-        // shrinking of a trend interval at a fixed sampling rate.
-        let z = normal_quantile(0.5 + cfg.confidence / 2.0);
-        let cycle_prior = base.daily_prior.or(base.short_cycle_prior);
-        let projected = cycle_prior.and_then(|_| {
-            (1..=80).map(|k| used * 1.08f64.powi(k)).find(|&days_s| {
-                projected_slope_se(&chosen, x.len(), days_s / DAY, cycle_prior)
-                    .is_some_and(|se| z * se < gap)
-            })
-        });
-        let needed = projected.unwrap_or_else(|| used * (half / gap).powf(2.0 / 3.0));
-        finding.time_to_verdict_seconds = Some((needed - used).clamp(60.0, 365.0 * DAY));
+        finding.time_to_verdict_seconds = Some(time_to_verdict(
+            &chosen,
+            &base,
+            x.len(),
+            used,
+            (lo, hi),
+            tol,
+            cfg.confidence,
+        ));
     }
     if finding.verdict == Verdict::Leak
         && from == 0.0
