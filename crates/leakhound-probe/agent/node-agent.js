@@ -57,6 +57,8 @@
   });
 
   const gc = { count: 0, pauseSeconds: 0, major: 0, minor: 0, incremental: 0, weak: 0 };
+  // Called after each full (mark-compact) collection: the sites' reading waits for one.
+  let afterMajor = null;
   try {
     const kinds = perf.constants || {};
     const observer = new perf.PerformanceObserver((list) => {
@@ -64,8 +66,10 @@
         gc.count += 1;
         gc.pauseSeconds += entry.duration / 1000;
         const kind = entry.detail ? entry.detail.kind : entry.kind;
-        if (kind === kinds.NODE_PERFORMANCE_GC_MAJOR) gc.major += 1;
-        else if (kind === kinds.NODE_PERFORMANCE_GC_MINOR) gc.minor += 1;
+        if (kind === kinds.NODE_PERFORMANCE_GC_MAJOR) {
+          gc.major += 1;
+          if (afterMajor) afterMajor();
+        } else if (kind === kinds.NODE_PERFORMANCE_GC_MINOR) gc.minor += 1;
         else if (kind === kinds.NODE_PERFORMANCE_GC_INCREMENTAL) gc.incremental += 1;
         else gc.weak += 1;
       }
@@ -220,7 +224,14 @@
       includeObjectsCollectedByMajorGC: false,
       includeObjectsCollectedByMinorGC: false,
     });
-    const collect = () => {
+    // The profiler keeps a sample until a collection frees its object, and V8 may not run a
+    // full collection for minutes on a small heap: garbage promoted to the old generation
+    // then reads as held and grows like a leak (a bounded cache that evicts, in a minute's
+    // soak). So a profile is read right after a full collection: the program's own when one
+    // comes within a quarter of the gap, else one asked for (HeapProfiler.collectGarbage),
+    // with the gap stretched so forced collections take at most 1% of the time.
+    let forcedMs = 0;
+    const read = () => {
       const started = process.hrtime.bigint();
       session.post('HeapProfiler.getSamplingProfile', (err, res) => {
         if (err || !res || !res.profile) return;
@@ -230,6 +241,28 @@
           // Never disturb the application.
         }
       });
+    };
+    const collect = (gap, then) => {
+      let done = false;
+      const once = (forced) => {
+        if (done) return;
+        done = true;
+        afterMajor = null;
+        if (!forced) {
+          read();
+          then();
+          return;
+        }
+        const started = process.hrtime.bigint();
+        session.post('HeapProfiler.collectGarbage', () => {
+          forcedMs = Number(process.hrtime.bigint() - started) / 1e6;
+          read();
+          then();
+        });
+      };
+      afterMajor = () => once(false);
+      const wait = setTimeout(() => once(true), Math.max(250, Math.floor(gap / 4)));
+      wait.unref();
     };
     // The profile goes as it is: leakhound turns it into sites (frames named relative to the
     // working directory, the top stacks, the remainder) in one place, for this agent and for
@@ -248,14 +281,15 @@
     };
     const began = Date.now();
     const next = () => {
+      const gap = Math.max(gapAfter(Date.now() - began), 100 * forcedMs);
       const timer = setTimeout(() => {
         try {
-          collect();
+          collect(gap, next);
         } catch (e) {
           // Never disturb the application.
+          next();
         }
-        next();
-      }, gapAfter(Date.now() - began));
+      }, gap);
       timer.unref();
     };
     next();
