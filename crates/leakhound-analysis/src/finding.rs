@@ -193,6 +193,10 @@ pub enum Note {
     /// The floor dropped in the last few points (memory given back at exit, a process already
     /// gone): the rate was judged on the floor before it.
     DropAtEnd,
+    /// Clear for this series alone, but not among the many judged together (the allocation
+    /// sites of a profile): a rise this clear is what chance gives one of them. Not called a
+    /// leak yet.
+    ChanceAmongMany,
 }
 
 /// The full result for one series: the contract fields plus what charts and sentences need.

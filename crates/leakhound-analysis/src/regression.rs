@@ -426,6 +426,11 @@ pub fn normal_quantile(p: f64) -> f64 {
     Normal::standard().inverse_cdf(p)
 }
 
+/// Distribution function of the standard normal.
+pub fn normal_cdf(z: f64) -> f64 {
+    Normal::standard().cdf(z)
+}
+
 /// Two-sided p-value of a standard normal statistic.
 pub fn normal_two_sided_p(z: f64) -> f64 {
     2.0 * (1.0 - Normal::standard().cdf(z.abs()))

@@ -15,7 +15,9 @@
 use std::collections::BTreeMap;
 
 use crate::attribution::Counter;
+use crate::finding::Note;
 use crate::frames::{allocating_frame, Frame, Runtime};
+use crate::regression::{normal_cdf, normal_quantile};
 use crate::verdict::{analyze_with, Config, Finding, Verdict};
 
 /// The key of the remainder: live bytes of the sites not in a profile's top list.
@@ -154,6 +156,70 @@ fn judge_each(items: &[Judgeable], cfg: &Config, counters: &[Counter]) -> Vec<Op
         .collect()
 }
 
+/// Keeps the leaks among many series judged together as trustworthy as one series' verdict.
+/// A profile's sites are dozens of series, and at 95% each, sites that wander or fill up
+/// during the soak pass now and then: a CI run called Node's own `processTimers` a leak among
+/// twenty functions of a server without one. Holm's method over the family holds the chance
+/// of any false leak among them to what one verdict allows, at the one-sided level each
+/// verdict used; the evidence of each leak is read from its own interval (how many standard
+/// errors its rate stands above the tolerance). A leak that does not pass becomes
+/// `inconclusive` ([`Note::ChanceAmongMany`]), with the longer watch that would make it clear
+/// enough (the interval narrowing about as the span grows).
+///
+/// Series that never changed cannot show a trend at any level and do not count in the family
+/// (Tarone's rule): a profile's many one-sample sites do not dilute a real leak.
+fn chance_among_many(items: &[Judgeable], findings: &mut [Option<Finding>]) {
+    let changed = |i: &Judgeable| i.bytes.iter().any(|&b| b != i.bytes[0]);
+    let judged = items
+        .iter()
+        .zip(findings.iter())
+        .filter(|(i, f)| f.is_some() && changed(i))
+        .count();
+    if judged < 2 {
+        return;
+    }
+    let evidence = |f: &Finding| -> Option<f64> {
+        let (r, (lo, hi)) = (f.rate_per_day?, f.rate_ci_per_day?);
+        let q = normal_quantile(0.5 + f.confidence / 2.0);
+        (hi > lo).then(|| (r - f.tolerance_per_day) / ((hi - lo) / (2.0 * q)))
+    };
+    // The leaks, the clearest first, with their one-sided p-values.
+    let mut leaks: Vec<(usize, f64, f64)> = findings
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let f = f.as_ref().filter(|f| f.verdict == Verdict::Leak)?;
+            let z = evidence(f)?;
+            Some((i, z, 1.0 - normal_cdf(z)))
+        })
+        .collect();
+    leaks.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let m = judged as f64;
+    let Some(f0) = findings.iter().flatten().next() else {
+        return;
+    };
+    let alpha = (1.0 - f0.confidence) / 2.0;
+    // Holm's step-down: the k-th clearest (from 0) must pass at alpha / (m - k).
+    let kept = leaks
+        .iter()
+        .enumerate()
+        .take_while(|(k, l)| l.2 <= alpha / (m - *k as f64).max(1.0))
+        .count();
+    let needed = normal_quantile(1.0 - alpha / (m - kept as f64).max(1.0));
+    for &(i, z, _) in &leaks[kept..] {
+        let Some(f) = findings[i].as_mut() else {
+            continue;
+        };
+        f.verdict = Verdict::Inconclusive;
+        f.notes.push(Note::ChanceAmongMany);
+        f.time_to_limit_seconds = None;
+        f.warmup_ruled_out_seconds = None;
+        // The interval narrows about as the span grows (between white noise's span^1.5 and
+        // a wandering floor's span^0.5).
+        f.time_to_verdict_seconds = Some(f.span_seconds * (needed / z.max(1e-9) - 1.0).max(0.0));
+    }
+}
+
 fn positive_rate(f: &Finding) -> f64 {
     f.rate_per_day.unwrap_or(0.0).max(0.0)
 }
@@ -242,7 +308,8 @@ pub fn judge_sites(sites: &[SiteSeries], cfg: &Config, counters: &[Counter]) -> 
             level: median(s.bytes).max(0.0),
         })
         .collect();
-    let findings = judge_each(&items, cfg, counters);
+    let mut findings = judge_each(&items, cfg, counters);
+    chance_among_many(&items, &mut findings);
     let growth: f64 = findings.iter().flatten().map(positive_rate).sum();
     let (mut unjudged, mut unjudged_bytes, mut last_bytes) = (0usize, 0.0, 0.0);
     for (s, f) in sites.iter().zip(findings) {
@@ -329,7 +396,8 @@ pub fn judge_sites(sites: &[SiteSeries], cfg: &Config, counters: &[Counter]) -> 
         bytes: s.bytes,
         level: median(s.bytes).max(0.0),
     }));
-    let findings = judge_each(&items, cfg, counters);
+    let mut findings = judge_each(&items, cfg, counters);
+    chance_among_many(&items, &mut findings);
     let growth: f64 = findings.iter().flatten().map(positive_rate).sum();
     for (
         Summed {

@@ -1,7 +1,7 @@
 //! Allocation sites with known truth, for scoring how leaking code is named: one leak spread
 //! over several stacks (V8 tiers, a builtin inside it, two callers), C++ stacks that all start
 //! in the allocator, sibling functions leaking at one rate over one or several paths, and
-//! programs that do not leak. Each stack's live bytes are what a sampling profiler reports:
+//! programs that do not leak (with runtime internals still filling, in one family). Each stack's live bytes are what a sampling profiler reports:
 //! the true live bytes counted in samples of a mean size (Poisson), on the profilers' default
 //! schedule.
 
@@ -21,16 +21,26 @@ pub enum SiteFamily {
     Siblings,
     /// Churn, caches and flat internals only.
     NoLeak,
+    /// No leak, and runtime internals still filling through much of the soak (JIT state,
+    /// timer and socket pools: Node's `processTimers` rose for a minute in a CI run), each
+    /// counted as the samples of what stays (a sample kept once is kept).
+    Filling,
 }
 
 impl SiteFamily {
     /// Every family.
-    pub const ALL: [SiteFamily; 4] = [
+    pub const ALL: [SiteFamily; 5] = [
         SiteFamily::SplitLeak,
         SiteFamily::AllocatorFrames,
         SiteFamily::Siblings,
         SiteFamily::NoLeak,
+        SiteFamily::Filling,
     ];
+
+    /// Whether its cases leak.
+    pub fn leaks(self) -> bool {
+        !matches!(self, SiteFamily::NoLeak | SiteFamily::Filling)
+    }
 
     /// Its name in tables.
     pub fn name(self) -> &'static str {
@@ -39,6 +49,7 @@ impl SiteFamily {
             SiteFamily::AllocatorFrames => "C++ functions behind operator new",
             SiteFamily::Siblings => "siblings at one rate, 1 vs 3 stacks",
             SiteFamily::NoLeak => "no leak",
+            SiteFamily::Filling => "no leak, internals filling",
         }
     }
 }
@@ -134,6 +145,38 @@ fn neighbours(rng: &mut Rng, t: &[f64], mean: f64, node: bool, out: &mut Vec<Sta
     }
 }
 
+/// Runtime internals that fill with a time constant of a tenth to half the soak and stay:
+/// each report counts the samples taken so far of what stays (Poisson increments).
+fn filling(rng: &mut Rng, t: &[f64], mean: f64, node: bool, out: &mut Vec<Stack>) {
+    let n = 10 + (rng.uniform() * 20.0) as usize;
+    let t0 = t[0];
+    let span = t[t.len() - 1] - t0;
+    for k in 0..n {
+        // Up to a few hundred samples when full.
+        let level = mean * rng.log_range(2.0, 300.0);
+        let tau = span * rng.range(0.1, 0.5);
+        let f = if node {
+            vec![format!("internal{k} (node:internal/timers:{})", 400 + k)]
+        } else {
+            vec![
+                "malloc (libleakhound_preload.so)".into(),
+                format!("runtime{k} (runtime.c:{})", 10 + k),
+            ]
+        };
+        let (mut held, mut before) = (0.0, 0.0);
+        let bytes = t
+            .iter()
+            .map(|&ti| {
+                let live = level * (1.0 - (-(ti - t0) / tau).exp());
+                held += sampled(rng, live - before, mean);
+                before = live;
+                held
+            })
+            .collect();
+        out.push(Stack { frames: f, bytes });
+    }
+}
+
 /// A leak of `rate` bytes/day split over `paths` (frames, share), as sampled.
 fn leak_stacks(
     rng: &mut Rng,
@@ -176,7 +219,10 @@ pub fn site_case(family: SiteFamily, seed: u64, i: u64) -> SiteCase {
     let mut stacks = Vec::new();
     let mut leaks = Vec::new();
     let span_days = span_ms as f64 / 86_400_000.0;
-    let node = matches!(family, SiteFamily::SplitLeak | SiteFamily::NoLeak) && rng.uniform() < 0.5;
+    let node = matches!(
+        family,
+        SiteFamily::SplitLeak | SiteFamily::NoLeak | SiteFamily::Filling
+    ) && rng.uniform() < 0.5;
     let source = if node { "node" } else { "native" };
     let rate = rng.log_range(1e8, 1e11);
     let mean = rate * span_days / rng.log_range(50.0, 2000.0);
@@ -254,6 +300,10 @@ pub fn site_case(family: SiteFamily, seed: u64, i: u64) -> SiteCase {
             neighbours(&mut rng, &t, mean, false, &mut stacks);
         }
         SiteFamily::NoLeak => neighbours(&mut rng, &t, mean, node, &mut stacks),
+        SiteFamily::Filling => {
+            neighbours(&mut rng, &t, mean, node, &mut stacks);
+            filling(&mut rng, &t, mean, node, &mut stacks);
+        }
     }
     leaks.sort_by(|a, b| b.1.total_cmp(&a.1));
     SiteCase {

@@ -62,6 +62,8 @@ fn why_not_yet(f: &Finding) -> &'static str {
         "a daily cycle is not ruled out"
     } else if f.notes.contains(&Note::GrowthStopped) {
         "it has not grown lately"
+    } else if f.notes.contains(&Note::ChanceAmongMany) {
+        "among the many sites judged, a rise this clear can be chance"
     } else {
         "its floor is noisier"
     }

@@ -209,6 +209,8 @@ fn verdict_sentence(name: &str, f: &Finding, unit: &str) -> String {
                 ", which may be one lasting step up rather than a ramp".to_string()
             } else if f.notes.contains(&Note::GrowthStopped) {
                 ", but it has not grown lately".to_string()
+            } else if f.notes.contains(&Note::ChanceAmongMany) {
+                ", clear alone but not among the many sites judged together, where one rise this clear is chance".to_string()
             } else {
                 format!(", not yet distinguishable from the {tol} tolerance")
             };

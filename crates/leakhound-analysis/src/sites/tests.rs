@@ -263,3 +263,119 @@ fn too_few_profiles_are_said_not_left_silent() {
         j.notes
     );
 }
+
+/// The live samples of a site that holds a steady number of objects: each profile, every kept
+/// sample's object is freed with probability `death`, and new samples arrive (Poisson with
+/// mean `mean * death`), each worth `sampling` bytes. Deterministic for a seed.
+fn sampled_live_set(n: usize, mean: f64, death: f64, sampling: f64, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let poisson = |lambda: f64, u: &mut dyn FnMut() -> f64| {
+        let (limit, mut k, mut p) = ((-lambda).exp(), 0, 1.0);
+        loop {
+            p *= u();
+            if p < limit {
+                return k as f64;
+            }
+            k += 1;
+        }
+    };
+    let mut held = mean.round();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut kept = 0.0;
+        for _ in 0..held as usize {
+            if uniform() >= death {
+                kept += 1.0;
+            }
+        }
+        held = kept + poisson(mean * death, &mut uniform);
+        out.push(held * sampling);
+    }
+    out
+}
+
+/// Sixty sites of a one-minute Node soak (a profile every 5 s, V8's 32 KiB samples) that fill
+/// up within the soak as start-up and JIT state do (`amp` samples, time constant `tau`
+/// seconds, each site's own live samples coming and going), and one that keeps 20 KB a second.
+fn warming_profile(amp: f64, tau: f64) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = 14;
+    let t: Vec<f64> = (0..n).map(|i| 1.7e9 + 5.0 * i as f64).collect();
+    let mut bytes: Vec<Vec<f64>> = (0..60)
+        .map(|k| {
+            sampled_live_set(n, 4.0, 0.1, 32768.0, k as u64 + 1)
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let filled = amp * (1.0 - (-5.0 * i as f64 / tau).exp());
+                    b + 32768.0 * filled.round()
+                })
+                .collect()
+        })
+        .collect();
+    bytes.push((0..n).map(|i| 1e5 * i as f64 + 3e4 * noise(i, 3)).collect());
+    (t, bytes)
+}
+
+#[test]
+fn among_sixty_warming_sites_chance_leaks_are_held_back_and_a_real_leak_is_not() {
+    // The case of a CI run: `processTimers` (Node's own, filling for a minute) was called a
+    // leak at 337 MiB/day (95% CI 10 to 664) among some twenty functions of a server
+    // without a leak. Each site alone at 95%, such rises pass now and then.
+    let mut cfg = Config::with_tolerance(1048576.0);
+    cfg.load = Load::Constant;
+    let (mut alone_leaks, mut family_leaks) = (0, 0);
+    for (amp, tau) in [
+        (10.0, 20.0),
+        (10.0, 40.0),
+        (6.0, 30.0),
+        (12.0, 15.0),
+        (8.0, 60.0),
+    ] {
+        let (t, bytes) = warming_profile(amp, tau);
+        let items: Vec<Judgeable> = bytes
+            .iter()
+            .map(|b| Judgeable {
+                t: &t,
+                bytes: b,
+                level: median(b),
+            })
+            .collect();
+        let alone = judge_each(&items, &cfg, &[]);
+        alone_leaks += alone[..60]
+            .iter()
+            .flatten()
+            .filter(|f| f.verdict == Verdict::Leak)
+            .count();
+        let mut family = alone.clone();
+        chance_among_many(&items, &mut family);
+        family_leaks += family[..60]
+            .iter()
+            .flatten()
+            .filter(|f| f.verdict == Verdict::Leak)
+            .count();
+        let real = family[60].as_ref().unwrap();
+        assert_eq!(real.verdict, Verdict::Leak, "amp {amp} tau {tau}: {real:?}");
+        for f in family.iter().flatten() {
+            if f.notes.contains(&Note::ChanceAmongMany) {
+                assert_eq!(f.verdict, Verdict::Inconclusive);
+                assert!(f.time_to_verdict_seconds.unwrap() > 0.0, "{f:?}");
+            }
+        }
+    }
+    // 300 warming sites: alone, many read as leaks; judged as a family, about what a
+    // single series' 95% allows (the rest are rises through the whole soak: ramps).
+    assert!(
+        alone_leaks >= 10,
+        "{alone_leaks} leaks alone: the case is not shown"
+    );
+    assert!(
+        family_leaks <= 2,
+        "{family_leaks} of 300 warming sites leak"
+    );
+}

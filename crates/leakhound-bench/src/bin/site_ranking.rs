@@ -131,7 +131,7 @@ fn main() {
             .map(|i| score(&site_case(family, seed, i)))
             .collect();
         let count = |f: fn(&Score) -> bool| scores.iter().filter(|s| f(s)).count();
-        let leaky = family != SiteFamily::NoLeak;
+        let leaky = family.leaks();
         let mut errors: Vec<f64> = scores
             .iter()
             .map(|s| s.rate_error)
