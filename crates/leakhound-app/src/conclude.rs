@@ -23,7 +23,15 @@ pub struct Concluded {
 /// Closes the run `sampler` wrote with the way it `end`ed, and judges it under `policy`.
 pub fn conclude(sampler: &mut Sampler, end: &End, policy: &Policy) -> anyhow::Result<Concluded> {
     sampler.flush()?;
-    if let Some(found) = sampler.take_holders() {
+    // A Python agent's holders, stored as they came, answer `--retainers` for its process.
+    let found_by_agent = sampler
+        .store()
+        .events(sampler.run())
+        .is_ok_and(|events| !crate::database::holders_of(&events).is_empty());
+    if let Some(found) = sampler
+        .take_holders()
+        .filter(|f| f.is_ok() || !found_by_agent)
+    {
         let event = match found {
             Ok(h) => leakhound_store::Event {
                 t: sampler.clock().now(),

@@ -174,6 +174,8 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         // The inspector, when a snapshot opens it, takes any free port rather than 9229, which
         // another Node.js may hold.
         inspect_any_port(&mut env);
+        // A Python program's agent finds its holders itself.
+        env.push((leakhound_wire::env::RETAINERS.into(), "1".into()));
     }
     let mut child = spawn(&s.command, s.output.as_deref(), &env)?;
     let pid = child.id() as i32;

@@ -119,12 +119,14 @@ pub struct Watch {
 }
 
 /// Reads the Node.js processes among `pids` over their inspectors: sites (`sites`: asked for
-/// and no agent socket to get them from) and heap snapshots of the first one (`--retainers`).
+/// and no agent socket to get them from) and heap snapshots of the first one (`--retainers`;
+/// with an `agent` socket, Python agents find their holders themselves).
 fn add_inspectors(
     sampler: &mut Sampler,
     pids: &[i32],
     sites: Option<leakhound_probe::agent::SitesRequest>,
     sampling: &Sampling,
+    agent: bool,
 ) -> anyhow::Result<()> {
     if sites.is_none() && sampling.retainers.is_none() {
         return Ok(());
@@ -137,8 +139,8 @@ fn add_inspectors(
         if sites.is_some() {
             eprintln!("leakhound: warning: --sites: no --pid process runs Node.js, whose inspector gives sites without a restart; for Python and native sites start the program with `leakhound agent`'s environment and watch with --agent-socket");
         }
-        if sampling.retainers.is_some() {
-            eprintln!("leakhound: warning: --retainers: no --pid process runs Node.js; heap snapshots are taken of Node.js processes only");
+        if sampling.retainers.is_some() && !agent {
+            eprintln!("leakhound: warning: --retainers: no --pid process runs Node.js, whose heap snapshots leakhound takes; Python programs started with `leakhound agent`'s environment find their holders themselves (with --agent-socket)");
         }
         return Ok(());
     }
@@ -212,9 +214,16 @@ pub fn watch(db: &Path, w: Watch, observer: &mut dyn Observer) -> anyhow::Result
         )?));
     }
     let inspect_sites = w.sampling.sites.filter(|_| w.agent.is_none());
-    add_inspectors(&mut sampler, &w.targets.pids, inspect_sites, &w.sampling)?;
+    add_inspectors(
+        &mut sampler,
+        &w.targets.pids,
+        inspect_sites,
+        &w.sampling,
+        w.agent.is_some(),
+    )?;
     if let Some(agent) = w.agent {
-        if let Some(req) = w.sampling.sites {
+        if let Some(mut req) = w.sampling.sites {
+            req.retainers = w.sampling.retainers.is_some();
             agent.ask_for_sites(req);
         }
         sampler.with_agent(agent);

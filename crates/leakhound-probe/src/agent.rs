@@ -15,6 +15,8 @@ pub const NODE_AGENT_JS: &str = include_str!("../agent/node-agent.js");
 
 /// The Python agent, written as `sitecustomize.py` into a directory put first on `PYTHONPATH`.
 pub const PYTHON_AGENT_PY: &str = include_str!("../agent/python/sitecustomize.py");
+/// The Python agent's holders finder (`--retainers`), written beside it.
+pub const PYTHON_HOLDERS_PY: &str = include_str!("../agent/python/leakhound_holders.py");
 
 /// Most gauges or counters one runtime report may carry.
 const MAX_NAMED: usize = 256;
@@ -210,6 +212,8 @@ struct Reports {
     native: HashMap<i32, NativeStatus>,
     /// What agents said about their sites and not taken yet (at most a few per process).
     notices: HashMap<i32, Vec<String>>,
+    /// The latest holders each agent found and not taken yet (`--retainers`).
+    holders: HashMap<i32, crate::sites::HoldersReport>,
     rejected: u64,
 }
 
@@ -277,6 +281,16 @@ fn accept(
                 if said.len() < 8 {
                     said.push(n.text);
                 }
+            }
+            _ => r.rejected += 1,
+        }
+        return;
+    }
+    if line.contains("\"type\":\"holders\"") {
+        let mut r = lock();
+        match crate::sites::parse_holders(line) {
+            Ok(h) if r.holders.len() < MAX_PROCESSES || r.holders.contains_key(&h.pid) => {
+                r.holders.insert(h.pid, h);
             }
             _ => r.rejected += 1,
         }
@@ -363,6 +377,8 @@ pub struct SitesRequest {
     pub sites_min_interval_ms: u64,
     /// Mean bytes between sampled allocations.
     pub sites_sampling: u64,
+    /// Who holds what stays, where an agent can find it (`--retainers`; Python's).
+    pub retainers: bool,
 }
 
 impl SitesRequest {
@@ -372,6 +388,7 @@ impl SitesRequest {
             sites_interval_ms: schedule.max_ms,
             sites_min_interval_ms: schedule.min_ms,
             sites_sampling: sampling,
+            retainers: false,
         }
     }
 
@@ -541,12 +558,24 @@ impl AgentListener {
         r.sites.retain(|(pid, _), _| keep(*pid));
         r.native.retain(|pid, _| keep(*pid));
         r.notices.retain(|pid, _| keep(*pid));
+        r.holders.retain(|pid, _| keep(*pid));
     }
 
     /// Processes whose reports are held now.
     pub fn held(&self) -> usize {
         let r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
-        r.latest.len() + r.runtime.len() + r.sites.len() + r.native.len() + r.notices.len()
+        r.latest.len()
+            + r.runtime.len()
+            + r.sites.len()
+            + r.native.len()
+            + r.notices.len()
+            + r.holders.len()
+    }
+
+    /// The holders the agents of `pids` found since the last call (`--retainers`).
+    pub fn take_holders(&self, pids: &[i32]) -> Vec<crate::sites::HoldersReport> {
+        let mut r = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        pids.iter().filter_map(|p| r.holders.remove(p)).collect()
     }
 
     /// What the agents of `pids` said about their sites since the last call (why Python
@@ -613,11 +642,13 @@ fn nanos() -> u128 {
         .unwrap_or(0)
 }
 
-/// Writes the Python agent as `DIR/python/sitecustomize.py`; returns `DIR/python`.
+/// Writes the Python agent as `DIR/python/sitecustomize.py` (and its holders finder beside
+/// it); returns `DIR/python`.
 pub fn write_python_agent(dir: &Path) -> std::io::Result<PathBuf> {
     let p = dir.join("python");
     std::fs::create_dir_all(&p)?;
     std::fs::write(p.join("sitecustomize.py"), PYTHON_AGENT_PY)?;
+    std::fs::write(p.join("leakhound_holders.py"), PYTHON_HOLDERS_PY)?;
     Ok(p)
 }
 

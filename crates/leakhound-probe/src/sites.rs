@@ -111,9 +111,67 @@ pub fn parse_notice(line: &str) -> Result<Notice, String> {
     Ok(n)
 }
 
+/// What holds the memory that stays in a process, as its agent found it (`--retainers`):
+/// `{"v":1,"type":"holders","pid":P,"t":T,"holders":[{"path":[...],"bytes":B,"objects":N}]}`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct HoldersReport {
+    /// The process.
+    pub pid: i32,
+    /// When it was found, unix seconds.
+    pub t: f64,
+    /// The holders, the largest first.
+    pub holders: Vec<AgentHolder>,
+}
+
+/// One holder: the holder first, then what holds it, toward a root (a module, a class).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct AgentHolder {
+    /// E.g. `["visitors (list)", "module app"]`.
+    pub path: Vec<String>,
+    /// Bytes of the new objects it holds.
+    pub bytes: f64,
+    /// Number of the new objects it holds.
+    pub objects: f64,
+}
+
+/// Reads a holders line, checked: a pid, at most 50 holders of at most 16 steps.
+pub fn parse_holders(line: &str) -> Result<HoldersReport, String> {
+    let h: HoldersReport =
+        serde_json::from_str(line).map_err(|e| format!("bad holders report: {e}"))?;
+    let sane = |a: &AgentHolder| {
+        !a.path.is_empty()
+            && a.path.len() <= 16
+            && a.bytes.is_finite()
+            && a.bytes >= 0.0
+            && a.objects.is_finite()
+            && a.objects >= 0.0
+    };
+    if h.pid <= 0 || !h.t.is_finite() || h.holders.len() > 50 || !h.holders.iter().all(sane) {
+        return Err("bad holders report: pid, time or holders".into());
+    }
+    Ok(h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holders_are_checked() {
+        let h = parse_holders(
+            r#"{"v":1,"type":"holders","pid":3,"t":1.5,"holders":[{"path":["visitors (list)","module app"],"bytes":1e6,"objects":900}]}"#,
+        )
+        .unwrap();
+        assert_eq!(h.holders[0].path, ["visitors (list)", "module app"]);
+        for bad in [
+            r#"{"v":1,"type":"holders","pid":0,"t":1,"holders":[]}"#,
+            r#"{"v":1,"type":"holders","pid":3,"t":1,"holders":[{"path":[],"bytes":1,"objects":1}]}"#,
+            r#"{"v":1,"type":"holders","pid":3,"t":1,"holders":[{"path":["x"],"bytes":-1,"objects":1}]}"#,
+            r#"{"v":1,"type":"holders","pid":3,"t":1}"#,
+        ] {
+            assert!(parse_holders(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn notices_are_checked() {

@@ -41,10 +41,16 @@ pub fn holder_clause(holders: &[Holder]) -> Option<String> {
 
 /// The terminal's list: each holder's bytes, objects and path.
 pub fn holders_text(holders: &[Holder]) -> String {
-    let mut out =
-        String::from("  what holds the new objects that survived (heap snapshots, --retainers)\n");
+    // Node's come from heap snapshots, the JVM's from its old-object samples, Python's from
+    // the agent's looks at its collector.
+    let how = if holders.iter().all(|h| h.source == "node") {
+        "heap snapshots, --retainers"
+    } else {
+        "--retainers"
+    };
+    let mut out = format!("  what holds the new objects that survived ({how})\n");
     out.push_str(&format!(
-        "  {:>10}  {:>9}  path (holder first, toward a GC root)\n",
+        "  {:>10}  {:>9}  path (holder first, toward a root)\n",
         "bytes", "objects"
     ));
     for h in holders {

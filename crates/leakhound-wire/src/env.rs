@@ -33,6 +33,9 @@ pub const PYTHON_PROFILER: &str = "LEAKHOUND_PYTHON_PROFILER";
 /// slower on allocation-heavy code) instead of sampling.
 pub const PYTHON_TRACEMALLOC: &str = "LEAKHOUND_PYTHON_TRACEMALLOC";
 
+/// `1`: the Python agent finds who holds what stays (`--retainers`).
+pub const RETAINERS: &str = "LEAKHOUND_RETAINERS";
+
 /// The schedule the variables `max` and `min` (as read) describe: `min` absent means fixed.
 pub fn schedule(max_ms: Option<u64>, min_ms: Option<u64>) -> crate::Schedule {
     match (max_ms.filter(|v| *v > 0), min_ms.filter(|v| *v > 0)) {

@@ -6,7 +6,8 @@
 //! back to tracemalloc and leakhound says why; without `--sites` the agent still reports GC
 //! counts per generation and tracemalloc stays off; the user's PYTHONPATH and own
 //! `sitecustomize` keep working; and `watch --sites` asks a running program's agent (started
-//! with `leakhound agent`'s environment) for its sites. Sampled sites: `python_sites.rs`.
+//! with `leakhound agent`'s environment) for its sites and, with `--retainers`, for what holds
+//! the leak. Sampled sites: `python_sites.rs`.
 
 mod util;
 
@@ -219,8 +220,15 @@ while time.monotonic() < end:
     );
 }
 
+fn j_holders(j: &serde_json::Value) -> Vec<serde_json::Value> {
+    j["holders"]
+        .as_array()
+        .expect("holders in the JSON")
+        .clone()
+}
+
 #[test]
-fn watch_asks_a_python_agent_for_sites() {
+fn watch_asks_a_python_agent_for_sites_and_holders() {
     if !python_available() {
         return;
     }
@@ -248,7 +256,7 @@ fn watch_asks_a_python_agent_for_sites() {
     let program = std::process::Command::new("python3")
         .arg(fixture())
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .envs([("LEAK", "on"), ("RATE", "200"), ("DURATION", "60")])
+        .envs([("LEAK", "on"), ("RATE", "200"), ("DURATION", "75")])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -264,12 +272,22 @@ fn watch_asks_a_python_agent_for_sites() {
         "--sites",
         "--sites-interval",
         "2s",
+        "--retainers",
         "--for",
-        "35s",
+        "50s",
         "--format",
         "json",
     ]);
     r.expect_code(0);
+    // `--retainers` is asked of the agent too: it looks at its objects 10 s and 30 s after
+    // the ask and names what holds the survivors from 45 s on.
+    let holders = j_holders(&r.json());
+    assert_eq!(
+        holders[0]["path"],
+        serde_json::json!(["SESSIONS (dict)", "module __main__"]),
+        "{holders:#?}"
+    );
+    assert!(!r.stderr().contains("Node.js"), "{}", r.describe());
     assert!(!r.stderr().contains("tracemalloc"), "{}", r.describe());
     let j = r.json();
     assert!(series(&j, "python.sampled_bytes").is_some(), "not sampled");

@@ -3,7 +3,8 @@
 //! allocator and reports live bytes per stack of Python and C-extension frames. At the
 //! defaults a leaking line is named with its rate and a bounded `lru_cache` is not a leak; a
 //! C extension's allocation (`_json`) sits under the Python code that called it, in a thread
-//! of its own; a forked worker is profiled on its own.
+//! of its own; a forked worker is profiled on its own; `--retainers` names the dict that holds
+//! the leak.
 
 mod util;
 
@@ -50,10 +51,11 @@ fn the_leaking_line_is_named_at_the_defaults() {
         return;
     }
     let d = Dir::new();
-    // 70 s of 200 requests/s, each keeping 1 KiB; `run --sites` and nothing else.
+    // 70 s of 200 requests/s, each keeping 1 KiB; `run --sites`, and `--retainers` to say
+    // who holds it.
     let j = run_python(
         &d,
-        &[],
+        &["--retainers"],
         "py_leak.py",
         &[("LEAK", "on"), ("RATE", "200"), ("DURATION", "70")],
     );
@@ -118,6 +120,23 @@ fn the_leaking_line_is_named_at_the_defaults() {
     assert!(series(&j, "python.traced_bytes").is_none());
     let headline = j["headline"].as_str().unwrap();
     assert!(headline.contains("remember_session ("), "{headline}");
+    // Who holds it: the module-level dict, found by the agent walking back from the objects
+    // born between its two looks that are still alive; the lru_cache holds nothing new.
+    let holders = j["holders"].as_array().expect("holders in the JSON");
+    let top = &holders[0];
+    assert_eq!(top["path"][0], "SESSIONS (dict)", "{holders:#?}");
+    assert_eq!(top["path"][1], "module __main__", "{holders:#?}");
+    // Sessions born between the looks at 10 s and 30 s: some 4,000 at 200/s, each a 1 KiB
+    // bytearray and its key.
+    let objects = top["objects"].as_f64().unwrap();
+    assert!(objects > 4000.0, "{top:#}");
+    assert!(top["bytes"].as_f64().unwrap() > 3e6, "{top:#}");
+    assert!(
+        !holders
+            .iter()
+            .any(|h| h["path"].to_string().contains("render")),
+        "{holders:#?}"
+    );
 }
 
 #[test]

@@ -31,6 +31,10 @@ use crate::sampling::SeriesSpec;
 use conn::Conn;
 use snapshots::Snapshots;
 
+/// What a tree without a Node.js process is told (`run --retainers` of a Python program,
+/// whose agent finds its holders itself, is not warned about it).
+const NO_NODE: &str = "no Node.js process in the tree";
+
 /// Which process is the Node.js one.
 #[derive(Debug, Clone, Copy)]
 pub enum NodeProcess {
@@ -48,7 +52,7 @@ impl NodeProcess {
                 .into_iter()
                 .map(|p| p.key.pid)
                 .find(|p| is_node(*p))
-                .ok_or_else(|| format!("no Node.js process in the tree of pid {}", root.pid)),
+                .ok_or_else(|| format!("{NO_NODE} of pid {}", root.pid)),
         }
     }
 }
@@ -175,6 +179,7 @@ fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, c
         .map(|(dir, keep)| Snapshots::new(dir.clone(), *keep));
     let sampling = opts.sites.map(|s| s.1);
     let mut attach_failed_at: Option<Instant> = None;
+    let mut no_node = false;
     // Snapshots compare only within one session: V8 clears its object ids when one ends.
     let mut ensure =
         |conn: &mut Option<Conn>, snaps: &mut Option<Snapshots>| -> Result<(), String> {
@@ -221,12 +226,16 @@ fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, c
                             warn(&tx, e);
                         }
                     }
+                    Err(e) if e.starts_with(NO_NODE) => no_node = true,
                     Err(e) => warn(&tx, format!("--retainers: {e}")),
                 }
             }
             Ok(Ctl::Finish(reply)) => {
                 let got = match snaps.as_mut() {
                     None => Err("--retainers was not asked for".into()),
+                    Some(s) if s.count() == 0 && no_node => Err(format!(
+                        "--retainers: {NO_NODE}, so no heap snapshot was taken"
+                    )),
                     Some(s) if s.count() == 0 => Err(
                         "--retainers: no site leaked at a look before the session ended, so no heap snapshot was taken (a longer session gives the sites time to be judged)".into(),
                     ),

@@ -241,6 +241,24 @@ impl Sampler {
                         let mut out =
                             Readings::new(now, &mut self.site_series, &mut self.draft, &mut later);
                         record_sites(&sites, target.labels(), &mut self.site_names, &mut out);
+                        // Only the Python agent finds holders itself (`--retainers`).
+                        for found in agent.take_holders(&pids) {
+                            let holders: Vec<leakhound_analysis::retainers::Holder> = found
+                                .holders
+                                .into_iter()
+                                .map(|h| leakhound_analysis::retainers::Holder {
+                                    path: h.path,
+                                    bytes: h.bytes,
+                                    objects: h.objects,
+                                    source: "python".into(),
+                                    pid: Some(found.pid),
+                                })
+                                .collect();
+                            out.event(
+                                crate::kinds::EventKind::Holders,
+                                crate::database::holders_detail(&[], &holders),
+                            );
+                        }
                     }
                     read.rss
                 }

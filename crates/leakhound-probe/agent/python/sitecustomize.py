@@ -5,7 +5,8 @@
 # socket. When sites are asked for, it loads leakhound's profiler library (ctypes), which
 # samples Python's allocations and reports live memory by stack itself; where that cannot
 # work (no library, another CPython version) or when LEAKHOUND_PYTHON_TRACEMALLOC=1, the
-# agent reports sites from tracemalloc instead, and says why. It runs on a daemon thread,
+# agent reports sites from tracemalloc instead, and says why. With --retainers it also finds
+# who holds what stays (leakhound_holders.py, beside it). It runs on a daemon thread,
 # never raises into the program, and keeps working if leakhound goes away and comes back.
 import os
 import sys
@@ -21,6 +22,11 @@ def _leakhound_agent():
     import socket
     import threading
     import time
+    try:
+        # Beside this file, on the path only while sitecustomize runs.
+        import leakhound_holders
+    except Exception:
+        leakhound_holders = None
 
     path = os.environ.get('LEAKHOUND_AGENT_SOCKET')
     if not path or getattr(sys, '_leakhound_agent', False):
@@ -36,7 +42,8 @@ def _leakhound_agent():
     interval = max(0.1, number('LEAKHOUND_AGENT_INTERVAL_MS', 1000) / 1000)
     state = {'sock': None, 'next_attempt': 0.0, 'backoff': interval, 'sites_gap': None,
              'sites_began': 0.0, 'sites_due': 0.0, 'pending': b'', 'sampler': None,
-             'thread': 0, 'notices': [], 'finishing': False}
+             'thread': 0, 'notices': [], 'finishing': False, 'retainers': None}
+    retainers_wanted = os.environ.get('LEAKHOUND_RETAINERS') == '1'
     top = int(max(1, number('LEAKHOUND_SITES_TOP', 200)))
     # Object counts of the commonest types walk every object the collector tracks: only when
     # asked (LEAKHOUND_PYTHON_TYPES=1), with the sites.
@@ -46,6 +53,8 @@ def _leakhound_agent():
     profiler_path = os.environ.get('LEAKHOUND_PYTHON_PROFILER')
     import tracemalloc
     own_files = {__file__, os.path.abspath(__file__), tracemalloc.__file__}
+    if leakhound_holders is not None:
+        own_files |= {leakhound_holders.__file__, os.path.abspath(leakhound_holders.__file__)}
     cwd = os.getcwd() + os.sep
     # How a frame's file is shown (leakhound's probe names sampled frames by the same rules,
     # from the context sent to it): the standard library as `<stdlib>/json/encoder.py`, so
@@ -122,6 +131,35 @@ def _leakhound_agent():
                     continue
                 if most > 0 and not state['sites_gap']:
                     start_sites(most, least)
+                if ask.get('retainers'):
+                    start_retainers()
+
+    def start_retainers():
+        if state['retainers'] is None and leakhound_holders is not None:
+            state['retainers'] = {'began': time.monotonic(), 'first': None, 'second': None,
+                                  'due': 0.0}
+
+    def retainers_step():
+        # Who holds what stays (--retainers): a look at every object 10 s and 30 s in, then,
+        # from 45 s, what was born between the looks and is still alive, by holder, every 30 s
+        # (or less often, so that comparing takes at most 5% of the time).
+        r = state['retainers']
+        if r is None:
+            return
+        now = time.monotonic()
+        if r['first'] is None:
+            if now - r['began'] >= 10:
+                r['first'] = leakhound_holders.look()
+        elif r['second'] is None:
+            if now - r['began'] >= 30:
+                r['second'] = leakhound_holders.look()
+                r['due'] = now + 15
+        elif now >= r['due']:
+            found = leakhound_holders.compare(r['first'], r['second'])
+            took = time.monotonic() - now
+            r['due'] = time.monotonic() + max(30.0, 20 * took)
+            send({'v': 1, 'type': 'holders', 'pid': os.getpid(), 't': time.time(),
+                  'holders': found})
 
     def notice(text):
         state['notices'].append(text)
@@ -344,6 +382,7 @@ def _leakhound_agent():
                 if state['sites_gap'] and now >= state['sites_due']:
                     state['sites_due'] = now + state['sites_gap'](now - state['sites_began'])
                     send_sites()
+                retainers_step()
             except Exception:
                 # Never disturb the program.
                 pass
@@ -366,16 +405,25 @@ def _leakhound_agent():
                 pass
         state['sock'] = None
         state['next_attempt'] = 0.0
+        # The parent's looks are not the child's objects.
+        if state['retainers'] is not None:
+            state['retainers'] = None
+            start_retainers()
         start_thread()
 
     atexit.register(finishing)
     # The thread first, so that the profiler knows which thread to leave out.
     start_thread()
-    sites_ms = number('LEAKHOUND_SITES_INTERVAL_MS', 0)
-    if sites_ms > 0:
-        start_sites(sites_ms / 1000, number('LEAKHOUND_SITES_MIN_INTERVAL_MS', 0) / 1000)
+    if retainers_wanted:
+        start_retainers()
     if hasattr(os, 'register_at_fork'):
         os.register_at_fork(after_in_child=after_fork)
+
+    def begin():
+        sites_ms = number('LEAKHOUND_SITES_INTERVAL_MS', 0)
+        if sites_ms > 0:
+            start_sites(sites_ms / 1000, number('LEAKHOUND_SITES_MIN_INTERVAL_MS', 0) / 1000)
+    return begin
 
 
 def _leakhound_chain():
@@ -398,7 +446,15 @@ def _leakhound_chain():
 
 
 try:
-    _leakhound_agent()
+    _leakhound_begin = _leakhound_agent()
+except Exception:
+    _leakhound_begin = None
+_leakhound_chain()
+# Sites start once the chain has run: what finding and importing the program's sitecustomize
+# allocates (importlib's caches, kept for good) is leakhound's doing, not the program's.
+try:
+    if _leakhound_begin is not None:
+        _leakhound_begin()
 except Exception:
     pass
-_leakhound_chain()
+del _leakhound_begin
