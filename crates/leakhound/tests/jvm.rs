@@ -3,7 +3,8 @@
 //! bounded `Profile` cache, read with `--jvm` at the defaults for 100 s, under `run` and under
 //! `watch --jvm PID`, with its no-leak twin under `run`, all four at once (they share the wall
 //! time). The heap after GC leaks; neither the churn nor the cache, nor anything in the twin,
-//! does; sites are the program's stacks in Java frames under their class.
+//! does; sites are the program's stacks in Java frames under their class; `watch --retainers`
+//! names the static field that holds the sessions.
 //! A leakhound killed while recording leaves a bounded recording in a JVM that still runs, and
 //! the next leakhound stops it. Without `jcmd` the error names the package to install.
 
@@ -138,7 +139,14 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     let twin = run(&twin_log, "off", "twin.db");
     let watch = spawn(
         &[
-            "watch", "--jvm", &watched, "--for", "100s", "--format", "json",
+            "watch",
+            "--jvm",
+            &watched,
+            "--retainers",
+            "--for",
+            "100s",
+            "--format",
+            "json",
         ],
         "on",
         "watch.db",
@@ -172,6 +180,19 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
 
     let j = finish(watch, "watch");
     check_leak(&j, "watch", false);
+    // Who holds it (`--retainers`): the old-object samples' paths to GC roots. The list's
+    // backing array, allocated outside the thread-local buffers once it is large, is always a
+    // sampling candidate; its path ends at the static field that keeps the sessions.
+    let holders = j["holders"].as_array().expect("holders in the JSON");
+    assert!(
+        holders.iter().any(|h| h["source"] == "jvm"
+            && h["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "Leak.SESSIONS (static)")),
+        "{holders:#?}"
+    );
     assert!(
         kids.0[0].try_wait().unwrap().is_none(),
         "the watched JVM runs on"
