@@ -8,7 +8,7 @@
 # answered rate and latency percentiles of each (from `leakhound replay`, the load generator),
 # the server's CPU time per request (/proc), and the ratios of the `--sites` runs to the
 # agent-only runs.
-# Usage: bench/sites_overhead.sh [LEAKHOUND_BINARY] [SECONDS] [RATE]   (needs node)
+# Usage: [ROUNDS=2] bench/sites_overhead.sh [LEAKHOUND_BINARY] [SECONDS] [RATE]   (needs node)
 set -euo pipefail
 
 LH=$(readlink -f "${1:-target/release/leakhound}")
@@ -59,13 +59,14 @@ measure() {
   local t0; t0=$(cpu_ticks "$node")
   local out; out=$("$LH" replay "$WORK/load.har" --target "http://127.0.0.1:$p" --rate "${RATE}/s" --concurrency 64 --loop --for "${DUR}s" 2>/dev/null | sed 's/^replayed: //')
   local t1; t1=$(cpu_ticks "$node")
-  local answered; answered=$(sed -n 's/^\([0-9]*\) answered.*/\1/p' <<<"$out")
+  local answered; answered=$(sed -n 's/.* \([0-9]*\) answered.*/\1/p' <<<"$out")
   printf '%s; server CPU %.1f us/request\n' "$out" "$(echo "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / ${answered:-1}" | bc -l)"
   kill -INT $lh; wait $lh 2>/dev/null || true
 }
 
 declare -A OUT
-for round in 1 2; do
+ROUNDS=${ROUNDS:-2}
+for round in $(seq "$ROUNDS"); do
   OUT[none$round]=$(measure --no-agent)
   OUT[agent$round]=$(measure)
   OUT[sites$round]=$(measure --sites)
@@ -77,7 +78,7 @@ echo "Sites overhead: a Node HTTP server at ${RATE} requests/s for ${DUR} s on l
 echo
 echo "| run | leakhound run ... | replay result |"
 echo "| --- | --- | --- |"
-for round in 1 2; do
+for round in $(seq "$ROUNDS"); do
   echo "| $round | --no-agent | ${OUT[none$round]} |"
   echo "| $round | (agent) | ${OUT[agent$round]} |"
   echo "| $round | --sites | ${OUT[sites$round]} |"
@@ -85,7 +86,7 @@ for round in 1 2; do
 done
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" <<<"$2"; }
 echo
-for round in 1 2; do
+for round in $(seq "$ROUNDS"); do
   a=${OUT[agent$round]}; s=${OUT[sites$round]}
   an=$(field answered "$(sed 's/\([0-9]*\) answered/answered \1/' <<<"$a")")
   sn=$(field answered "$(sed 's/\([0-9]*\) answered/answered \1/' <<<"$s")")

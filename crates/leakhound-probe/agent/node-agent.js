@@ -68,7 +68,13 @@
         const kind = entry.detail ? entry.detail.kind : entry.kind;
         if (kind === kinds.NODE_PERFORMANCE_GC_MAJOR) {
           gc.major += 1;
-          if (afterMajor) afterMajor();
+          if (afterMajor) {
+            try {
+              afterMajor();
+            } catch (e) {
+              // Never disturb the application.
+            }
+          }
         } else if (kind === kinds.NODE_PERFORMANCE_GC_MINOR) gc.minor += 1;
         else if (kind === kinds.NODE_PERFORMANCE_GC_INCREMENTAL) gc.incremental += 1;
         else gc.weak += 1;
@@ -226,11 +232,10 @@
     });
     // The profiler keeps a sample until a collection frees its object, and V8 may not run a
     // full collection for minutes on a small heap: garbage promoted to the old generation
-    // then reads as held and grows like a leak (a bounded cache that evicts, in a minute's
-    // soak). So a profile is read right after a full collection: the program's own when one
-    // comes within a quarter of the gap, else one asked for (HeapProfiler.collectGarbage),
-    // with the gap stretched so forced collections take at most 1% of the time.
-    let forcedMs = 0;
+    // reads as held until then. A profile is read right after the program's own full
+    // collection when one comes within a quarter of the gap, else as it is. No collection is
+    // forced: asking for one before each read (HeapProfiler.collectGarbage) cost a server at
+    // 2,000 requests/s failed requests and a higher p99 (bench/sites_overhead.sh).
     const read = () => {
       const started = process.hrtime.bigint();
       session.post('HeapProfiler.getSamplingProfile', (err, res) => {
@@ -242,26 +247,23 @@
         }
       });
     };
+    // Reads once, after the program's next full collection or a quarter of the gap later,
+    // then schedules the next reading; never throws.
     const collect = (gap, then) => {
       let done = false;
-      const once = (forced) => {
+      const once = () => {
         if (done) return;
         done = true;
         afterMajor = null;
-        if (!forced) {
+        try {
           read();
-          then();
-          return;
+        } catch (e) {
+          // Never disturb the application.
         }
-        const started = process.hrtime.bigint();
-        session.post('HeapProfiler.collectGarbage', () => {
-          forcedMs = Number(process.hrtime.bigint() - started) / 1e6;
-          read();
-          then();
-        });
+        then();
       };
-      afterMajor = () => once(false);
-      const wait = setTimeout(() => once(true), Math.max(250, Math.floor(gap / 4)));
+      afterMajor = once;
+      const wait = setTimeout(once, Math.max(250, Math.floor(gap / 4)));
       wait.unref();
     };
     // The profile goes as it is: leakhound turns it into sites (frames named relative to the
@@ -281,7 +283,7 @@
     };
     const began = Date.now();
     const next = () => {
-      const gap = Math.max(gapAfter(Date.now() - began), 100 * forcedMs);
+      const gap = gapAfter(Date.now() - began);
       const timer = setTimeout(() => {
         try {
           collect(gap, next);

@@ -27,8 +27,6 @@ pub struct Conn {
     sampling: Option<u64>,
     /// The process's working directory, with a trailing `/` (frames are named relative to it).
     cwd: String,
-    /// How long the last collection asked for before a profile took.
-    pub forced_gc: Duration,
 }
 
 impl Conn {
@@ -79,7 +77,6 @@ impl Conn {
             since: Instant::now(),
             sampling,
             cwd: String::new(),
-            forced_gc: Duration::ZERO,
         };
         c.cwd = c.memory().map(|(_, cwd)| cwd).unwrap_or_default();
         Ok(c)
@@ -108,17 +105,13 @@ impl Conn {
         Ok((r, cwd))
     }
 
-    /// The live allocation sites of the sampling heap profiler, when it runs, read right after
-    /// a full collection: the profiler keeps a sample until a collection frees its object, and
-    /// garbage in V8's old generation may wait minutes for one, reading as held meanwhile.
+    /// The live allocation sites of the sampling heap profiler, when it runs. No collection is
+    /// forced before a read (it cost a loaded server failed requests, bench/sites_overhead.sh):
+    /// garbage not yet collected reads as held, and a flat site's bytes wander with it.
     pub fn sites(&mut self) -> Result<Option<SitesReport>, String> {
         let Some(sampling) = self.sampling else {
             return Ok(None);
         };
-        let collecting = Instant::now();
-        self.cdp
-            .call("HeapProfiler.collectGarbage", NoParams {}, CALL)?;
-        self.forced_gc = collecting.elapsed();
         let started = Instant::now();
         let r = self
             .cdp

@@ -277,8 +277,6 @@ fn serve(opts: InspectOptions, mut conn: Option<Conn>, tx: SyncSender<Report>, c
                 }
                 match c.sites() {
                     Ok(Some(r)) => {
-                        // Forced collections take at most 1% of the process's time.
-                        next_poll = next_poll.map(|t| t.max(Instant::now() + c.forced_gc * 100));
                         let _ = tx.try_send(Report::Sites(r));
                     }
                     Ok(None) => {}
