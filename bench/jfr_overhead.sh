@@ -15,6 +15,10 @@
 #            (20: 10 minutes of recording), jcmd's wall time and CPU for one dump, the file's size, and reading it:
 #            `jfr print --json` (a JVM per dump) against leakhound's reader (the jfr_read bin).
 #
+# JVM_OPTIONS (environment) are added to the benchmarked JVM's options: e.g.
+# JVM_OPTIONS=-XX:FlightRecorderOptions:old-object-queue-size=4096, the queue `run --jvm` sets,
+# against the JVM's default of 256.
+#
 # Usage: bench/jfr_overhead.sh [overhead|dumps|all] [LEAKHOUND_BINARY] [SECONDS]
 set -euo pipefail
 
@@ -83,7 +87,8 @@ public class Alloc {
 JAVA
 
 start_alloc() {
-  java -Xms1g -Xmx1g -Xlog:gc:file="$WORK/$1-gc.log" -Xlog:safepoint:file="$WORK/$1-sp.log" \
+  # shellcheck disable=SC2086
+  java -Xms1g -Xmx1g ${JVM_OPTIONS:-} -Xlog:gc:file="$WORK/$1-gc.log" -Xlog:safepoint:file="$WORK/$1-sp.log" \
     "$WORK/Alloc.java" >"$WORK/$1.out" 2>&1 &
   J=$!; PIDS+=("$J")
   for _ in $(seq 600); do grep -q ready "$WORK/$1.out" 2>/dev/null && break; sleep 0.2; done
@@ -126,7 +131,7 @@ print(", longest safepoint %.1f ms (%s), longest GC pause %.1f ms, %d GCs; non-G
 PY
 }
 
-echo "machine: $(nproc) cores, $(uname -r); $(java -version 2>&1 | head -1); leakhound $LH"
+echo "machine: $(nproc) cores, $(uname -r); $(java -version 2>&1 | head -1); leakhound $LH; JVM_OPTIONS=${JVM_OPTIONS:-}"
 
 if [ "$WHAT" = overhead ] || [ "$WHAT" = all ]; then
   start_alloc ov

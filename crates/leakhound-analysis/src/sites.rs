@@ -101,6 +101,9 @@ pub enum SitesNote {
         series: String,
         /// Profiles the sites were judged on.
         profiles: usize,
+        /// Whether some sites come from a JVM (old-object samples, whose number the JVM's
+        /// start-up options bound), which changes what helps.
+        jvm: bool,
     },
 }
 

@@ -2,6 +2,7 @@
 //! with the run's workload counters as covariates, then what explains the leaks
 //! ([`crate::causes`]).
 
+use leakhound_analysis::frames::Runtime;
 use leakhound_analysis::sites::{SiteSeries, SitesJudged, SitesNote};
 use leakhound_analysis::{analyze_with, Counter, Verdict};
 use leakhound_report::html::ReportMeta;
@@ -164,6 +165,10 @@ pub fn judge_all(input: &Input, names: &[String], policy: &Policy) -> anyhow::Re
         sites.notes.push(SitesNote::NoLeakingSite {
             series: j.series.display_name(),
             profiles: sites.profiles,
+            jvm: input
+                .sites
+                .iter()
+                .any(|s| Runtime::of(&s.source) == Runtime::Jvm),
         });
     }
     Ok(Verdicts {

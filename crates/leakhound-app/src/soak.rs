@@ -150,6 +150,41 @@ fn inspect_any_port(env: &mut Env) {
     }
 }
 
+/// Starts the JVM with a larger old-object queue ([`jfr::QUEUE_SIZE`], through
+/// `JAVA_TOOL_OPTIONS`) so that leak sites are judged in a short soak, unless the options
+/// already set one or the JDK beside `jcmd` does not know the option (it would not start).
+fn larger_old_object_queue(jcmd: &std::path::Path, env: &mut Env) {
+    use leakhound_probe::jfr;
+    const VAR: &str = "JAVA_TOOL_OPTIONS";
+    let mut options = std::env::var(VAR).unwrap_or_default();
+    if jfr::queue_size_in(options.split_whitespace()).is_some() {
+        return;
+    }
+    let option = jfr::queue_option(jfr::QUEUE_SIZE);
+    if !leakhound_probe::jvm::java_accepts(&jcmd.with_file_name("java"), &option) {
+        eprintln!(
+            "leakhound: warning: --jvm: the java beside {} does not take {option}; the JVM keeps \
+             its default of {} old-object samples, which a busy program's garbage crowds out: \
+             leak sites may need a long soak",
+            jcmd.display(),
+            jfr::DEFAULT_QUEUE_SIZE
+        );
+        return;
+    }
+    if !options.is_empty() {
+        options.push(' ');
+    }
+    options.push_str(&option);
+    eprintln!(
+        "leakhound: --jvm: starting the JVM with {option} (through {VAR}, which the JVM repeats \
+         on its stderr): its old-object sampler keeps {} objects instead of {}, enough for the \
+         objects that stay to be sampled in a short soak",
+        jfr::QUEUE_SIZE,
+        jfr::DEFAULT_QUEUE_SIZE
+    );
+    env.push((VAR.into(), options));
+}
+
 /// Runs the soak into the database at `db`.
 pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyhow::Result<Soaked> {
     let interval = s.sampling.interval;
@@ -176,6 +211,9 @@ pub fn soak(db: &std::path::Path, s: &Soak, observer: &mut dyn Observer) -> anyh
         inspect_any_port(&mut env);
         // A Python program's agent finds its holders itself.
         env.push((leakhound_wire::env::RETAINERS.into(), "1".into()));
+    }
+    if let Some(jcmd) = &jcmd {
+        larger_old_object_queue(jcmd, &mut env);
     }
     let mut child = spawn(&s.command, s.output.as_deref(), &env)?;
     let pid = child.id() as i32;

@@ -63,6 +63,47 @@ pub fn thread_names(pid: i32) -> Vec<String> {
     names
 }
 
+/// The options JVM `pid` was started with, in the order the JVM reads them: the words of
+/// `JAVA_TOOL_OPTIONS` and `JDK_JAVA_OPTIONS` in its environment, its command line, then
+/// `_JAVA_OPTIONS` (which overrides). Empty when `/proc` does not say (another user's process).
+pub fn options_of(pid: i32) -> Vec<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let env = |name: &str| -> Vec<String> {
+        environ
+            .split(|b| *b == 0)
+            .filter_map(|kv| kv.strip_prefix(format!("{name}=").as_bytes()))
+            .flat_map(|v| {
+                String::from_utf8_lossy(v)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned());
+    let mut all = env("JAVA_TOOL_OPTIONS");
+    all.extend(env("JDK_JAVA_OPTIONS"));
+    all.extend(args);
+    all.extend(env("_JAVA_OPTIONS"));
+    all
+}
+
+/// Whether the `java` at `java` starts with `option` (`java OPTION -version` succeeds): an
+/// option a JVM does not know stops it from starting at all.
+pub fn java_accepts(java: &Path, option: &str) -> bool {
+    Command::new(java)
+        .args([option, "-version"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs `jcmd PID COMMAND...`, giving up (and killing it) after `timeout`. The answer without
 /// its first line (the pid), or the reason it failed.
 pub fn jcmd(jcmd: &Path, pid: i32, command: &[&str], timeout: Duration) -> Result<String, String> {
@@ -281,6 +322,43 @@ mod tests {
     const HISTOGRAM: &str = include_str!("../fixtures/jvm/class_histogram.txt");
     const K: f64 = 1024.0;
     const M: f64 = 1024.0 * 1024.0;
+
+    #[test]
+    fn a_processs_jvm_options_from_its_environment_and_command_line() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .env(
+                "JAVA_TOOL_OPTIONS",
+                "-Xmx1g  -XX:FlightRecorderOptions:stackdepth=96",
+            )
+            .env("_JAVA_OPTIONS", "-Dlast=1")
+            .env_remove("JDK_JAVA_OPTIONS")
+            .spawn()
+            .unwrap();
+        // The parent may return from spawn while the kernel still sets up the new program's
+        // environment (its descriptors closed first): read it once it is there.
+        let mut o = Vec::new();
+        for _ in 0..100 {
+            o = options_of(child.id() as i32);
+            if o.last().is_some_and(|l| l == "-Dlast=1") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            o,
+            [
+                "-Xmx1g",
+                "-XX:FlightRecorderOptions:stackdepth=96",
+                "sleep",
+                "30",
+                "-Dlast=1"
+            ]
+        );
+        assert!(options_of(-1).is_empty());
+    }
 
     /// Without the pid line, as [`jcmd`] returns it.
     fn body(s: &str) -> &str {

@@ -115,11 +115,21 @@ pub fn notes(j: &SitesJudged) -> Vec<String> {
                 100.0 * share_of_bytes
             )),
             SitesNote::Unjudged { .. } => None,
-            SitesNote::NoLeakingSite { series, profiles } => Some(format!(
+            SitesNote::NoLeakingSite {
+                series,
+                profiles,
+                jvm,
+            } => Some(format!(
                 "allocation sites: {series} leaks, but no allocating function is a conclusive \
                  leak yet ({profiles} profiles): a longer soak narrows the sites' intervals; \
                  for native code, finer sampling (--native-sampling 64KiB) sees more of a \
-                 small leak"
+                 small leak{}",
+                if *jvm {
+                    "; a JVM started with -XX:FlightRecorderOptions:old-object-queue-size=4096 \
+                     (as `run --jvm` starts it) keeps enough old-object samples for a short soak"
+                } else {
+                    ""
+                }
             )),
         })
         .collect()
@@ -387,6 +397,7 @@ mod tests {
                 SitesNote::NoLeakingSite {
                     series: "rss".into(),
                     profiles: 14,
+                    jvm: true,
                 },
             ],
             ..SitesJudged::default()
@@ -409,5 +420,6 @@ mod tests {
             n[1]
         );
         assert!(n[1].contains("--native-sampling"), "{}", n[1]);
+        assert!(n[1].contains("old-object-queue-size=4096"), "{}", n[1]);
     }
 }

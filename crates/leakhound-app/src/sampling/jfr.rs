@@ -34,8 +34,9 @@ pub struct JfrReading {
     pub pid: i32,
     /// Its heap summaries and live old-object samples.
     pub dump: Dump,
-    /// Said once, when the recording was started: the threads it added to the JVM.
-    pub started: Option<String>,
+    /// Said once, when the recording was started: the threads it added to the JVM, and
+    /// whether the JVM keeps too few old-object samples for sites to be judged soon.
+    pub started: Vec<String>,
 }
 
 /// Serializes attaches to one JVM: two `jcmd`s at once make it print a thread dump into the
@@ -143,9 +144,11 @@ impl Recorder {
     pub fn dump(&mut self) -> Result<JfrReading, String> {
         let pid = self.finder.pid()?;
         let started = if self.running_in != Some(pid) {
-            Some(self.start(pid)?)
+            let mut said = vec![self.start(pid)?];
+            said.extend(small_queue(pid));
+            said
         } else {
-            None
+            Vec::new()
         };
         let file = self.dir.join("dump.jfr");
         let since = self
@@ -190,6 +193,31 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// What to say when JVM `pid` keeps the default old-object queue (it was not started by `run
+/// --jvm`, nor with a larger queue): the sites of a small leak may take hours to show.
+fn small_queue(pid: i32) -> Option<String> {
+    use leakhound_probe::jfr::{queue_option, queue_size_in, DEFAULT_QUEUE_SIZE, QUEUE_SIZE};
+    let options = leakhound_probe::jvm::options_of(pid);
+    if options.is_empty() {
+        return None;
+    }
+    let n = queue_size_in(options.iter().map(String::as_str)).unwrap_or(DEFAULT_QUEUE_SIZE);
+    (n < QUEUE_SIZE).then(|| {
+        format!(
+            "--jvm: pid {pid} keeps {n} old-object samples{}: between two collections a busy \
+             program's garbage crowds out the objects that stay, so the sites of a small leak \
+             may take hours to judge (the heap floor is not affected); start the JVM with {} \
+             (`run --jvm` does) to judge them within minutes",
+            if n == DEFAULT_QUEUE_SIZE {
+                " (the JVM's default)"
+            } else {
+                ""
+            },
+            queue_option(QUEUE_SIZE)
+        )
+    })
 }
 
 /// A new directory only this user can enter, for the settings and the dumps.

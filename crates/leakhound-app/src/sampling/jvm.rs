@@ -212,7 +212,7 @@ impl Jvm {
             self.first_floor = None;
             self.last_floor = None;
         }
-        if let Some(note) = reading.started {
+        for note in reading.started {
             out.warn(note);
         }
         self.record_heap(&reading.dump, out);
