@@ -6,10 +6,11 @@
 //! starts a new TLAB (the object that did not fit in the old one) and every object allocated
 //! outside a TLAB. The object that crosses a TLAB's end is drawn with a chance that grows with
 //! its size, so the candidates are close to a sample *by bytes*: one per TLAB's worth of a
-//! thread's allocation. The sampler keeps at most 256 of them (`old-object-queue-size`), drops
-//! those the GC found dead, and when full lets a candidate replace the kept sample that stands
-//! for the least allocation (its own size plus that of dead neighbours), which spreads the kept
-//! samples over the allocation history. A dump lists the kept samples that are still alive
+//! thread's allocation. The sampler keeps a fixed number of them (`old-object-queue-size`:
+//! 256 unless the JVM was started otherwise; `run --jvm` starts it with
+//! [`super::QUEUE_SIZE`]), drops those the GC found dead, and when full lets a candidate
+//! replace the kept sample that stands for the least allocation (its own size plus that of
+//! dead neighbours), which spreads the kept samples over the allocation history. A dump lists the kept samples that are still alive
 //! and survived a collection. Nothing says how many bytes one sample stands for.
 //!
 //! **The estimator.** The heap grown since a reference collection (the first the recording
@@ -20,8 +21,8 @@
 //! sample the same weight. Its `objects` are its live samples (JDK 17 records
 //! no object size, so objects cannot be counted). What this gets right is the *rate*: a stack
 //! that keeps what it allocates holds a growing share of a growing heap. Its level is rough:
-//! a large array allocated outside a TLAB counts as one sample whatever its size, and once 256
-//! samples are kept the spread over time favours what is allocated steadily over what was
+//! a large array allocated outside a TLAB counts as one sample whatever its size, and once the
+//! queue is full the spread over time favours what is allocated steadily over what was
 //! allocated once, early.
 
 use std::collections::{BTreeMap, HashMap};
