@@ -67,6 +67,15 @@ fn stack_of(s: &OldSample) -> Vec<String> {
         .collect()
 }
 
+/// Frames of the code that runs `jcmd PID JFR.*` in the target: what it allocates there is
+/// leakhound's doing (its dumps parse their arguments), not the program's.
+const DIAGNOSTIC_COMMANDS: &str = "jdk.jfr.internal.dcmd.";
+
+/// Whether a sample was allocated by a JFR diagnostic command (leakhound's own `jcmd`).
+fn by_a_diagnostic_command(s: &OldSample) -> bool {
+    s.frames.iter().any(|f| f.starts_with(DIAGNOSTIC_COMMANDS))
+}
+
 /// Sites of `samples` (one emission of process `pid` at unix time `t`): `growth` bytes since
 /// the reference collection at unix time `since`, shared among the samples allocated after
 /// it, as the module says; the `top` stacks by samples, the rest in the remainder. `None`
@@ -79,7 +88,10 @@ pub fn sites(
     pid: i32,
     t: f64,
 ) -> Option<JfrSites> {
-    let samples: Vec<&OldSample> = samples.iter().filter(|s| s.allocated >= since).collect();
+    let samples: Vec<&OldSample> = samples
+        .iter()
+        .filter(|s| s.allocated >= since && !by_a_diagnostic_command(s))
+        .collect();
     if samples.is_empty() || !growth.is_finite() {
         return None;
     }
@@ -199,6 +211,15 @@ mod tests {
         assert_eq!((holders[0].bytes, holders[0].objects), (6_000.0, 6.0));
         assert_eq!(holders[1].bytes, 2_000.0);
         assert_eq!(r.holders.len(), 1, "sites without paths have no holders");
+        // What leakhound's own dump command allocates in the JVM is not a site of the program.
+        let mut tool = sample("byte[]", "java.util.HashMap.resize (HashMap.java:702)", &[]);
+        tool.frames
+            .push("jdk.jfr.internal.dcmd.DCmdDump.parseTime (DCmdDump.java:148)".into());
+        let mut with_tool = samples.clone();
+        with_tool.extend(std::iter::repeat_n(tool, 5));
+        let r2 = sites(&with_tool, 10_000.0, 1.0, 9, 7, 100.0).unwrap();
+        assert_eq!(r2.report.sites.len(), 3, "{:?}", r2.report.sites);
+        assert_eq!(r2.report.sites[0].bytes, 8_000.0);
         // A heap that shrank explains nothing; no sample, no report.
         assert_eq!(
             sites(&samples, -5.0, 1.0, 2, 7, 1.0).unwrap().report.sites[0].bytes,
