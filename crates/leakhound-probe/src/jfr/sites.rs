@@ -10,8 +10,9 @@
 //! 256 unless the JVM was started otherwise; `run --jvm` starts it with
 //! [`super::QUEUE_SIZE`]), drops those the GC found dead, and when full lets a candidate
 //! replace the kept sample that stands for the least allocation (its own size plus that of
-//! dead neighbours), which spreads the kept samples over the allocation history. A dump lists the kept samples that are still alive
-//! and survived a collection. Nothing says how many bytes one sample stands for.
+//! dead neighbours), which spreads the kept samples over the allocation history. A dump lists
+//! the kept samples that are still alive and survived a collection. Nothing says how many
+//! bytes one sample stands for.
 //!
 //! **The estimator.** The heap grown since a reference collection (the first the recording
 //! saw): `growth` = the heap after the latest GC less the heap after the reference, at least
