@@ -169,14 +169,17 @@ fn judge_each(items: &[Judgeable], cfg: &Config, counters: &[Counter]) -> Vec<Op
 /// `inconclusive` ([`Note::ChanceAmongMany`]), with the longer watch that would make it clear
 /// enough (the interval narrowing about as the span grows).
 ///
-/// Series that never changed cannot show a trend at any level and do not count in the family
-/// (Tarone's rule): a profile's many one-sample sites do not dilute a real leak.
+/// Only series that could be called a leak count in the family (Tarone's rule): not those
+/// that never changed (no trend at any level), nor those too short to estimate a trend at all
+/// (no rate, so no interval, can come of them): a profile's many one-sample sites and the
+/// handful of samples of a young site do not dilute a real leak.
 fn chance_among_many(items: &[Judgeable], findings: &mut [Option<Finding>]) {
     let changed = |i: &Judgeable| i.bytes.iter().any(|&b| b != i.bytes[0]);
+    let tested = |f: &Finding| f.rate_ci_per_day.is_some_and(|(lo, hi)| hi > lo);
     let judged = items
         .iter()
         .zip(findings.iter())
-        .filter(|(i, f)| f.is_some() && changed(i))
+        .filter(|(i, f)| f.as_ref().is_some_and(tested) && changed(i))
         .count();
     if judged < 2 {
         return;

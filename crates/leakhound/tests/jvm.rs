@@ -149,6 +149,19 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     let queue = "-XX:FlightRecorderOptions:old-object-queue-size=4096";
     let mut kids = Kids(vec![java(true, 170, &[queue])]);
     let watched = kids.0[0].id().to_string();
+    // `watch --jvm PID` wants a JVM: the process is one once it has mapped libjvm.so, a few
+    // milliseconds after exec (watched at once, it was "no JVM" in a run of this test's steps
+    // by hand).
+    let started = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{watched}/maps"))
+        .is_ok_and(|m| m.contains("/libjvm.so"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "java never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let spawn = |args: &[&str], leak: &str, db: &str| {
         let mut c = Command::new(util::bin());
         c.arg("--db").arg(d.path(db)).args(args);

@@ -379,3 +379,61 @@ fn among_sixty_warming_sites_chance_leaks_are_held_back_and_a_real_leak_is_not()
         "{family_leaks} of 300 warming sites leak"
     );
 }
+
+#[test]
+fn sites_too_short_to_test_do_not_hold_back_a_leak() {
+    // The case of a CI run (JVM, 100 s): the sessions' function at p = 0.009 alone, held back
+    // among functions of which several had only 5 to 10 samples, too few for any rate.
+    let mut cfg = Config::with_tolerance(1048576.0);
+    cfg.load = Load::Constant;
+    let t: Vec<f64> = (0..20).map(|i| 1.7e9 + 5.0 * i as f64).collect();
+    let ramp: Vec<f64> = (0..20).map(|i| 1e6 * i as f64).collect();
+    let flat: Vec<f64> = (0..20).map(|i| 1e6 + ((i * 7) % 5) as f64 * 1e4).collect();
+    let young: Vec<Vec<f64>> = (0..8)
+        .map(|k| (0..6).map(|i| 1e5 * (k + i) as f64).collect())
+        .collect();
+    let mut items = vec![
+        Judgeable {
+            t: &t,
+            bytes: &ramp,
+            level: median(&ramp),
+        },
+        Judgeable {
+            t: &t,
+            bytes: &flat,
+            level: median(&flat),
+        },
+    ];
+    items.extend(young.iter().map(|b| Judgeable {
+        t: &t[..6],
+        bytes: b,
+        level: median(b),
+    }));
+    let mut findings = judge_each(&items, &cfg, &[]);
+    for f in findings[2..].iter().flatten() {
+        assert!(f.rate_ci_per_day.is_none(), "too short to test: {f:?}");
+    }
+    // The leak's evidence set to 2.7 standard errors above its tolerance: p = 0.0035, within
+    // Holm's 0.025 / 2 for the two testable series, not within 0.025 / 10.
+    let leak = findings[0].as_mut().unwrap();
+    assert_eq!(leak.verdict, Verdict::Leak, "{leak:?}");
+    let se = 1e8;
+    let rate = leak.tolerance_per_day + 2.7 * se;
+    let q = normal_quantile(0.5 + leak.confidence / 2.0);
+    leak.rate_per_day = Some(rate);
+    leak.rate_ci_per_day = Some((rate - q * se, rate + q * se));
+    chance_among_many(&items, &mut findings);
+    let leak = findings[0].as_ref().unwrap();
+    assert_eq!(leak.verdict, Verdict::Leak, "{leak:?}");
+    // Counted, the eight untestable sites would hold it back.
+    let mut counted = findings.clone();
+    counted[0].as_mut().unwrap().notes.clear();
+    let testable = |f: &mut Option<Finding>| {
+        if let Some(f) = f.as_mut() {
+            f.rate_ci_per_day = Some((-1.0, 1.0));
+        }
+    };
+    counted[2..].iter_mut().for_each(testable);
+    chance_among_many(&items, &mut counted);
+    assert_eq!(counted[0].as_ref().unwrap().verdict, Verdict::Inconclusive);
+}
