@@ -21,8 +21,10 @@ pub struct Worker<T> {
 
 impl<T: Send + 'static> Worker<T> {
     /// Runs `job` now and then after each gap of `schedule` (measured from the end of the last
-    /// run, so a slow job never piles up; the gap grows with the time since the first run), or
-    /// `retry` after a failure, on a thread named `name`.
+    /// run, so a slow job never piles up; the gap grows with the time since the first run that
+    /// succeeded), or `retry` after a failure, on a thread named `name`. A program slow to
+    /// start (a JVM compiling its source on a loaded machine) gives nothing to read for a
+    /// while; the schedule's dense start is kept for its first readings, not spent waiting.
     pub fn spawn(
         name: &str,
         schedule: Schedule,
@@ -34,10 +36,13 @@ impl<T: Send + 'static> Worker<T> {
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let started = Instant::now();
+                let mut first_read: Option<Instant> = None;
                 loop {
                     let got = job();
-                    let period = schedule.gap(started.elapsed());
+                    if got.is_ok() {
+                        first_read.get_or_insert_with(Instant::now);
+                    }
+                    let period = schedule.gap(first_read.map_or(Duration::ZERO, |t| t.elapsed()));
                     let wait = if got.is_ok() {
                         period
                     } else {
@@ -116,6 +121,42 @@ mod tests {
         assert_eq!(
             w.take(),
             [Err("not yet 1".into()), Err("not yet 2".into()), Ok(3)]
+        );
+    }
+
+    #[test]
+    fn the_dense_start_waits_for_the_first_reading() {
+        // Nothing to read for 600 ms (retried every 20 ms); then the gaps start at the
+        // schedule's 10 ms, not at the 90 ms that 15% of 600 ms would give.
+        let (read, reads) = mpsc::channel();
+        let started = Instant::now();
+        let w = Worker::spawn(
+            "test",
+            Schedule {
+                min_ms: 10,
+                max_ms: 10_000,
+            },
+            Duration::from_millis(20),
+            move || {
+                if started.elapsed() < Duration::from_millis(600) {
+                    return Err("starting".to_string());
+                }
+                let _ = read.send(Instant::now());
+                Ok(())
+            },
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(950));
+        drop(w);
+        let at: Vec<Instant> = reads.try_iter().collect();
+        let first = at[0];
+        let within = at
+            .iter()
+            .filter(|t| t.duration_since(first) <= Duration::from_millis(300))
+            .count();
+        assert!(
+            within >= 6,
+            "{within} readings in the 300 ms after the first"
         );
     }
 }
