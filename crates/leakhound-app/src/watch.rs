@@ -15,6 +15,9 @@ use leakhound_report::units::format_duration;
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
+
+/// How long `watch --jvm PID` waits for a Java launcher to load its JVM.
+const JVM_START: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::inspect::{InspectOptions, NodeInspector, NodeProcess};
 use crate::policy::Policy;
 use crate::sampling::{Clock, Jvm, JvmProcess, Sampler, Target, TargetSpec};
@@ -87,6 +90,14 @@ impl Targets {
         if !self.has_pid(pid) {
             self.pid(pid)
                 .map_err(|e| user(format!("--jvm {pid}: {e}")))?;
+        }
+        // A `java` started a moment ago loads the JVM within milliseconds: wait for it.
+        let started = std::time::Instant::now();
+        while !leakhound_probe::jvm::is_jvm(pid)
+            && leakhound_probe::jvm::starting_jvm(pid)
+            && started.elapsed() < JVM_START
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         if !leakhound_probe::jvm::is_jvm(pid) {
             return Err(user(format!(

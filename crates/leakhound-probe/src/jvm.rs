@@ -49,6 +49,18 @@ pub fn is_jvm(pid: i32) -> bool {
         .is_ok_and(|m| m.lines().any(|l| l.ends_with("/libjvm.so")))
 }
 
+/// Whether process `pid` is a Java launcher that has not loaded the JVM yet: its executable is
+/// named `java`, or it has mapped the launcher's `libjli.so`. A `java` started a moment ago
+/// maps `libjvm.so` some milliseconds after exec (`java ... & leakhound watch --jvm $!` can
+/// come first).
+pub fn starting_jvm(pid: i32) -> bool {
+    let named_java = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "java"));
+    named_java
+        || std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .is_ok_and(|m| m.lines().any(|l| l.ends_with("/libjli.so")))
+}
+
 /// The names of process `pid`'s threads (`/proc/PID/task/*/comm`: HotSpot names its own,
 /// cut to 15 bytes: `Attach Listener`, `JFR Recorder Th`), sorted; empty when unreadable.
 pub fn thread_names(pid: i32) -> Vec<String> {
@@ -437,10 +449,34 @@ Status: not cancelled
         assert!(parse_class_histogram("12:\nnothing\n", 3, 1, 1.0).is_err());
     }
 
+    /// A process whose executable is named `java` is a JVM starting until it maps libjvm.so
+    /// (here `sleep`, copied as `java`: it never will).
+    #[test]
+    fn a_launcher_named_java_is_a_jvm_starting() {
+        let dir = std::env::temp_dir().join(format!("leakhound-java-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let java = dir.join("java");
+        std::fs::copy("/bin/sleep", &java).unwrap();
+        let mut child = std::process::Command::new(&java).arg("5").spawn().unwrap();
+        let pid = child.id() as i32;
+        // The exec has happened once /proc names the copy.
+        let started = std::time::Instant::now();
+        while !starting_jvm(pid) && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (starting, jvm) = (starting_jvm(pid), is_jvm(pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(starting && !jvm);
+    }
+
     #[test]
     fn this_process_is_not_a_jvm_and_a_missing_jcmd_names_the_package() {
         assert!(!is_jvm(std::process::id() as i32));
         assert!(!is_jvm(i32::MAX));
+        assert!(!starting_jvm(std::process::id() as i32));
+        assert!(!starting_jvm(i32::MAX));
         assert!(!thread_names(std::process::id() as i32).is_empty());
         assert!(thread_names(i32::MAX).is_empty());
         let e = jcmd(
