@@ -76,12 +76,18 @@ fn stack_of(s: &OldSample) -> Vec<String> {
 /// so many the sessions' leak passed for chance).
 const NOT_THE_PROGRAM: [&str; 2] = ["jdk.jfr.internal.dcmd.", "com.sun.tools.javac.launcher."];
 
+/// The compiler's frames. The launcher's own frame is often beyond the 64 frames JFR keeps
+/// of the compiler's deep stacks, so a stack of nothing but the compiler is the launcher's
+/// too (a program that runs javac itself, rarely this deep, would lose such stacks).
+const COMPILER: &str = "com.sun.tools.javac.";
+
 /// Whether a sample was allocated by a JFR diagnostic command (leakhound's own `jcmd`) or by
 /// the source launcher compiling the program.
 fn not_the_programs(s: &OldSample) -> bool {
     s.frames
         .iter()
         .any(|f| NOT_THE_PROGRAM.iter().any(|p| f.starts_with(p)))
+        || (!s.frames.is_empty() && s.frames.iter().all(|f| f.starts_with(COMPILER)))
 }
 
 /// Sites of `samples` (one emission of process `pid` at unix time `t`): `growth` bytes since
@@ -235,6 +241,17 @@ mod tests {
             .frames
             .push("com.sun.tools.javac.launcher.Main.compile (Main.java:383)".into());
         with_tool.extend(std::iter::repeat_n(javac, 4));
+        // Its deep stacks cut before the launcher's frame are the compiler's alone.
+        let deep = sample(
+            "com.sun.tools.javac.code.Type$MethodType",
+            "com.sun.tools.javac.jvm.ClassReader.sigToType (ClassReader.java:516)",
+            &[],
+        );
+        let deep = OldSample {
+            frames: deep.frames[..1].to_vec(),
+            ..deep
+        };
+        with_tool.extend(std::iter::repeat_n(deep, 3));
         let r2 = sites(&with_tool, 10_000.0, 1.0, 9, 7, 100.0).unwrap();
         assert_eq!(r2.report.sites.len(), 3, "{:?}", r2.report.sites);
         assert_eq!(r2.report.sites[0].bytes, 8_000.0);
