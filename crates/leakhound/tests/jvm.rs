@@ -1,6 +1,6 @@
 //! The JVM through JDK Flight Recorder: a one-file Java program (tests/fixtures/Leak.java, run
 //! as `java Leak.java`) that keeps a `Session` per request next to churned `Invoice`s and a
-//! bounded `Profile` cache, read with `--jvm` at the defaults, for 100 s under `run` and 130 s
+//! bounded `Profile` cache, read with `--jvm` at the defaults, for 120 s under `run` and 130 s
 //! under `watch --jvm PID` (which allows for a daily load cycle), with its no-leak twin under
 //! `run`, all four at once (they share the wall time). The heap after GC leaks, and the top leaking site is the method that allocates the
 //! sessions, by frame and line; neither the churn nor the cache, nor anything in the twin,
@@ -15,6 +15,7 @@ mod util;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,6 +29,13 @@ fn jdk() -> bool {
     runtime_available("java", &["-version"], "default-jdk-headless")
         && runtime_available("jcmd", &["-h"], "default-jdk-headless")
 }
+
+/// The tests that start JVMs take turns. Each JVM compiles its source at start (seconds of CPU
+/// on a loaded machine) and the kill test polls `jcmd` (a JVM of its own) every second; beside
+/// the soaks of the main test, that was the busy core that left the sessions' leak
+/// `inconclusive` in a full-suite run (reproduced by hand: one core kept busy beside the
+/// main test's four JVMs gave "95% CI 7.0 to 47.4 GiB/day ... not among the many").
+static JVMS: Mutex<()> = Mutex::new(());
 
 /// The program's heap, as a service in a container is given one: its young generation, and
 /// so the time between collections (each one a point of the heap's floor), stays small.
@@ -139,29 +147,24 @@ fn check_leak(j: &Value, what: &str, conclusive: bool) {
     );
 }
 
+/// `run` soaks 120 s, not the 100 s: at 100 s the sessions' function is `leak` when the
+/// machine is not overloaded, but its evidence at 100 s on this 2-core machine (the rate over
+/// its standard error) ranged from 2.5 to 13.3 over seven runs by hand (four JVMs at once, some
+/// with a core kept busy) and was 2.35 in a CI run, and below about 2.5 the family of sites
+/// holds it back ("watch about 10 s more"). A
+/// CI verdict should not hinge on that draw; 20 s more add a few readings and about a quarter
+/// to the evidence, within the watch's 130 s (no longer wall time).
 #[test]
 fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     if !jdk() {
         return;
     }
+    let _turn = JVMS.lock().unwrap_or_else(|p| p.into_inner());
     let d = Dir::new();
     // Started as the README asks of a JVM to be watched, with the queue `run --jvm` sets.
     let queue = "-XX:FlightRecorderOptions:old-object-queue-size=4096";
     let mut kids = Kids(vec![java(true, 170, &[queue])]);
     let watched = kids.0[0].id().to_string();
-    // `watch --jvm PID` wants a JVM: the process is one once it has mapped libjvm.so, a few
-    // milliseconds after exec (watched at once, it was "no JVM" in a run of this test's steps
-    // by hand).
-    let started = Instant::now();
-    while !std::fs::read_to_string(format!("/proc/{watched}/maps"))
-        .is_ok_and(|m| m.contains("/libjvm.so"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "java never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let spawn = |args: &[&str], leak: &str, db: &str| {
         let mut c = Command::new(util::bin());
         c.arg("--db").arg(d.path(db)).args(args);
@@ -178,7 +181,7 @@ fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     let run = |out: &str, leak: &str, db: &str| {
         spawn(
             &[
-                "run", "--for", "100s", "--jvm", "--format", "json", "--output", out, "--", "java",
+                "run", "--for", "120s", "--jvm", "--format", "json", "--output", out, "--", "java",
                 HEAP, &program,
             ],
             leak,
@@ -277,6 +280,7 @@ fn a_killed_leakhound_leaves_a_bounded_recording_that_the_next_one_stops() {
     if !jdk() {
         return;
     }
+    let _turn = JVMS.lock().unwrap_or_else(|p| p.into_inner());
     let d = Dir::new();
     let mut kids = Kids(vec![java(true, 120, &[])]);
     let pid = kids.0[0].id();

@@ -164,8 +164,22 @@ fn a_plain_node_server_is_watched_its_leak_and_holder_named_and_it_is_left_as_fo
         headline.contains("held by `visitors (Array)`"),
         "{headline}"
     );
-    for k in 1..=3 {
-        assert!(snaps.join(format!("pid{pid}-{k}.heapsnapshot")).is_file());
+    // Three snapshots when the leak is seen early enough for two looks before the end (the
+    // third is taken at the end), two when it is seen at the last look (it was, once, in a
+    // full suite): every one compared is kept.
+    let compared: usize = r
+        .stderr()
+        .split("--retainers: compared ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no comparison said: {}", r.stderr()));
+    assert!(compared >= 2, "{}", r.stderr());
+    for k in 1..=compared {
+        assert!(
+            snaps.join(format!("pid{pid}-{k}.heapsnapshot")).is_file(),
+            "snapshot {k} of {compared}"
+        );
     }
 
     // The same process, still serving, its inspector closed and nothing left listening.
