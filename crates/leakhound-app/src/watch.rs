@@ -15,9 +15,6 @@ use leakhound_report::units::format_duration;
 use crate::conclude::{conclude, Concluded};
 use crate::database::{create_run, new_run, open_rw};
 use crate::error::user;
-
-/// How long `watch --jvm PID` waits for a Java launcher to load its JVM.
-const JVM_START: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::inspect::{InspectOptions, NodeInspector, NodeProcess};
 use crate::policy::Policy;
 use crate::sampling::{Clock, Jvm, JvmProcess, Sampler, Target, TargetSpec};
@@ -25,6 +22,9 @@ use crate::session::{
     add_sources, sample_loop, stop_flag, Observer, Sampling, SessionOptions, Until,
     DEFAULT_MIN_SOAK,
 };
+
+/// How long `watch --jvm PID` waits for a Java launcher to load its JVM.
+const JVM_START: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The targets of a watch and the tightest memory limit that applies to them.
 #[derive(Debug, Default)]
