@@ -26,6 +26,17 @@ impl Alone {
         let exe = dir.path().join("bin/leakhound");
         std::fs::create_dir(dir.path().join("bin")).unwrap();
         std::fs::copy(bin(), &exe).unwrap();
+        // A process another test thread forks while the copy is being written holds the
+        // writing descriptor until it execs, and the copy cannot be run meanwhile ("Text file
+        // busy", once in a full suite): wait until it runs.
+        for _ in 0..100 {
+            match Command::new(&exe).arg("--version").output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                _ => break,
+            }
+        }
         Alone { dir, exe }
     }
 
