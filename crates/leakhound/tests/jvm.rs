@@ -32,9 +32,9 @@ fn jdk() -> bool {
 
 /// The tests that start JVMs take turns. Each JVM compiles its source at start (seconds of CPU
 /// on a loaded machine) and the kill test polls `jcmd` (a JVM of its own) every second; beside
-/// the soaks of the main test, that was the busy core that left the sessions' leak
-/// `inconclusive` in a full-suite run (reproduced by hand: one core kept busy beside the
-/// main test's four JVMs gave "95% CI 7.0 to 47.4 GiB/day ... not among the many").
+/// the soaks of the main test, that load left the sessions' function `inconclusive` in a
+/// full-suite run ("only 12 samples ... over 70 s"), and one core kept busy by hand beside the
+/// main test's four JVMs did too ("95% CI 7.0 to 47.4 GiB/day ... not among the many").
 static JVMS: Mutex<()> = Mutex::new(());
 
 /// The program's heap, as a service in a container is given one: its young generation, and
@@ -151,9 +151,9 @@ fn check_leak(j: &Value, what: &str, conclusive: bool) {
 /// machine is not overloaded, but its evidence at 100 s on this 2-core machine (the rate over
 /// its standard error) ranged from 2.5 to 13.3 over seven runs by hand (four JVMs at once, some
 /// with a core kept busy) and was 2.35 in a CI run, and below about 2.5 the family of sites
-/// holds it back ("watch about 10 s more"). A
-/// CI verdict should not hinge on that draw; 20 s more add a few readings and about a quarter
-/// to the evidence, within the watch's 130 s (no longer wall time).
+/// holds it back ("watch about 10 s more"). A CI verdict should not hinge on that draw; 20 s
+/// more add a few readings and about a quarter to the evidence, within the watch's 130 s (no
+/// longer wall time).
 #[test]
 fn run_and_watch_find_the_heap_floor_leak_and_the_twin_leaks_nowhere() {
     if !jdk() {
